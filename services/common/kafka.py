@@ -1,0 +1,53 @@
+"""Kafka helpers: topic creation and the producer settings that make a 200 mean durable."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiokafka import AIOKafkaClient, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+
+from services.common.settings import CommonSettings
+
+
+async def ensure_topics(settings: CommonSettings) -> None:
+    """Create the topics Pulse uses if they are missing; idempotent across services."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [
+            NewTopic(name, settings.events_partitions, 1)
+            for name in (settings.events_topic, settings.rejected_topic)
+            if name not in existing
+        ]
+        if wanted:
+            try:
+                await admin.create_topics(wanted)
+            except TopicAlreadyExistsError:
+                pass  # another service created it between our list and create
+    finally:
+        await admin.close()
+
+
+def durable_producer(settings: CommonSettings) -> AIOKafkaProducer:
+    """acks=all + idempotence: an acknowledged send is on every in-sync replica, exactly once."""
+    return AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=2,
+        max_batch_size=256 * 1024,
+        request_timeout_ms=10_000,
+        compression_type="gzip",
+    )
+
+
+async def broker_reachable(client: AIOKafkaClient, timeout: float = 2.0) -> bool:
+    """True when cluster metadata can be fetched now: the readiness check for Kafka."""
+    try:
+        async with asyncio.timeout(timeout):
+            return bool(await client.force_metadata_update())
+    except (TimeoutError, KafkaError):
+        return False

@@ -1,0 +1,63 @@
+"""Configuration from the environment, one class per service on shared bases (SPEC §2)."""
+
+from __future__ import annotations
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_ADMIN_TOKEN = "pulse-dev-admin-token"
+
+
+class CommonSettings(BaseSettings):
+    """What every service needs: where Kafka and PostgreSQL are, how to log."""
+
+    model_config = SettingsConfigDict(env_prefix="PULSE_", extra="ignore")
+
+    env: str = Field("development", description="`production` refuses development defaults")
+    bind_host: str = "127.0.0.1"
+    log_level: str = "info"
+    database_url: str = Field(
+        "postgresql://pulse@127.0.0.1:5432/pulse", validation_alias="DATABASE_URL"
+    )
+    kafka_bootstrap_servers: str = Field(
+        "127.0.0.1:9092", validation_alias="KAFKA_BOOTSTRAP_SERVERS"
+    )
+    events_topic: str = "events"
+    rejected_topic: str = "events.rejected"
+    events_partitions: int = 6
+    consumer_group: str = "pulse-metrics"
+    project_cache_seconds: float = 2.0
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """DATABASE_URL is a plain libpq URL; SQLAlchemy needs the async driver named."""
+        scheme, _, rest = self.database_url.partition("://")
+        if scheme in ("postgres", "postgresql", "postgresql+asyncpg"):
+            return f"postgresql+asyncpg://{rest}"
+        raise ValueError(f"DATABASE_URL must be a postgresql:// URL, got scheme {scheme!r}")
+
+
+class IngestSettings(CommonSettings):
+    port: int = Field(8001, validation_alias="PULSE_INGEST_PORT")
+    produce_timeout_seconds: float = 10.0
+    max_event_bytes: int = 32 * 1024
+    max_batch_bytes: int = 500 * 1024
+    max_batch_events: int = 2500
+
+
+class MetricsSettings(CommonSettings):
+    port: int = Field(8003, validation_alias="PULSE_METRICS_PORT")
+    batch_max_events: int = 5000
+    batch_max_seconds: float = 0.2
+    dedup_days: int = 7
+
+
+class GatewaySettings(CommonSettings):
+    port: int = Field(8002, validation_alias="PULSE_GATEWAY_PORT")
+    admin_token: str = DEV_ADMIN_TOKEN
+
+    @model_validator(mode="after")
+    def _refuse_dev_secrets_in_production(self) -> GatewaySettings:
+        if self.env == "production" and self.admin_token == DEV_ADMIN_TOKEN:
+            raise ValueError("PULSE_ADMIN_TOKEN must be set to a secret in production")
+        return self

@@ -1,0 +1,111 @@
+"""The PostgreSQL schema as SQLAlchemy Core tables; alembic migrations create them, never create_all."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Date,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+projects = Table(
+    "projects",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("timezone", Text, nullable=False, server_default="UTC"),
+    Column("write_key", Text, nullable=False),
+    Column("read_key", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    UniqueConstraint("write_key"),
+    UniqueConstraint("read_key"),
+)
+
+# Dedup memory: a (project, messageId) seen here is never applied again (SPEC §3, PULSE_DEDUP_DAYS).
+seen_messages = Table(
+    "seen_messages",
+    metadata,
+    Column("project_id", Integer, nullable=False),
+    Column("message_id", Text, nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("project_id", "message_id"),
+    Index(None, "received_at"),
+)
+
+# One row per person per active day in the project's timezone: DAU/WAU/MAU and events come from here.
+person_days = Table(
+    "person_days",
+    metadata,
+    Column("project_id", Integer, nullable=False),
+    Column("day", Date, nullable=False),
+    Column("person_id", Text, nullable=False),
+    Column("events", Integer, nullable=False),
+    PrimaryKeyConstraint("project_id", "day", "person_id"),
+)
+
+# A person's first active day: new_users(d) counts persons whose first_day is d.
+persons = Table(
+    "persons",
+    metadata,
+    Column("project_id", Integer, nullable=False),
+    Column("person_id", Text, nullable=False),
+    Column("first_day", Date, nullable=False),
+    PrimaryKeyConstraint("project_id", "person_id"),
+    Index(None, "project_id", "first_day"),
+)
+
+# Per-project pipeline counters for /v1/status and freshness.
+project_stats = Table(
+    "project_stats",
+    metadata,
+    Column("project_id", Integer, primary_key=True),
+    Column("events_processed", BigInteger, nullable=False, server_default="0"),
+    Column("duplicates_dropped", BigInteger, nullable=False, server_default="0"),
+    Column("rejected", BigInteger, nullable=False, server_default="0"),
+    Column("processed_through", DateTime(timezone=True)),
+)
+
+# Events refused by ingest validation (or unreadable by the consumer), with their reason.
+rejected_events = Table(
+    "rejected_events",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("project_id", Integer),
+    Column("reason", Text, nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("message_id", Text),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("payload", JSONB, nullable=False),
+    Index(None, "project_id", "id"),
+)
+
+# Consumer positions, written in the same transaction as the aggregates they produced.
+consumer_offsets = Table(
+    "consumer_offsets",
+    metadata,
+    Column("consumer_group", Text, nullable=False),
+    Column("topic", Text, nullable=False),
+    Column("partition", Integer, nullable=False),
+    Column("next_offset", BigInteger, nullable=False),
+    PrimaryKeyConstraint("consumer_group", "topic", "partition"),
+)

@@ -1,0 +1,35 @@
+"""Query parameters shared by the read endpoints, validated with messages naming the parameter."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Annotated
+
+from fastapi import Query
+
+from services.common.http import ApiError
+from services.gateway.render import Format
+
+MAX_RANGE_DAYS = 731
+
+
+@dataclass(frozen=True)
+class DateRange:
+    start: date
+    stop: date
+    format: Format
+
+
+def date_range(
+    from_: Annotated[date, Query(alias="from", description="first day, YYYY-MM-DD")],
+    to: Annotated[date, Query(description="last day, YYYY-MM-DD, inclusive")],
+    format: Annotated[Format, Query(description="json (default) or csv")] = "json",
+) -> DateRange:
+    if to < from_:
+        raise ApiError(422, "invalid_parameter", "to: must be on or after `from`")
+    if (to - from_).days >= MAX_RANGE_DAYS:
+        raise ApiError(
+            422, "invalid_parameter", f"to: a range spans at most {MAX_RANGE_DAYS} days"
+        )
+    return DateRange(from_, to, format)

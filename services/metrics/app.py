@@ -1,0 +1,77 @@
+"""The metrics service: the consumer loop plus `/livez`, `/readyz`, `/metrics` over HTTP.
+
+The consumer runs as a task in the app's lifespan. If it fails, the process exits non-zero
+without committing anything more (crash-only): a supervisor restarts it and it resumes from
+the offsets stored with the aggregates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+from fastapi import FastAPI
+
+from services.common.http import install_error_handlers, install_health_routes
+from services.common.kafka import ensure_topics
+from services.common.logging import get_logger
+from services.common.settings import MetricsSettings
+from services.metrics.runner import Runner
+
+log = get_logger(__name__)
+
+
+def create_app(settings: MetricsSettings) -> FastAPI:
+    state: dict[str, Any] = {"draining": False}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=4)
+        await ensure_topics(settings)
+        runner = Runner(settings, pool)
+        task = asyncio.create_task(runner.run(), name="consumer")
+        task.add_done_callback(lambda t: _exit_if_failed(app, t))
+        state.update(pool=pool, runner=runner, task=task)
+        log.info("metrics_started", port=settings.port)
+        try:
+            yield
+        finally:
+            state["draining"] = True
+            runner.stop()
+            # The loop applies and commits its open batch before it returns.
+            await asyncio.wait({task}, timeout=30)
+            await pool.close()
+            log.info("metrics_stopped")
+
+    app = FastAPI(title="Pulse metrics", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.state.consumer_failed = False
+    install_error_handlers(app)
+
+    async def ready() -> tuple[bool, Any]:
+        if state["draining"]:
+            return False, {"draining": True}
+        task: asyncio.Task[None] = state["task"]
+        try:
+            await state["pool"].fetchval("SELECT 1", timeout=2)
+            postgres = True
+        except (OSError, asyncpg.PostgresError, TimeoutError):
+            postgres = False
+        checks = {"postgres": postgres, "consumer": not task.done()}
+        return all(checks.values()), checks
+
+    install_health_routes(app, ready)
+    return app
+
+
+def _exit_if_failed(app: FastAPI, task: asyncio.Task[None]) -> None:
+    if task.cancelled() or task.exception() is None:
+        return
+    log.error("consumer_failed", exc_info=task.exception())
+    # SIGTERM lets uvicorn shut down the HTTP side; main() turns this into a non-zero exit.
+    app.state.consumer_failed = True
+    os.kill(os.getpid(), signal.SIGTERM)

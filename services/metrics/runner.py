@@ -1,0 +1,120 @@
+"""The consumer loop: parse -> batch (size/time) -> apply + store offsets in one transaction.
+
+Offsets live in PostgreSQL beside the aggregates (aiokafka's "storing offsets outside Kafka"):
+on assignment we seek to them; on revocation we finish the open batch first, under the same lock
+the loop holds while applying, so no batch straddles an ownership change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+
+from services.common.logging import get_logger
+from services.common.settings import MetricsSettings
+from services.metrics import metric_defs as m
+from services.metrics.parse import parse_records
+from services.metrics.store import Store, load_offsets
+
+log = get_logger(__name__)
+
+
+class Runner:
+    def __init__(self, settings: MetricsSettings, pool: asyncpg.Pool) -> None:
+        self._settings = settings
+        self._pool = pool
+        self._store = Store(pool, settings.consumer_group)
+        self._topics = [settings.events_topic, settings.rejected_topic]
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            group_id=settings.consumer_group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_partition_fetch_bytes=4 * 1024 * 1024,
+        )
+        self._lock = asyncio.Lock()
+        self._pending: list[ConsumerRecord[bytes, bytes]] = []
+        self._pending_since = 0.0
+        self._applied: dict[tuple[str, int], int] = {}
+        self._stopping = asyncio.Event()
+        self.started = asyncio.Event()
+
+    # Called by aiokafka's coordinator around rebalances.
+    async def on_assigned(self, assigned: set[TopicPartition]) -> None:
+        stored = await load_offsets(self._pool, self._settings.consumer_group, self._topics)
+        for tp in assigned:
+            position = stored.get((tp.topic, tp.partition))
+            if position is None:
+                await self._consumer.seek_to_beginning(tp)
+                position = 0
+            else:
+                self._consumer.seek(tp, position)
+            self._applied[(tp.topic, tp.partition)] = position
+        log.info("partitions_assigned", partitions=sorted(f"{t.topic}:{t.partition}" for t in assigned))
+
+    async def on_revoked(self, revoked: set[TopicPartition]) -> None:
+        async with self._lock:
+            await self._flush()
+        log.info("partitions_revoked", partitions=sorted(f"{t.topic}:{t.partition}" for t in revoked))
+
+    async def run(self) -> None:
+        await self._consumer.start()
+        runner = self
+
+        class Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+            async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+                await runner.on_assigned(assigned)
+
+            async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+                await runner.on_revoked(revoked)
+
+        self._consumer.subscribe(self._topics, listener=Listener())
+        self.started.set()
+        try:
+            while not self._stopping.is_set():
+                fetched = await self._consumer.getmany(
+                    timeout_ms=50, max_records=self._settings.batch_max_events
+                )
+                async with self._lock:
+                    for records in fetched.values():
+                        if not self._pending:
+                            self._pending_since = time.monotonic()
+                        self._pending.extend(records)
+                    if self._batch_is_due():
+                        await self._flush()
+                self._report_lag()
+            # Graceful stop: what was fetched is applied and committed before we leave.
+            async with self._lock:
+                await self._flush()
+        finally:
+            await self._consumer.stop()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    def _batch_is_due(self) -> bool:
+        if not self._pending:
+            return False
+        full = len(self._pending) >= self._settings.batch_max_events
+        old = time.monotonic() - self._pending_since >= self._settings.batch_max_seconds
+        return full or old
+
+    async def _flush(self) -> None:
+        if not self._pending:
+            return
+        records, self._pending = self._pending, []
+        batch = parse_records(records, self._settings.events_topic, self._settings.rejected_topic)
+        await self._store.apply(batch)
+        self._applied.update(batch.next_offsets)
+        m.BATCH_EVENTS.observe(len(records))
+
+    def _report_lag(self) -> None:
+        """Lag = records in the partition beyond the last one applied to PostgreSQL."""
+        for tp in self._consumer.assignment():
+            highwater = self._consumer.highwater(tp)
+            applied = self._applied.get((tp.topic, tp.partition))
+            if highwater is not None and applied is not None:
+                m.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(0, highwater - applied))

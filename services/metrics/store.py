@@ -1,0 +1,160 @@
+"""Step 3 of the consumer chain: apply one batch to PostgreSQL in ONE transaction.
+
+Dedup, aggregates, counters, rejected events and the consumer offsets commit together, so a
+crash at any point leaves either all of a batch or none of it, and a restart resumes exactly
+after the last applied record.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+import asyncpg
+import orjson
+
+from services.common.events import EventRecord, RejectedRecord
+from services.metrics import metric_defs as m
+from services.metrics.aggregates.activity import apply_activity
+from services.metrics.parse import ParsedBatch
+
+CLAIM_MESSAGE_IDS = """
+INSERT INTO seen_messages (project_id, message_id, received_at)
+SELECT * FROM unnest($1::int[], $2::text[], $3::timestamptz[])
+ON CONFLICT DO NOTHING
+RETURNING project_id, message_id
+"""
+
+UPSERT_STATS = """
+INSERT INTO project_stats (project_id, events_processed, duplicates_dropped, rejected,
+                           processed_through)
+SELECT * FROM unnest($1::int[], $2::bigint[], $3::bigint[], $4::bigint[], $5::timestamptz[])
+ORDER BY 1
+ON CONFLICT (project_id) DO UPDATE SET
+    events_processed = project_stats.events_processed + excluded.events_processed,
+    duplicates_dropped = project_stats.duplicates_dropped + excluded.duplicates_dropped,
+    rejected = project_stats.rejected + excluded.rejected,
+    processed_through = GREATEST(project_stats.processed_through, excluded.processed_through)
+"""
+
+INSERT_REJECTED = """
+INSERT INTO rejected_events (project_id, reason, detail, message_id, received_at, payload)
+SELECT * FROM unnest($1::int[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::jsonb[])
+"""
+
+STORE_OFFSETS = """
+INSERT INTO consumer_offsets (consumer_group, topic, partition, next_offset)
+SELECT $1, * FROM unnest($2::text[], $3::int[], $4::bigint[])
+ON CONFLICT (consumer_group, topic, partition) DO UPDATE SET next_offset = excluded.next_offset
+"""
+
+LOAD_OFFSETS = """
+SELECT topic, partition, next_offset FROM consumer_offsets
+WHERE consumer_group = $1 AND topic = ANY($2::text[])
+"""
+
+
+async def load_offsets(pool: asyncpg.Pool, group: str, topics: list[str]) -> dict[tuple[str, int], int]:
+    rows = await pool.fetch(LOAD_OFFSETS, group, topics)
+    return {(r["topic"], r["partition"]): r["next_offset"] for r in rows}
+
+
+def _first_of_each(events: Iterable[EventRecord]) -> list[EventRecord]:
+    """Drop repeats of a (project, messageId) inside one batch, keeping the first delivery."""
+    seen: set[tuple[int, str]] = set()
+    unique = []
+    for event in events:
+        key = (event.project_id, event.message_id)
+        if key not in seen:
+            seen.add(key)
+            unique.append(event)
+    return unique
+
+
+class Store:
+    def __init__(self, pool: asyncpg.Pool, consumer_group: str) -> None:
+        self._pool = pool
+        self._group = consumer_group
+
+    async def apply(self, batch: ParsedBatch) -> None:
+        started = time.perf_counter()
+        candidates = _first_of_each(batch.events)
+        async with self._pool.acquire() as conn, conn.transaction():
+            fresh = await self._claim(conn, candidates)
+            await apply_activity(conn, fresh)
+            await self._insert_rejected(conn, batch.rejected)
+            await self._update_stats(conn, batch.events, fresh, batch.rejected)
+            await conn.execute(
+                STORE_OFFSETS,
+                self._group,
+                [topic for topic, _ in batch.next_offsets],
+                [partition for _, partition in batch.next_offsets],
+                list(batch.next_offsets.values()),
+            )
+        applied_at = datetime.now(UTC)
+        for event in fresh:
+            m.END_TO_END_SECONDS.observe((applied_at - event.received_at).total_seconds())
+        m.EVENTS_APPLIED.inc(len(fresh))
+        m.EVENTS_DEDUPLICATED.inc(len(batch.events) - len(fresh))
+        m.REJECTED_STORED.inc(len(batch.rejected))
+        m.BATCH_APPLY_SECONDS.observe(time.perf_counter() - started)
+
+    async def _claim(
+        self, conn: asyncpg.Connection, events: list[EventRecord]
+    ) -> list[EventRecord]:
+        """Record message ids as seen; only events whose id was not seen before come back."""
+        if not events:
+            return []
+        rows = await conn.fetch(
+            CLAIM_MESSAGE_IDS,
+            [e.project_id for e in events],
+            [e.message_id for e in events],
+            [e.received_at for e in events],
+        )
+        claimed = {(r["project_id"], r["message_id"]) for r in rows}
+        return [e for e in events if (e.project_id, e.message_id) in claimed]
+
+    async def _insert_rejected(
+        self, conn: asyncpg.Connection, rejected: list[RejectedRecord]
+    ) -> None:
+        if not rejected:
+            return
+        await conn.execute(
+            INSERT_REJECTED,
+            [r.project_id for r in rejected],
+            [r.reason for r in rejected],
+            [r.detail for r in rejected],
+            [r.message_id for r in rejected],
+            [r.received_at for r in rejected],
+            [orjson.dumps(r.payload).decode() for r in rejected],
+        )
+
+    async def _update_stats(
+        self,
+        conn: asyncpg.Connection,
+        delivered: list[EventRecord],
+        fresh: list[EventRecord],
+        rejected: list[RejectedRecord],
+    ) -> None:
+        processed = Counter(e.project_id for e in fresh)
+        duplicates = Counter(e.project_id for e in delivered)
+        duplicates.subtract(processed)
+        rejected_counts = Counter(r.project_id for r in rejected if r.project_id is not None)
+        newest: dict[int, datetime] = {}
+        for event in delivered:
+            current = newest.get(event.project_id)
+            if current is None or event.received_at > current:
+                newest[event.project_id] = event.received_at
+        project_ids = sorted(set(newest) | set(rejected_counts))
+        if not project_ids:
+            return
+        await conn.execute(
+            UPSERT_STATS,
+            project_ids,
+            [processed[p] for p in project_ids],
+            [duplicates[p] for p in project_ids],
+            [rejected_counts[p] for p in project_ids],
+            [newest.get(p) for p in project_ids],
+        )
