@@ -152,10 +152,11 @@ class Kafka:
                 check=True, stdout=subprocess.DEVNULL,
             )
         log = self.data_dir / "kafka.out"
-        self.proc = subprocess.Popen(
-            [*java, "kafka.Kafka", str(config)],
-            stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
-        )
+        with log.open("ab") as out:  # the child keeps its own copy of the descriptor
+            self.proc = subprocess.Popen(
+                [*java, "kafka.Kafka", str(config)],
+                stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            )
         _wait_for_port("Kafka", self.port, self.proc, log)
 
     def stop(self) -> None:
@@ -212,10 +213,13 @@ class Postgres:
         log.touch()
         if os.geteuid() == 0:
             shutil.chown(log, "postgres", "postgres")
-        self.proc = subprocess.Popen(
-            self._as_owner([str(bindir / "postgres"), "-D", str(pgdata), "-p", str(self.port), *settings]),
-            stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
-        )
+        with log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                self._as_owner(
+                    [str(bindir / "postgres"), "-D", str(pgdata), "-p", str(self.port), *settings]
+                ),
+                stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            )
         _wait_for_port("PostgreSQL", self.port, self.proc, log)
         deadline = time.monotonic() + READY_TIMEOUT
         while True:

@@ -45,13 +45,13 @@ class Runner:
     # Called by aiokafka's coordinator around rebalances.
     async def on_assigned(self, assigned: set[TopicPartition]) -> None:
         stored = await load_offsets(self._pool, self._settings.consumer_group, self._topics)
+        # Never applied here: start at the log's beginning. An explicit seek, because aiokafka's
+        # lazy seek_to_beginning() inside this callback can re-deliver records already fetched.
+        unseen = [tp for tp in assigned if (tp.topic, tp.partition) not in stored]
+        beginnings = await self._consumer.beginning_offsets(unseen) if unseen else {}
         for tp in assigned:
-            position = stored.get((tp.topic, tp.partition))
-            if position is None:
-                await self._consumer.seek_to_beginning(tp)
-                position = 0
-            else:
-                self._consumer.seek(tp, position)
+            position = stored.get((tp.topic, tp.partition), beginnings.get(tp, 0))
+            self._consumer.seek(tp, position)
             self._applied[(tp.topic, tp.partition)] = position
         log.info("partitions_assigned", partitions=sorted(f"{t.topic}:{t.partition}" for t in assigned))
 

@@ -1,0 +1,30 @@
+"""Session fixtures: the real Kafka + PostgreSQL stack, started here unless the env points at one."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from deploy.local.stack import local_stack
+
+
+@pytest.fixture(scope="session")
+def stack_env() -> Iterator[dict[str, str]]:
+    """DATABASE_URL and KAFKA_BOOTSTRAP_SERVERS of a migrated, running stack."""
+    with local_stack(fast=True) as started:
+        env = {
+            "DATABASE_URL": os.environ.get("DATABASE_URL", ""),
+            "KAFKA_BOOTSTRAP_SERVERS": os.environ.get("KAFKA_BOOTSTRAP_SERVERS", ""),
+            **started,
+        }
+        subprocess.run(
+            [str(Path(sys.executable).parent / "pulse"), "migrate"],
+            env={**os.environ, **env},
+            check=True,
+        )
+        yield env
