@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from deploy.local.stack import local_stack
+from tests.support.services import Pipeline
 
 
 @pytest.fixture(scope="session")
@@ -28,3 +29,11 @@ def stack_env() -> Iterator[dict[str, str]]:
             check=True,
         )
         yield env
+
+
+@pytest.fixture(scope="session")
+def pipeline(stack_env: dict[str, str]) -> Iterator[Pipeline]:
+    """A running ingest + metrics + gateway shared by the integration tests (one project each)."""
+    p = Pipeline.start(stack_env, "shared")
+    yield p
+    p.stop()

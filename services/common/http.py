@@ -12,7 +12,6 @@ import orjson
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
 
 REQUESTS = Counter(
     "pulse_http_requests_total", "HTTP requests by route and status", ["route", "method", "status"]
@@ -85,12 +84,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 def _route_template(request: Request) -> str:
-    """The route's path template, so labels stay bounded whatever paths clients send."""
-    for route in request.app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match == Match.FULL:
-            return str(getattr(route, "path", "other"))
-    return "unmatched"
+    """The matched route's path template (set by the router), so labels stay bounded."""
+    route = request.scope.get("route")
+    return str(getattr(route, "path", "unmatched"))
 
 
 def install_request_metrics(app: FastAPI) -> None:

@@ -1,0 +1,91 @@
+"""Gateway over real HTTP: read-key auth, admin API, parameters, timezone days, late events."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+
+from tests.support.services import ADMIN_TOKEN, Pipeline
+
+
+def _send(pipeline: Pipeline, write_key: str, events: list[dict[str, object]]) -> None:
+    response = httpx.post(
+        f"{pipeline.ingest.url}/v1/batch", json={"batch": events, "writeKey": write_key}
+    )
+    assert response.status_code == 200, response.text
+
+
+def test_reads_need_a_read_key_and_admin_needs_the_token(pipeline: Pipeline) -> None:
+    project = pipeline.create_project("gw-auth")
+    url = f"{pipeline.gateway.url}/v1/activity?from=2026-01-01&to=2026-01-02"
+    assert httpx.get(url).status_code == 401
+    assert httpx.get(url, headers={"Authorization": "Bearer nope"}).status_code == 401
+    # A write key is public: it must not read.
+    wrong = httpx.get(url, headers={"Authorization": f"Bearer {project['write_key']}"})
+    assert wrong.status_code == 401
+    assert set(wrong.json()) == {"code", "message"}
+    assert httpx.get(f"{pipeline.gateway.url}/v1/projects").status_code == 401
+    listed = httpx.get(
+        f"{pipeline.gateway.url}/v1/projects", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    )
+    assert project["id"] in [p["id"] for p in listed.json()]
+
+
+def test_bad_parameters_are_422_naming_the_parameter(pipeline: Pipeline) -> None:
+    project = pipeline.create_project("gw-params")
+    headers = {"Authorization": f"Bearer {project['read_key']}"}
+    for query, name in [
+        ("from=2026-13-01&to=2026-01-02", "from"),
+        ("from=2026-01-05&to=2026-01-02", "to"),
+        ("to=2026-01-02", "from"),
+    ]:
+        response = httpx.get(f"{pipeline.gateway.url}/v1/activity?{query}", headers=headers)
+        assert response.status_code == 422
+        assert response.json()["message"].startswith(name)
+    bad_tz = httpx.post(
+        f"{pipeline.gateway.url}/v1/projects",
+        json={"name": "x", "timezone": "Mars/Olympus"},
+        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+    )
+    assert bad_tz.status_code == 422
+    assert "timezone" in bad_tz.json()["message"]
+
+
+def test_days_follow_the_project_timezone_and_late_events_move_first_days(
+    pipeline: Pipeline,
+) -> None:
+    project = pipeline.create_project("gw-tz", timezone="America/New_York")
+
+    def track(at: str) -> dict[str, object]:
+        return {"type": "track", "event": "x", "userId": "p", "timestamp": at,
+                "messageId": str(uuid.uuid4())}
+
+    # 02:00 UTC on Mar 10 is Mar 9 evening in New York.
+    _send(pipeline, project["write_key"], [track("2026-03-10T02:00:00Z")])
+    pipeline.wait_processed(project["read_key"], 1)
+    # A late event, days older, makes Mar 5 the person's first day.
+    _send(pipeline, project["write_key"], [track("2026-03-05T15:00:00Z")])
+    pipeline.wait_processed(project["read_key"], 2)
+    days = pipeline.read(
+        "/v1/activity", project["read_key"], **{"from": "2026-03-05", "to": "2026-03-10"}
+    )["days"]
+    by_date = {d["date"]: d for d in days}
+    assert by_date["2026-03-09"]["dau"] == 1
+    assert by_date["2026-03-10"]["dau"] == 0
+    assert [d["new_users"] for d in days] == [1, 0, 0, 0, 0, 0]
+    assert by_date["2026-03-09"]["wau"] == 1 and by_date["2026-03-10"]["wau"] == 1
+
+
+def test_activity_as_csv(pipeline: Pipeline) -> None:
+    project = pipeline.create_project("gw-csv")
+    response = httpx.get(
+        f"{pipeline.gateway.url}/v1/activity",
+        params={"from": "2026-01-01", "to": "2026-01-03", "format": "csv"},
+        headers={"Authorization": f"Bearer {project['read_key']}"},
+    )
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/csv")
+    lines = response.text.splitlines()
+    assert lines[0] == "date,dau,wau,mau,new_users,events,stickiness"
+    assert lines[1:] == [f"2026-01-0{d},0,0,0,0,0," for d in (1, 2, 3)]
