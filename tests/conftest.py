@@ -1,4 +1,4 @@
-"""Session fixtures: the real Kafka + PostgreSQL stack, started here unless the env points at one."""
+"""Session fixtures: the real Kafka + PostgreSQL stack, started here unless the env names one."""
 
 from __future__ import annotations
 

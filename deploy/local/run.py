@@ -1,4 +1,4 @@
-"""`make run`: the whole stack in the foreground — Kafka, PostgreSQL, migrations, the three services.
+"""`make run`: the whole stack in the foreground: Kafka, PostgreSQL, migrations, three services.
 
 Creates (or reuses) a dev project, prints the URLs and its keys, and on Ctrl-C stops everything it
 started, in reverse order. Honours DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS, PULSE_INGEST_PORT,
@@ -81,26 +81,28 @@ def main() -> int:
                 for p in _http("GET", f"{urls['gateway']}/v1/projects", admin)
                 if p["name"] == DEV_PROJECT
             ]
-            project = existing[0] if existing else _http(
-                "POST", f"{urls['gateway']}/v1/projects", admin, {"name": DEV_PROJECT}
+            project = (
+                existing[0]
+                if existing
+                else _http("POST", f"{urls['gateway']}/v1/projects", admin, {"name": DEV_PROJECT})
             )
             print(
                 f"""
 Pulse is running (ready in {time.monotonic() - started:.1f}s). Ctrl-C stops everything.
 
-  ingest   {urls['ingest']}     (Segment: POST /v1/batch, PostHog: POST /batch/)
-  gateway  {urls['gateway']}     (dashboard /, API docs /docs)
-  metrics  {urls['metrics']}/metrics
+  ingest   {urls["ingest"]}     (Segment: POST /v1/batch, PostHog: POST /batch/)
+  gateway  {urls["gateway"]}     (dashboard /, API docs /docs)
+  metrics  {urls["metrics"]}/metrics
 
-  dev project   id {project['id']}
-  write key     {project['write_key']}
-  read key      {project['read_key']}
+  dev project   id {project["id"]}
+  write key     {project["write_key"]}
+  read key      {project["read_key"]}
   admin token   {admin}
-  Kafka         {env['KAFKA_BOOTSTRAP_SERVERS']}
-  PostgreSQL    {env['DATABASE_URL']}
+  Kafka         {env["KAFKA_BOOTSTRAP_SERVERS"]}
+  PostgreSQL    {env["DATABASE_URL"]}
 
-  curl -H "Authorization: Bearer {project['read_key']}" \\
-       "{urls['gateway']}/v1/activity?from=$(date -u +%F)&to=$(date -u +%F)"
+  curl -H "Authorization: Bearer {project["read_key"]}" \\
+       "{urls["gateway"]}/v1/activity?from=$(date -u +%F)&to=$(date -u +%F)"
 """,
                 flush=True,
             )

@@ -68,7 +68,9 @@ def _wait_for_port(name: str, port: int, proc: subprocess.Popen[bytes], log: Pat
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
             return
         time.sleep(0.2)
-    raise StackError(f"{name} not ready on port {port} after {READY_TIMEOUT:.0f}s; log {log}:\n{_tail(log)}")
+    raise StackError(
+        f"{name} not ready on port {port} after {READY_TIMEOUT:.0f}s; log {log}:\n{_tail(log)}"
+    )
 
 
 def _stop(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
@@ -98,8 +100,16 @@ def kafka_jars() -> Path:
     JARS.mkdir(parents=True)
     print("Fetching Apache Kafka jars from Maven Central ...", file=sys.stderr, flush=True)
     subprocess.run(
-        ["mvn", "-q", "-B", "-f", str(POM), "dependency:copy-dependencies",
-         f"-DoutputDirectory={JARS}", "-DincludeScope=runtime"],
+        [
+            "mvn",
+            "-q",
+            "-B",
+            "-f",
+            str(POM),
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={JARS}",
+            "-DincludeScope=runtime",
+        ],
         check=True,
     )
     stamp.touch()
@@ -123,39 +133,60 @@ class Kafka:
         logs = self.data_dir / "logs"
         config = self.data_dir / "server.properties"
         config.write_text(
-            "\n".join([
-                "process.roles=broker,controller",
-                "node.id=1",
-                f"controller.quorum.voters=1@127.0.0.1:{self.controller_port}",
-                f"listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
-                f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
-                "controller.listener.names=CONTROLLER",
-                "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-                f"log.dirs={self.data_dir / 'data'}",
-                "offsets.topic.replication.factor=1",
-                "transaction.state.log.replication.factor=1",
-                "transaction.state.log.min.isr=1",
-                "share.coordinator.state.topic.replication.factor=1",
-                "share.coordinator.state.topic.min.isr=1",
-                "num.partitions=6",
-                "group.initial.rebalance.delay.ms=0",
-                "auto.create.topics.enable=false",
-            ]) + "\n"
+            "\n".join(
+                [
+                    "process.roles=broker,controller",
+                    "node.id=1",
+                    f"controller.quorum.voters=1@127.0.0.1:{self.controller_port}",
+                    f"listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
+                    f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
+                    "controller.listener.names=CONTROLLER",
+                    "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                    f"log.dirs={self.data_dir / 'data'}",
+                    "offsets.topic.replication.factor=1",
+                    "transaction.state.log.replication.factor=1",
+                    "transaction.state.log.min.isr=1",
+                    "share.coordinator.state.topic.replication.factor=1",
+                    "share.coordinator.state.topic.min.isr=1",
+                    "num.partitions=6",
+                    "group.initial.rebalance.delay.ms=0",
+                    "auto.create.topics.enable=false",
+                ]
+            )
+            + "\n"
         )
-        java = ["java", "-Xms128m", "-Xmx512m", "-XX:+UseG1GC",
-                f"-Dlog4j2.configurationFile={LOG4J}", f"-Dkafka.logs.dir={logs}",
-                "-cp", f"{jars}/*"]
+        java = [
+            "java",
+            "-Xms128m",
+            "-Xmx512m",
+            "-XX:+UseG1GC",
+            f"-Dlog4j2.configurationFile={LOG4J}",
+            f"-Dkafka.logs.dir={logs}",
+            "-cp",
+            f"{jars}/*",
+        ]
         if not (self.data_dir / "data" / "meta.properties").exists():
             subprocess.run(
-                [*java, "kafka.tools.StorageTool", "format", "--ignore-formatted",
-                 "-t", str(uuid.uuid4().hex[:22]), "-c", str(config)],
-                check=True, stdout=subprocess.DEVNULL,
+                [
+                    *java,
+                    "kafka.tools.StorageTool",
+                    "format",
+                    "--ignore-formatted",
+                    "-t",
+                    str(uuid.uuid4().hex[:22]),
+                    "-c",
+                    str(config),
+                ],
+                check=True,
+                stdout=subprocess.DEVNULL,
             )
         log = self.data_dir / "kafka.out"
         with log.open("ab") as out:  # the child keeps its own copy of the descriptor
             self.proc = subprocess.Popen(
                 [*java, "kafka.Kafka", str(config)],
-                stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         _wait_for_port("Kafka", self.port, self.proc, log)
 
@@ -200,15 +231,41 @@ class Postgres:
             shutil.chown(self.data_dir, "postgres", "postgres")
         if not (pgdata / "PG_VERSION").exists():
             subprocess.run(
-                self._as_owner([str(bindir / "initdb"), "-D", str(pgdata), "-U", "pulse",
-                                "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"]),
-                check=True, stdout=subprocess.DEVNULL,
+                self._as_owner(
+                    [
+                        str(bindir / "initdb"),
+                        "-D",
+                        str(pgdata),
+                        "-U",
+                        "pulse",
+                        "--auth=trust",
+                        "-E",
+                        "UTF8",
+                        "--locale=C.UTF-8",
+                    ]
+                ),
+                check=True,
+                stdout=subprocess.DEVNULL,
             )
-        settings = ["-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={self.data_dir}",
-                    "-c", "max_connections=200", "-c", "shared_buffers=256MB"]
+        settings = [
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            f"unix_socket_directories={self.data_dir}",
+            "-c",
+            "max_connections=200",
+            "-c",
+            "shared_buffers=256MB",
+        ]
         if self.fast:
-            settings += ["-c", "fsync=off", "-c", "synchronous_commit=off",
-                         "-c", "full_page_writes=off"]
+            settings += [
+                "-c",
+                "fsync=off",
+                "-c",
+                "synchronous_commit=off",
+                "-c",
+                "full_page_writes=off",
+            ]
         log = self.data_dir / "postgres.log"
         log.touch()
         if os.geteuid() == 0:
@@ -218,7 +275,9 @@ class Postgres:
                 self._as_owner(
                     [str(bindir / "postgres"), "-D", str(pgdata), "-p", str(self.port), *settings]
                 ),
-                stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         _wait_for_port("PostgreSQL", self.port, self.proc, log)
         deadline = time.monotonic() + READY_TIMEOUT
@@ -233,13 +292,35 @@ class Postgres:
                 raise StackError(f"PostgreSQL not accepting connections; log {log}:\n{_tail(log)}")
             time.sleep(0.2)
         exists = subprocess.run(
-            [str(bindir / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "pulse",
-             "-d", "postgres", "-tAc", "SELECT 1 FROM pg_database WHERE datname = 'pulse'"],
-            check=True, capture_output=True, text=True,
+            [
+                str(bindir / "psql"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                "pulse",
+                "-d",
+                "postgres",
+                "-tAc",
+                "SELECT 1 FROM pg_database WHERE datname = 'pulse'",
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
         ).stdout.strip()
         if not exists:
             subprocess.run(
-                [str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "pulse", "pulse"],
+                [
+                    str(bindir / "createdb"),
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    str(self.port),
+                    "-U",
+                    "pulse",
+                    "pulse",
+                ],
                 check=True,
             )
 

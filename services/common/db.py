@@ -22,10 +22,10 @@ def create_engine(settings: CommonSettings, pool_size: int = 5) -> AsyncEngine:
     )
 
 
-async def database_reachable(engine: AsyncEngine, timeout: float = 2.0) -> bool:
+async def database_reachable(engine: AsyncEngine, wait_seconds: float = 2.0) -> bool:
     """True when a trivial query answers now: the readiness check for PostgreSQL."""
     try:
-        async with asyncio.timeout(timeout), engine.connect() as conn:
+        async with asyncio.timeout(wait_seconds), engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
     except (TimeoutError, OSError, SQLAlchemyError):
         return False

@@ -6,9 +6,9 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-import orjson
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -34,7 +34,7 @@ class JsonResponse(Response):
 
 
 class ApiError(Exception):
-    """An error a client sees as `{"code", "message"}` with an HTTP status (and optional headers)."""
+    """An error a client sees as `{"code", "message"}` with an HTTP status (and headers)."""
 
     def __init__(
         self, status: int, code: str, message: str, headers: dict[str, str] | None = None
@@ -64,7 +64,7 @@ def install_error_handlers(app: FastAPI) -> None:
         code = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed"}.get(
             exc.status_code, "http_error"
         )
-        return error_response(exc.status_code, code, str(exc.detail), exc.headers)
+        return error_response(exc.status_code, code, str(exc.detail), dict(exc.headers or {}))
 
     async def on_validation_error(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)

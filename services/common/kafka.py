@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from aiokafka import AIOKafkaClient, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -23,10 +24,9 @@ async def ensure_topics(settings: CommonSettings) -> None:
             if name not in existing
         ]
         if wanted:
-            try:
+            # Another service may create a topic between our list and create.
+            with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(wanted)
-            except TopicAlreadyExistsError:
-                pass  # another service created it between our list and create
     finally:
         await admin.close()
 
@@ -44,10 +44,10 @@ def durable_producer(settings: CommonSettings) -> AIOKafkaProducer:
     )
 
 
-async def broker_reachable(client: AIOKafkaClient, timeout: float = 2.0) -> bool:
+async def broker_reachable(client: AIOKafkaClient, wait_seconds: float = 2.0) -> bool:
     """True when cluster metadata can be fetched now: the readiness check for Kafka."""
     try:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(wait_seconds):
             return bool(await client.force_metadata_update())
     except (TimeoutError, KafkaError):
         return False

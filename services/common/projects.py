@@ -65,6 +65,5 @@ class ProjectDirectory:
         return self._by_id.get(project_id)
 
 
-
 def _digest(key: str) -> bytes:
     return hashlib.sha256(key.encode()).digest()

@@ -1,4 +1,4 @@
-"""The PostgreSQL schema as SQLAlchemy Core tables; alembic migrations create them, never create_all."""
+"""The PostgreSQL schema as SQLAlchemy Core tables; alembic migrations create them."""
 
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ seen_messages = Table(
     Index(None, "received_at"),
 )
 
-# One row per person per active day in the project's timezone: DAU/WAU/MAU and events come from here.
+# One row per person per active day in the project's timezone: DAU/WAU/MAU and events.
 person_days = Table(
     "person_days",
     metadata,

@@ -9,7 +9,11 @@ from typing import Any
 from fastapi import FastAPI
 
 from services.common.db import create_engine, database_reachable
-from services.common.http import install_error_handlers, install_health_routes, install_request_metrics
+from services.common.http import (
+    install_error_handlers,
+    install_health_routes,
+    install_request_metrics,
+)
 from services.common.logging import get_logger
 from services.common.projects import ProjectDirectory
 from services.common.settings import GatewaySettings

@@ -29,7 +29,5 @@ def date_range(
     if to < from_:
         raise ApiError(422, "invalid_parameter", "to: must be on or after `from`")
     if (to - from_).days >= MAX_RANGE_DAYS:
-        raise ApiError(
-            422, "invalid_parameter", f"to: a range spans at most {MAX_RANGE_DAYS} days"
-        )
+        raise ApiError(422, "invalid_parameter", f"to: a range spans at most {MAX_RANGE_DAYS} days")
     return DateRange(from_, to, format)

@@ -8,9 +8,9 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from fastapi.responses import Response
+from pydantic import BaseModel
 
 from services.common.http import JsonResponse
-from pydantic import BaseModel
 
 Format = Literal["json", "csv"]
 
@@ -23,9 +23,7 @@ def to_csv(rows: Sequence[BaseModel]) -> str:
         writer.writerow(fields)
         for row in rows:
             dumped = row.model_dump(mode="json")
-            writer.writerow(
-                ["" if dumped[f] is None else _cell(dumped[f]) for f in fields]
-            )
+            writer.writerow(["" if dumped[f] is None else _cell(dumped[f]) for f in fields])
     return out.getvalue()
 
 

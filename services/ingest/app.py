@@ -8,8 +8,13 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+
 from services.common.db import create_engine, database_reachable
-from services.common.http import install_error_handlers, install_health_routes, install_request_metrics
+from services.common.http import (
+    install_error_handlers,
+    install_health_routes,
+    install_request_metrics,
+)
 from services.common.kafka import broker_reachable, durable_producer, ensure_topics
 from services.common.logging import get_logger
 from services.common.projects import ProjectDirectory

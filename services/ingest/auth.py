@@ -33,9 +33,7 @@ def _header_key(request: Request) -> str | None:
     return None
 
 
-async def resolve_project(
-    request: Request, body: Any, directory: ProjectDirectory
-) -> Project:
+async def resolve_project(request: Request, body: Any, directory: ProjectDirectory) -> Project:
     keys = {k for k in [_header_key(request)] if k}
     if isinstance(body, dict):
         keys |= {v for f in BODY_KEY_FIELDS if isinstance(v := body.get(f), str) and v}

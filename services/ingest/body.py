@@ -23,9 +23,7 @@ def _too_large(limit: int) -> ApiError:
 async def read_json_body(request: Request, limit: int) -> Any:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type not in ACCEPTED_TYPES:
-        raise ApiError(
-            415, "unsupported_media_type", "send application/json (or text/plain JSON)"
-        )
+        raise ApiError(415, "unsupported_media_type", "send application/json (or text/plain JSON)")
     encoding = request.headers.get("content-encoding", "identity").strip().lower()
     if encoding not in ("identity", "gzip"):
         raise ApiError(415, "unsupported_encoding", "Content-Encoding must be gzip or absent")

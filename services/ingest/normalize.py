@@ -128,7 +128,9 @@ def normalize_segment(
     )
 
 
-def rejection(message: Any, project_id: int, received_at: datetime, error: Invalid) -> RejectedRecord:
+def rejection(
+    message: Any, project_id: int, received_at: datetime, error: Invalid
+) -> RejectedRecord:
     message_id = message.get("messageId") if isinstance(message, dict) else None
     return RejectedRecord(
         project_id=project_id,

@@ -1,4 +1,4 @@
-"""Step 1 of the consumer chain: Kafka records -> typed events, rejections and unreadable records."""
+"""Step 1 of the consumer chain: Kafka records -> typed events, rejections, unreadable records."""
 
 from __future__ import annotations
 

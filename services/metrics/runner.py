@@ -53,12 +53,16 @@ class Runner:
             position = stored.get((tp.topic, tp.partition), beginnings.get(tp, 0))
             self._consumer.seek(tp, position)
             self._applied[(tp.topic, tp.partition)] = position
-        log.info("partitions_assigned", partitions=sorted(f"{t.topic}:{t.partition}" for t in assigned))
+        log.info(
+            "partitions_assigned", partitions=sorted(f"{t.topic}:{t.partition}" for t in assigned)
+        )
 
     async def on_revoked(self, revoked: set[TopicPartition]) -> None:
         async with self._lock:
             await self._flush()
-        log.info("partitions_revoked", partitions=sorted(f"{t.topic}:{t.partition}" for t in revoked))
+        log.info(
+            "partitions_revoked", partitions=sorted(f"{t.topic}:{t.partition}" for t in revoked)
+        )
 
     async def run(self) -> None:
         await self._consumer.start()

@@ -56,7 +56,9 @@ WHERE consumer_group = $1 AND topic = ANY($2::text[])
 """
 
 
-async def load_offsets(pool: asyncpg.Pool, group: str, topics: list[str]) -> dict[tuple[str, int], int]:
+async def load_offsets(
+    pool: asyncpg.Pool, group: str, topics: list[str]
+) -> dict[tuple[str, int], int]:
     rows = await pool.fetch(LOAD_OFFSETS, group, topics)
     return {(r["topic"], r["partition"]): r["next_offset"] for r in rows}
 

@@ -44,7 +44,9 @@ def _batch(rng: random.Random, n: int) -> list[oracle.SentEvent]:
             rng.choice(["track", "page", "identify"]),
             f"person-{rng.randint(0, 300)}",
             datetime(2026, 9, 1, tzinfo=UTC)
-            + timedelta(days=rng.randint(0, 9), hours=rng.randint(1, 22), minutes=rng.randint(0, 59)),
+            + timedelta(
+                days=rng.randint(0, 9), hours=rng.randint(1, 22), minutes=rng.randint(0, 59)
+            ),
         )
         for _ in range(n)
     ]
@@ -52,7 +54,9 @@ def _batch(rng: random.Random, n: int) -> list[oracle.SentEvent]:
 
 def _wire(e: oracle.SentEvent) -> dict[str, object]:
     message: dict[str, object] = {
-        "type": e.type, "messageId": e.message_id, "userId": e.person,
+        "type": e.type,
+        "messageId": e.message_id,
+        "userId": e.person,
         "timestamp": e.timestamp.isoformat(),
     }
     if e.type == "track":

@@ -1,4 +1,4 @@
-"""End to end: the official Segment client -> ingest -> Kafka -> metrics -> PostgreSQL -> gateway."""
+"""End to end: the official Segment client -> ingest -> Kafka -> metrics -> Postgres -> gateway."""
 
 from __future__ import annotations
 
@@ -50,13 +50,17 @@ def test_segment_client_numbers_equal_a_recomputation(pipeline: Pipeline) -> Non
         max_retries=2,
     )
     for e in events:
-        client.track(user_id=e.person, event="viewed", timestamp=e.timestamp, message_id=e.message_id)
+        client.track(
+            user_id=e.person, event="viewed", timestamp=e.timestamp, message_id=e.message_id
+        )
     # Not activity: an identify must not count towards DAU or events.
     client.identify(user_id="user-0", traits={"plan": "vip"}, timestamp=events[0].timestamp)
     # A duplicate send of an already-sent messageId counts once.
     duplicate = events[0]
     client.track(
-        user_id=duplicate.person, event="viewed", timestamp=duplicate.timestamp,
+        user_id=duplicate.person,
+        event="viewed",
+        timestamp=duplicate.timestamp,
         message_id=duplicate.message_id,
     )
     client.flush()

@@ -58,8 +58,13 @@ def test_days_follow_the_project_timezone_and_late_events_move_first_days(
     project = pipeline.create_project("gw-tz", timezone="America/New_York")
 
     def track(at: str) -> dict[str, object]:
-        return {"type": "track", "event": "x", "userId": "p", "timestamp": at,
-                "messageId": str(uuid.uuid4())}
+        return {
+            "type": "track",
+            "event": "x",
+            "userId": "p",
+            "timestamp": at,
+            "messageId": str(uuid.uuid4()),
+        }
 
     # 02:00 UTC on Mar 10 is Mar 9 evening in New York.
     _send(pipeline, project["write_key"], [track("2026-03-10T02:00:00Z")])

@@ -46,7 +46,9 @@ def test_gzip_and_text_plain_bodies(pipeline: Pipeline) -> None:
     assert gz.status_code == 200, gz.text
     beacon = httpx.post(
         f"{pipeline.ingest.url}/v1/p",
-        content=orjson.dumps({"type": "page", "anonymousId": "a", "writeKey": project["write_key"]}),
+        content=orjson.dumps(
+            {"type": "page", "anonymousId": "a", "writeKey": project["write_key"]}
+        ),
         headers={"Content-Type": "text/plain"},
     )
     assert beacon.status_code == 200, beacon.text
@@ -77,7 +79,9 @@ def test_invalid_events_are_rejected_and_the_rest_accepted(pipeline: Pipeline) -
     project = pipeline.create_project("ingest-rejects")
     batch = [_track(), {"type": "track", "event": "x"}, _track(messageId="m" * 101), _track()]
     response = httpx.post(
-        f"{pipeline.ingest.url}/v1/batch", json={"batch": batch}, headers=_basic(project["write_key"])
+        f"{pipeline.ingest.url}/v1/batch",
+        json={"batch": batch},
+        headers=_basic(project["write_key"]),
     )
     assert response.status_code == 200
     pipeline.wait_processed(project["read_key"], 2)
@@ -91,7 +95,10 @@ def test_refused_requests_get_code_and_message(pipeline: Pipeline) -> None:
     url = f"{pipeline.ingest.url}/v1/batch"
     auth = _basic(project["write_key"])
     cases = [
-        (httpx.post(url, content=b"{bad", headers={**auth, "Content-Type": "application/json"}), 400),
+        (
+            httpx.post(url, content=b"{bad", headers={**auth, "Content-Type": "application/json"}),
+            400,
+        ),
         (httpx.post(url, json={"nope": []}, headers=auth), 400),
         (httpx.post(url, json={"batch": [_track() for _ in range(2501)]}, headers=auth), 400),
         (httpx.post(url, json={"batch": [_track(p="x" * 600_000)]}, headers=auth), 413),
@@ -120,4 +127,7 @@ def test_health_and_metrics_on_every_service(pipeline: Pipeline) -> None:
     ingest_metrics = httpx.get(f"{pipeline.ingest.url}/metrics").text
     assert 'route="/v1/batch"' in ingest_metrics
     assert "pulse_ingest_events_accepted_total" in ingest_metrics
-    assert "pulse_metrics_batch_apply_duration_seconds" in httpx.get(f"{pipeline.metrics.url}/metrics").text
+    assert (
+        "pulse_metrics_batch_apply_duration_seconds"
+        in httpx.get(f"{pipeline.metrics.url}/metrics").text
+    )

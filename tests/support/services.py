@@ -1,4 +1,4 @@
-"""Real Pulse service processes for integration and end-to-end tests (no mocks of Kafka/Postgres)."""
+"""Real Pulse service processes for integration and end-to-end tests (no mocks of Kafka/PG)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Request bodies: JSON, text/plain JSON, gzip with the decompressed size capped in bounded memory."""
+"""Request bodies: JSON, text/plain JSON, gzip with the decompressed size capped."""
 
 from __future__ import annotations
 
@@ -33,10 +33,12 @@ def _request(body: bytes, headers: dict[str, str], chunk: int = 65536) -> Reques
 
 
 async def test_plain_and_text_plain_json() -> None:
-    assert await read_json_body(_request(b'{"a":1}', {"content-type": "application/json"}), 100) == {
-        "a": 1
-    }
-    assert await read_json_body(_request(b"[1]", {"content-type": "text/plain;charset=UTF-8"}), 100) == [1]
+    assert await read_json_body(
+        _request(b'{"a":1}', {"content-type": "application/json"}), 100
+    ) == {"a": 1}
+    assert await read_json_body(
+        _request(b"[1]", {"content-type": "text/plain;charset=UTF-8"}), 100
+    ) == [1]
 
 
 async def test_gzip_is_inflated() -> None:
@@ -65,8 +67,18 @@ async def test_gzip_bomb_is_refused_after_the_limit() -> None:
         (b"x" * 2000, {"content-type": "application/json"}, 413, "payload_too_large"),
         (b"{nope", {"content-type": "application/json"}, 400, "invalid_json"),
         (b"{}", {"content-type": "application/xml"}, 415, "unsupported_media_type"),
-        (b"{}", {"content-type": "application/json", "content-encoding": "gzip"}, 400, "invalid_gzip"),
-        (b"{}", {"content-type": "application/json", "content-encoding": "br"}, 415, "unsupported_encoding"),
+        (
+            b"{}",
+            {"content-type": "application/json", "content-encoding": "gzip"},
+            400,
+            "invalid_gzip",
+        ),
+        (
+            b"{}",
+            {"content-type": "application/json", "content-encoding": "br"},
+            415,
+            "unsupported_encoding",
+        ),
         (gzip.compress(b"{}")[:-6], {"content-encoding": "gzip"}, 400, "invalid_gzip"),
     ],
 )

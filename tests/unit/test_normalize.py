@@ -15,7 +15,9 @@ def test_clock_skew_is_corrected_with_sent_at() -> None:
     # The device clock runs 1 hour fast: it stamped the event 10 s before sending.
     device_now = RECEIVED + timedelta(hours=1)
     message = {
-        "type": "track", "event": "x", "userId": "u",
+        "type": "track",
+        "event": "x",
+        "userId": "u",
         "timestamp": (device_now - timedelta(seconds=10)).isoformat(),
         "sentAt": device_now.isoformat(),
     }
@@ -35,12 +37,21 @@ def test_batch_sent_at_applies_when_the_message_has_none() -> None:
 
 def test_without_sent_at_the_timestamp_is_trusted_and_without_either_it_is_receipt() -> None:
     at = RECEIVED - timedelta(days=3)
-    assert normalize_segment(
-        {"type": "track", "event": "x", "userId": "u", "timestamp": at.isoformat()}, 1, RECEIVED, None
-    ).timestamp == at
-    assert normalize_segment(
-        {"type": "track", "event": "x", "userId": "u"}, 1, RECEIVED, None
-    ).timestamp == RECEIVED
+    assert (
+        normalize_segment(
+            {"type": "track", "event": "x", "userId": "u", "timestamp": at.isoformat()},
+            1,
+            RECEIVED,
+            None,
+        ).timestamp
+        == at
+    )
+    assert (
+        normalize_segment(
+            {"type": "track", "event": "x", "userId": "u"}, 1, RECEIVED, None
+        ).timestamp
+        == RECEIVED
+    )
 
 
 def test_message_id_is_generated_when_absent_and_kept_when_given() -> None:
@@ -63,8 +74,14 @@ def test_person_is_user_id_else_anonymous_id() -> None:
     [
         ({"type": "track", "event": "x"}, "missing_id"),
         ({"type": "track", "userId": "u"}, "missing_event"),
-        ({"type": "track", "event": "x", "userId": "u", "timestamp": "yesterday"}, "invalid_timestamp"),
-        ({"type": "track", "event": "x", "userId": "u", "messageId": "m" * 101}, "message_id_too_long"),
+        (
+            {"type": "track", "event": "x", "userId": "u", "timestamp": "yesterday"},
+            "invalid_timestamp",
+        ),
+        (
+            {"type": "track", "event": "x", "userId": "u", "messageId": "m" * 101},
+            "message_id_too_long",
+        ),
         ({"type": "bogus", "userId": "u"}, "invalid_type"),
         ({"type": "alias", "userId": "u"}, "missing_id"),
         ({"type": "track", "event": "x", "userId": "u", "properties": [1]}, "invalid_field"),

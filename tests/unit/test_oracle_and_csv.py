@@ -36,8 +36,12 @@ def test_oracle_uses_the_project_timezone() -> None:
 
 def test_csv_has_a_header_and_one_line_per_row() -> None:
     rows = [
-        ActivityDay(date=date(2026, 1, 1), dau=2, wau=2, mau=2, new_users=2, events=3, stickiness=1.0),
-        ActivityDay(date=date(2026, 1, 2), dau=0, wau=2, mau=2, new_users=0, events=0, stickiness=None),
+        ActivityDay(
+            date=date(2026, 1, 1), dau=2, wau=2, mau=2, new_users=2, events=3, stickiness=1.0
+        ),
+        ActivityDay(
+            date=date(2026, 1, 2), dau=0, wau=2, mau=2, new_users=0, events=0, stickiness=None
+        ),
     ]
     assert to_csv(rows).splitlines() == [
         "date,dau,wau,mau,new_users,events,stickiness",

@@ -23,9 +23,7 @@ class RejectedOut(BaseModel):
 
 
 @router.get("/v1/status")
-async def status(
-    request: Request, project: Annotated[Project, Depends(read_project)]
-) -> Status:
+async def status(request: Request, project: Annotated[Project, Depends(read_project)]) -> Status:
     state: GatewayState = request.app.state.pulse
     async with state.engine.connect() as conn:
         processed, duplicates, rejected = await read_counters(conn, project.id)

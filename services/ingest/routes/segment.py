@@ -7,10 +7,9 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request
-from services.common.http import JsonResponse
 
 from services.common.events import EventRecord, RejectedRecord
-from services.common.http import ApiError
+from services.common.http import ApiError, JsonResponse
 from services.ingest import metric_defs as m
 from services.ingest.auth import resolve_project
 from services.ingest.normalize import Invalid, normalize_segment, parse_time, rejection
@@ -49,7 +48,8 @@ async def _accept(
         try:
             if len(orjson.dumps(message)) > state.settings.max_event_bytes:
                 raise Invalid(
-                    "event_too_large", f"event is larger than {state.settings.max_event_bytes} bytes"
+                    "event_too_large",
+                    f"event is larger than {state.settings.max_event_bytes} bytes",
                 )
             events.append(
                 normalize_segment(message, project_id, received_at, batch_sent_at, default_type)
