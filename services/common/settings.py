@@ -39,10 +39,23 @@ class CommonSettings(BaseSettings):
 
 class IngestSettings(CommonSettings):
     port: int = Field(8001, validation_alias="PULSE_INGEST_PORT")
-    produce_timeout_seconds: float = 10.0
+    # SDKs give up after 15 s; a 503 must reach them well before (SPEC §3: within 10 s).
+    produce_timeout_seconds: float = Field(
+        5.0, gt=0, le=9, description="wait this long for Kafka's acknowledgement, then 503"
+    )
     max_event_bytes: int = 32 * 1024
     max_batch_bytes: int = 500 * 1024
     max_batch_events: int = 2500
+    max_posthog_batch_bytes: int = 5 * 1024 * 1024
+    max_future_seconds: float = Field(
+        86_400, ge=0, description="events stamped further ahead than this are rejected"
+    )
+    quota_events_per_second: float = Field(
+        10_000, ge=0, description="per write key and ingest process; 0 turns the quota off"
+    )
+    quota_burst_events: float = Field(
+        20_000, ge=0, description="events a write key may send at once above the steady rate"
+    )
 
 
 class MetricsSettings(CommonSettings):
@@ -55,6 +68,15 @@ class MetricsSettings(CommonSettings):
 class GatewaySettings(CommonSettings):
     port: int = Field(8002, validation_alias="PULSE_GATEWAY_PORT")
     admin_token: str = DEV_ADMIN_TOKEN
+    kpi_refresh_seconds: float = Field(
+        10.0, gt=0, description="how often the product KPI gauges are recomputed"
+    )
+    read_cache_max_age_seconds: int = Field(
+        5, ge=0, description="`Cache-Control: private, max-age` on read responses"
+    )
+    read_cache_entries: int = Field(
+        2048, ge=0, description="responses kept per gateway for unchanged data; 0 disables"
+    )
 
     @model_validator(mode="after")
     def _refuse_dev_secrets_in_production(self) -> GatewaySettings:

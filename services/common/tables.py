@@ -52,6 +52,19 @@ seen_messages = Table(
     Index(None, "received_at"),
 )
 
+# Every distinct id seen (userId, anonymousId, previousId) -> the person it belongs to now.
+# A person is a connected component of ids linked by identify/alias; its label is the smallest id
+# in the component, so the labelling does not depend on the order links arrive in.
+identities = Table(
+    "identities",
+    metadata,
+    Column("project_id", Integer, nullable=False),
+    Column("distinct_id", Text, nullable=False),
+    Column("person_id", Text, nullable=False),
+    PrimaryKeyConstraint("project_id", "distinct_id"),
+    Index(None, "project_id", "person_id"),
+)
+
 # One row per person per active day in the project's timezone: DAU/WAU/MAU and events.
 person_days = Table(
     "person_days",
@@ -61,6 +74,20 @@ person_days = Table(
     Column("person_id", Text, nullable=False),
     Column("events", Integer, nullable=False),
     PrimaryKeyConstraint("project_id", "day", "person_id"),
+    Index(None, "project_id", "person_id"),
+)
+
+# Active events per person, day and event name: top events with counts and distinct persons.
+person_event_days = Table(
+    "person_event_days",
+    metadata,
+    Column("project_id", Integer, nullable=False),
+    Column("day", Date, nullable=False),
+    Column("event", Text, nullable=False),
+    Column("person_id", Text, nullable=False),
+    Column("events", Integer, nullable=False),
+    PrimaryKeyConstraint("project_id", "day", "event", "person_id"),
+    Index(None, "project_id", "person_id"),
 )
 
 # A person's first active day: new_users(d) counts persons whose first_day is d.
@@ -99,13 +126,15 @@ rejected_events = Table(
     Index(None, "project_id", "id"),
 )
 
-# Consumer positions, written in the same transaction as the aggregates they produced.
+# Consumer positions, written in the same transaction as the aggregates they produced. `epoch`
+# is bumped by each new owner of the partition; a write carrying an older epoch is fenced off.
 consumer_offsets = Table(
     "consumer_offsets",
     metadata,
     Column("consumer_group", Text, nullable=False),
     Column("topic", Text, nullable=False),
     Column("partition", Integer, nullable=False),
-    Column("next_offset", BigInteger, nullable=False),
+    Column("next_offset", BigInteger),  # NULL: owned, nothing applied yet
+    Column("epoch", BigInteger, nullable=False, server_default="0"),
     PrimaryKeyConstraint("consumer_group", "topic", "partition"),
 )

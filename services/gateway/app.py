@@ -18,7 +18,7 @@ from services.common.logging import get_logger
 from services.common.projects import ProjectDirectory
 from services.common.settings import GatewaySettings
 from services.gateway.queries.freshness import LagProbe
-from services.gateway.routes import activity, admin, status
+from services.gateway.routes import activity, admin, engagement, status
 from services.gateway.state import GatewayState
 
 log = get_logger(__name__)
@@ -61,6 +61,6 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         return all(checks.values()), checks
 
     install_health_routes(app, ready)
-    for module in (admin, activity, status):
+    for module in (admin, activity, engagement, status):
         app.include_router(module.router)
     return app

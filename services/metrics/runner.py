@@ -16,8 +16,9 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord
 from services.common.logging import get_logger
 from services.common.settings import MetricsSettings
 from services.metrics import metric_defs as m
+from services.metrics.offsets import PartitionKey, claim_partitions
 from services.metrics.parse import parse_records
-from services.metrics.store import Store, load_offsets
+from services.metrics.store import Store
 
 log = get_logger(__name__)
 
@@ -38,23 +39,29 @@ class Runner:
         self._lock = asyncio.Lock()
         self._pending: list[ConsumerRecord[bytes, bytes]] = []
         self._pending_since = 0.0
-        self._applied: dict[tuple[str, int], int] = {}
+        self._applied: dict[PartitionKey, int] = {}
+        self._epochs: dict[PartitionKey, int] = {}
         self._stopping = asyncio.Event()
         self.started = asyncio.Event()
 
     # Called by aiokafka's coordinator around rebalances.
     async def on_assigned(self, assigned: set[TopicPartition]) -> None:
-        stored = await load_offsets(self._pool, self._settings.consumer_group, self._topics)
+        claimed = await claim_partitions(
+            self._pool, self._settings.consumer_group, [(tp.topic, tp.partition) for tp in assigned]
+        )
         # Never applied here: start at the log's beginning. An explicit seek, because aiokafka's
         # lazy seek_to_beginning() inside this callback can re-deliver records already fetched.
-        unseen = [tp for tp in assigned if (tp.topic, tp.partition) not in stored]
+        unseen = [tp for tp in assigned if claimed[(tp.topic, tp.partition)][0] is None]
         beginnings = await self._consumer.beginning_offsets(unseen) if unseen else {}
         for tp in assigned:
-            position = stored.get((tp.topic, tp.partition), beginnings.get(tp, 0))
+            key = (tp.topic, tp.partition)
+            stored, self._epochs[key] = claimed[key]
+            position = stored if stored is not None else beginnings[tp]
             self._consumer.seek(tp, position)
-            self._applied[(tp.topic, tp.partition)] = position
+            self._applied[key] = position
         log.info(
-            "partitions_assigned", partitions=sorted(f"{t.topic}:{t.partition}" for t in assigned)
+            "partitions_assigned",
+            partitions=sorted(f"{t.topic}:{t.partition}" for t in assigned),
         )
 
     async def on_revoked(self, revoked: set[TopicPartition]) -> None:
@@ -111,7 +118,7 @@ class Runner:
             return
         records, self._pending = self._pending, []
         batch = parse_records(records, self._settings.events_topic, self._settings.rejected_topic)
-        await self._store.apply(batch)
+        await self._store.apply(batch, self._epochs)
         self._applied.update(batch.next_offsets)
         m.BATCH_EVENTS.observe(len(records))
 

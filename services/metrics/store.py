@@ -1,8 +1,10 @@
 """Step 3 of the consumer chain: apply one batch to PostgreSQL in ONE transaction.
 
-Dedup, aggregates, counters, rejected events and the consumer offsets commit together, so a
-crash at any point leaves either all of a batch or none of it, and a restart resumes exactly
-after the last applied record.
+Dedup, identity merges, aggregates, counters, rejected events and the consumer offsets commit
+together, so a crash at any point leaves either all of a batch or none of it, and a restart
+resumes exactly after the last applied record.
+
+The offsets are written first (see offsets.py for fencing), so a fenced batch does no work.
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ from datetime import UTC, datetime
 import asyncpg
 import orjson
 
-from services.common.events import EventRecord, RejectedRecord
+from services.common.events import ACTIVE_TYPES, EventRecord, RejectedRecord
 from services.metrics import metric_defs as m
 from services.metrics.aggregates.activity import apply_activity
+from services.metrics.aggregates.identity import apply_merges, links, resolve_people
+from services.metrics.offsets import PartitionKey, store_offsets
 from services.metrics.parse import ParsedBatch
 
 CLAIM_MESSAGE_IDS = """
@@ -44,23 +48,13 @@ INSERT INTO rejected_events (project_id, reason, detail, message_id, received_at
 SELECT * FROM unnest($1::int[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::jsonb[])
 """
 
-STORE_OFFSETS = """
-INSERT INTO consumer_offsets (consumer_group, topic, partition, next_offset)
-SELECT $1, * FROM unnest($2::text[], $3::int[], $4::bigint[])
-ON CONFLICT (consumer_group, topic, partition) DO UPDATE SET next_offset = excluded.next_offset
+# Merging batches take their projects' lock exclusively, others share it: labels cannot change
+# under a batch that is writing rows keyed by them. Project ids come sorted: no deadlock.
+LOCK_PROJECTS = """
+SELECT CASE WHEN t.merging THEN pg_advisory_xact_lock(1347, t.project_id)
+            ELSE pg_advisory_xact_lock_shared(1347, t.project_id) END
+FROM unnest($1::int[], $2::bool[]) AS t(project_id, merging)
 """
-
-LOAD_OFFSETS = """
-SELECT topic, partition, next_offset FROM consumer_offsets
-WHERE consumer_group = $1 AND topic = ANY($2::text[])
-"""
-
-
-async def load_offsets(
-    pool: asyncpg.Pool, group: str, topics: list[str]
-) -> dict[tuple[str, int], int]:
-    rows = await pool.fetch(LOAD_OFFSETS, group, topics)
-    return {(r["topic"], r["partition"]): r["next_offset"] for r in rows}
 
 
 def _first_of_each(events: Iterable[EventRecord]) -> list[EventRecord]:
@@ -80,21 +74,18 @@ class Store:
         self._pool = pool
         self._group = consumer_group
 
-    async def apply(self, batch: ParsedBatch) -> None:
+    async def apply(self, batch: ParsedBatch, epochs: dict[PartitionKey, int]) -> None:
         started = time.perf_counter()
         candidates = _first_of_each(batch.events)
         async with self._pool.acquire() as conn, conn.transaction():
+            await store_offsets(conn, self._group, batch.next_offsets, epochs)
             fresh = await self._claim(conn, candidates)
-            await apply_activity(conn, fresh)
+            await self._lock_projects(conn, fresh)
+            await apply_merges(conn, fresh)
+            people = await resolve_people(conn, [e for e in fresh if e.type in ACTIVE_TYPES])
+            await apply_activity(conn, fresh, people)
             await self._insert_rejected(conn, batch.rejected)
             await self._update_stats(conn, batch.events, fresh, batch.rejected)
-            await conn.execute(
-                STORE_OFFSETS,
-                self._group,
-                [topic for topic, _ in batch.next_offsets],
-                [partition for _, partition in batch.next_offsets],
-                list(batch.next_offsets.values()),
-            )
         applied_at = datetime.now(UTC)
         for event in fresh:
             m.END_TO_END_SECONDS.observe((applied_at - event.received_at).total_seconds())
@@ -102,6 +93,12 @@ class Store:
         m.EVENTS_DEDUPLICATED.inc(len(batch.events) - len(fresh))
         m.REJECTED_STORED.inc(len(batch.rejected))
         m.BATCH_APPLY_SECONDS.observe(time.perf_counter() - started)
+
+    async def _lock_projects(self, conn: asyncpg.Connection, events: list[EventRecord]) -> None:
+        merging = {p for p, _, _ in links(events)}
+        projects = sorted({e.project_id for e in events})
+        if projects:
+            await conn.execute(LOCK_PROJECTS, projects, [p in merging for p in projects])
 
     async def _claim(
         self, conn: asyncpg.Connection, events: list[EventRecord]

@@ -1,12 +1,13 @@
-"""Brute-force recomputation of the activity numbers from a list of sent events (SPEC §4).
+"""Brute-force recomputation of the activity numbers from a list of sent events (SPEC §1, §4).
 
-Deliberately naive: plain Python over the deduplicated events, so it can be trusted as the
-reference the streaming aggregates must equal.
+Deliberately naive: plain Python over the deduplicated events, with identity merges done by a
+union-find over every identify/alias link, so it can be trusted as the reference the streaming
+aggregates must equal whatever the order, duplication or batching of delivery.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -18,20 +19,47 @@ ACTIVE = {"track", "page", "screen"}
 class SentEvent:
     message_id: str
     type: str
-    person: str
+    person: str  # the actor: userId, else anonymousId
     timestamp: datetime
+    linked: str | None = None  # identify: the anonymousId; alias: the previousId
+    event: str = "viewed"
+
+
+def _people(events: list[SentEvent]) -> dict[str, str]:
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            x = parent[x]
+        return x
+
+    for e in events:
+        find(e.person)
+        if e.type in ("identify", "alias") and e.linked and e.linked != e.person:
+            a, b = find(e.person), find(e.linked)
+            if a != b:
+                parent[max(a, b)] = min(a, b)
+    return {x: find(x) for x in parent}
+
+
+def active_days(events: list[SentEvent], tz: str = "UTC") -> dict[str, set[date]]:
+    """person -> the days (in tz) they did an active event, after dedup and identity merges."""
+    unique = list({e.message_id: e for e in events}.values())
+    person = _people(unique)
+    zone = ZoneInfo(tz)
+    days: dict[str, set[date]] = defaultdict(set)
+    for e in unique:
+        if e.type in ACTIVE:
+            days[person[e.person]].add(e.timestamp.astimezone(zone).date())
+    return days
 
 
 def activity(events: list[SentEvent], start: date, stop: date, tz: str = "UTC") -> list[dict]:  # type: ignore[type-arg]
-    unique = {e.message_id: e for e in events}.values()
-    days_by_person: dict[str, set[date]] = defaultdict(set)
-    events_by_day: dict[date, int] = defaultdict(int)
+    unique = list({e.message_id: e for e in events}.values())
+    days_by_person = active_days(unique, tz)
     zone = ZoneInfo(tz)
-    for e in unique:
-        if e.type in ACTIVE:
-            day = e.timestamp.astimezone(zone).date()
-            days_by_person[e.person].add(day)
-            events_by_day[day] += 1
+    events_by_day = Counter(e.timestamp.astimezone(zone).date() for e in unique if e.type in ACTIVE)
     first_day = {p: min(days) for p, days in days_by_person.items()}
     out = []
     day = start
@@ -55,3 +83,78 @@ def activity(events: list[SentEvent], start: date, stop: date, tz: str = "UTC") 
         )
         day += timedelta(days=1)
     return out
+
+
+def _period_start(d: date, period: str) -> date:
+    if period == "week":
+        return d - timedelta(days=d.weekday())
+    if period == "month":
+        return d.replace(day=1)
+    return d
+
+
+def _shift(start: date, period: str, n: int) -> date:
+    if period == "day":
+        return start + timedelta(days=n)
+    if period == "week":
+        return start + timedelta(days=7 * n)
+    month = start.month - 1 + n
+    return date(start.year + month // 12, month % 12 + 1, 1)
+
+
+def lifecycle(events: list[SentEvent], start: date, stop: date, period: str) -> list[dict]:  # type: ignore[type-arg]
+    days_by_person = active_days(events)
+    periods_by_person = {
+        p: {_period_start(d, period) for d in ds} for p, ds in days_by_person.items()
+    }
+    first = {p: min(ps) for p, ps in periods_by_person.items()}
+    out = []
+    current = _period_start(start, period)
+    while current <= stop:
+        prev = _shift(current, period, -1)
+        now = {p for p, ps in periods_by_person.items() if current in ps}
+        before = {p for p, ps in periods_by_person.items() if prev in ps}
+        out.append(
+            {
+                "start": current.isoformat(),
+                "new": sum(1 for p in now if first[p] == current),
+                "returning": len(now & before),
+                "resurrecting": sum(1 for p in now - before if first[p] < current),
+                "dormant": -len(before - now),
+            }
+        )
+        current = _shift(current, period, 1)
+    return out
+
+
+def stickiness(events: list[SentEvent], start: date, stop: date, period: str) -> list[dict]:  # type: ignore[type-arg]
+    days_by_person = active_days(events)
+    width = 7 if period == "week" else 31
+    out = []
+    current = _period_start(start, period)
+    while current <= stop:
+        end = _shift(current, period, 1)
+        histogram = [0] * width
+        for days in days_by_person.values():
+            n = sum(1 for d in days if current <= d < end)
+            if n:
+                histogram[n - 1] += 1
+        out.append({"start": current.isoformat(), "histogram": histogram})
+        current = end
+    return out
+
+
+def top_events(events: list[SentEvent], start: date, stop: date) -> list[dict]:  # type: ignore[type-arg]
+    unique = list({e.message_id: e for e in events}.values())
+    person = _people(unique)
+    counts: Counter[str] = Counter()
+    persons: dict[str, set[str]] = defaultdict(set)
+    for e in unique:
+        if e.type in ACTIVE and start <= e.timestamp.date() <= stop:
+            name = e.event if e.type == "track" else f"${e.type}"
+            counts[name] += 1
+            persons[name].add(person[e.person])
+    return sorted(
+        ({"event": n, "count": c, "persons": len(persons[n])} for n, c in counts.items()),
+        key=lambda r: (-r["count"], r["event"]),
+    )

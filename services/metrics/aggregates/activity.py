@@ -1,4 +1,4 @@
-"""Daily activity: one row per (project, day, person) with its event count, and first active days.
+"""Daily activity per person (and per event name), and each person's first active day.
 
 Days are in the project's timezone (SQL `AT TIME ZONE`), so the same instant can fall on different
 dates for different projects. Rows are written in key order so concurrent consumers after a
@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import asyncpg
 
 from services.common.events import ACTIVE_TYPES, EventRecord
+from services.metrics.aggregates.identity import actor
 
 UPSERT_PERSON_DAYS = """
 INSERT INTO person_days (project_id, day, person_id, events)
@@ -22,6 +23,18 @@ GROUP BY 1, 2, 3
 ORDER BY 1, 2, 3
 ON CONFLICT (project_id, day, person_id)
 DO UPDATE SET events = person_days.events + excluded.events
+"""
+
+UPSERT_PERSON_EVENT_DAYS = """
+INSERT INTO person_event_days (project_id, day, event, person_id, events)
+SELECT e.project_id, (e.ts AT TIME ZONE p.timezone)::date AS day, e.event, e.person_id, count(*)
+FROM unnest($1::int[], $2::text[], $3::timestamptz[], $4::text[])
+     AS e(project_id, person_id, ts, event)
+JOIN projects p ON p.id = e.project_id
+GROUP BY 1, 2, 3, 4
+ORDER BY 1, 2, 3, 4
+ON CONFLICT (project_id, day, event, person_id)
+DO UPDATE SET events = person_event_days.events + excluded.events
 """
 
 # A late event can move a person's first day earlier; it never moves later.
@@ -38,15 +51,25 @@ WHERE excluded.first_day < persons.first_day
 """
 
 
-async def apply_activity(conn: asyncpg.Connection, events: Sequence[EventRecord]) -> None:
-    """Add new (already deduplicated) events to the daily activity aggregates."""
+def event_name(event: EventRecord) -> str:
+    """Track events by name; page/screen views by their name, else by their type."""
+    if event.type == "track":
+        return event.event or ""
+    return event.event or f"${event.type}"
+
+
+async def apply_activity(
+    conn: asyncpg.Connection, events: Sequence[EventRecord], people: dict[tuple[int, str], str]
+) -> None:
+    """Add new (already deduplicated) events to the activity aggregates, under their person."""
     active = [e for e in events if e.type in ACTIVE_TYPES]
     if not active:
         return
     columns = (
         [e.project_id for e in active],
-        [e.person_id for e in active],
+        [people[(e.project_id, actor(e))] for e in active],
         [e.timestamp for e in active],
     )
     await conn.execute(UPSERT_PERSON_DAYS, *columns)
+    await conn.execute(UPSERT_PERSON_EVENT_DAYS, *columns, [event_name(e) for e in active])
     await conn.execute(UPSERT_FIRST_DAYS, *columns)

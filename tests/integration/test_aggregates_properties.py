@@ -1,0 +1,158 @@
+"""Property: any order, duplication and batching of a history gives the oracle's numbers.
+
+Applies generated histories straight through the metrics Store (the same code the consumer
+runs) into the real PostgreSQL, then reads them with the gateway's queries. Identity links
+(identify, alias) are shuffled among the events they merge, so they arrive before, between and
+after them; some events are weeks older than others (late deliveries).
+"""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+import asyncpg
+import pytest
+import pytest_asyncio
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from services.common.events import EventRecord
+from services.gateway.queries.activity import read_activity
+from services.gateway.queries.events import read_events
+from services.gateway.queries.lifecycle import read_lifecycle
+from services.gateway.queries.stickiness import read_stickiness
+from services.metrics.parse import ParsedBatch
+from services.metrics.store import Store
+from tests.support import oracle
+
+START = date(2026, 5, 4)  # a Monday
+SPAN_DAYS = 40
+_project_numbers = itertools.count(1_000_000)
+
+
+@dataclass
+class Db:
+    pool: asyncpg.Pool
+    engine: AsyncEngine
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def db(stack_env: dict[str, str]) -> AsyncIterator[Db]:
+    url = stack_env["DATABASE_URL"]
+    pool = await asyncpg.create_pool(url)
+    engine = create_async_engine(url.replace("postgresql://", "postgresql+asyncpg://"))
+    yield Db(pool, engine)
+    await pool.close()
+    await engine.dispose()
+
+
+ids = st.sampled_from([f"{kind}{n}" for kind in ("anon", "user", "device") for n in range(4)])
+
+active_event = st.builds(
+    lambda actor, day, hour, kind, name: ("active", actor, day, hour, kind, name),
+    ids,
+    st.integers(0, SPAN_DAYS - 1),
+    st.integers(0, 23),
+    st.sampled_from(["track", "page", "screen"]),
+    st.sampled_from(["signup", "purchase"]),
+)
+link_event = st.builds(
+    lambda kind, a, b, day: (kind, a, b, day),
+    st.sampled_from(["identify", "alias"]),
+    ids,
+    ids,
+    st.integers(0, SPAN_DAYS - 1),
+)
+histories = st.lists(st.one_of(active_event, active_event, link_event), min_size=1, max_size=40)
+
+
+def _sent(history: list[tuple]) -> list[oracle.SentEvent]:  # type: ignore[type-arg]
+    out = []
+    for item in history:
+        message_id = str(uuid.uuid4())
+        if item[0] == "active":
+            _, actor, day, hour, kind, name = item
+            at = datetime(START.year, START.month, START.day, hour, tzinfo=UTC) + timedelta(day)
+            out.append(oracle.SentEvent(message_id, kind, actor, at, event=name))
+        else:
+            kind, a, b, day = item
+            at = datetime(START.year, START.month, START.day, tzinfo=UTC) + timedelta(day)
+            out.append(oracle.SentEvent(message_id, kind, a, at, linked=b))
+    return out
+
+
+def _record(project_id: int, e: oracle.SentEvent) -> EventRecord:
+    fields: dict[str, object] = {"user_id": e.person}
+    if e.type == "identify":
+        fields["anonymous_id"] = e.linked
+    elif e.type == "alias":
+        fields["previous_id"] = e.linked
+    elif e.person.startswith("anon"):
+        fields = {"anonymous_id": e.person}
+    return EventRecord(
+        project_id=project_id,
+        message_id=e.message_id,
+        type=e.type,  # type: ignore[arg-type]
+        event=e.event if e.type == "track" else None,
+        timestamp=e.timestamp,
+        received_at=datetime.now(UTC),
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+async def _new_project(pool: asyncpg.Pool) -> int:
+    n = next(_project_numbers)
+    return int(
+        await pool.fetchval(
+            "INSERT INTO projects (name, timezone, write_key, read_key) "
+            "VALUES ($1, 'UTC', $2, $3) RETURNING id",
+            f"prop-{n}",
+            f"pw_prop_{uuid.uuid4()}",
+            f"pr_prop_{uuid.uuid4()}",
+        )
+    )
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(history=histories, data=st.data())
+async def test_any_delivery_gives_the_oracles_numbers(
+    db: Db, history: list[tuple], data: st.DataObject
+) -> None:  # type: ignore[type-arg]
+    sent = _sent(history)
+    # Delivery: duplicates of some events, any order, any split into batches.
+    repeats = data.draw(st.lists(st.sampled_from(sent), max_size=10), label="duplicates")
+    delivery = data.draw(st.permutations(sent + repeats), label="order")
+    cuts = sorted(
+        data.draw(st.sets(st.integers(1, max(1, len(delivery) - 1)), max_size=5), label="cuts")
+    )
+    batches = [delivery[i:j] for i, j in zip([0, *cuts], [*cuts, len(delivery)], strict=True)]
+
+    project_id = await _new_project(db.pool)
+    store = Store(db.pool, "property-tests")
+    for batch in batches:
+        await store.apply(ParsedBatch(events=[_record(project_id, e) for e in batch]), {})
+    stop = START + timedelta(days=SPAN_DAYS + 35)
+    async with db.engine.connect() as conn:
+        days = await read_activity(conn, project_id, START, stop)
+        assert [d.model_dump(mode="json") for d in days] == oracle.activity(sent, START, stop)
+        for period in ("day", "week", "month"):
+            got = await read_lifecycle(conn, project_id, START, stop, period)  # type: ignore[arg-type]
+            assert [r.model_dump(mode="json") for r in got] == oracle.lifecycle(
+                sent, START, stop, period
+            ), period
+        for period in ("week", "month"):
+            got_s = await read_stickiness(conn, project_id, START, stop, period)  # type: ignore[arg-type]
+            assert [r.model_dump(mode="json") for r in got_s] == oracle.stickiness(
+                sent, START, stop, period
+            ), period
+        top = await read_events(conn, project_id, START, stop, 100)
+        assert [r.model_dump() for r in top] == oracle.top_events(sent, START, stop)
