@@ -9,6 +9,10 @@ EVENTS_DEDUPLICATED = Counter(
     "pulse_metrics_events_deduplicated_total", "Events dropped as already-seen (project, messageId)"
 )
 REJECTED_STORED = Counter("pulse_metrics_rejected_stored_total", "Rejected events stored")
+RECORDS_REDELIVERED = Counter(
+    "pulse_metrics_records_redelivered_total",
+    "Records fetched again after a rebalance and skipped because they were already held",
+)
 UNPARSEABLE = Counter("pulse_metrics_unparseable_records_total", "Records that could not be read")
 BATCH_APPLY_SECONDS = Histogram(
     "pulse_metrics_batch_apply_duration_seconds",

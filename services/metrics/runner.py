@@ -41,6 +41,9 @@ class Runner:
         self._pending_since = 0.0
         self._applied: dict[PartitionKey, int] = {}
         self._epochs: dict[PartitionKey, int] = {}
+        # Per owned partition, the next offset we expect: applied + pending. Records below it
+        # are ones we already hold (a fetch that raced a rebalance's seek can repeat them).
+        self._expected: dict[PartitionKey, int] = {}
         self._stopping = asyncio.Event()
         self.started = asyncio.Event()
 
@@ -59,6 +62,7 @@ class Runner:
             position = stored if stored is not None else beginnings[tp]
             self._consumer.seek(tp, position)
             self._applied[key] = position
+            self._expected[key] = position
         log.info(
             "partitions_assigned",
             partitions=sorted(f"{t.topic}:{t.partition}" for t in assigned),
@@ -67,6 +71,8 @@ class Runner:
     async def on_revoked(self, revoked: set[TopicPartition]) -> None:
         async with self._lock:
             await self._flush()
+            for tp in revoked:
+                self._expected.pop((tp.topic, tp.partition), None)
         log.info(
             "partitions_revoked", partitions=sorted(f"{t.topic}:{t.partition}" for t in revoked)
         )
@@ -90,10 +96,11 @@ class Runner:
                     timeout_ms=50, max_records=self._settings.batch_max_events
                 )
                 async with self._lock:
-                    for records in fetched.values():
-                        if not self._pending:
+                    for tp, records in fetched.items():
+                        fresh = self._in_sequence(tp, records)
+                        if fresh and not self._pending:
                             self._pending_since = time.monotonic()
-                        self._pending.extend(records)
+                        self._pending.extend(fresh)
                     if self._batch_is_due():
                         await self._flush()
                 self._report_lag()
@@ -102,6 +109,19 @@ class Runner:
                 await self._flush()
         finally:
             await self._consumer.stop()
+
+    def _in_sequence(
+        self, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]
+    ) -> list[ConsumerRecord[bytes, bytes]]:
+        key = (tp.topic, tp.partition)
+        expected = self._expected.get(key)
+        if expected is None:
+            return []  # not ours (any more)
+        fresh = [r for r in records if r.offset >= expected]
+        m.RECORDS_REDELIVERED.inc(len(records) - len(fresh))
+        if fresh:
+            self._expected[key] = fresh[-1].offset + 1
+        return fresh
 
     def stop(self) -> None:
         self._stopping.set()
