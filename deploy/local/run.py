@@ -18,7 +18,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from deploy.local.stack import ROOT, StackError, local_stack
+from deploy.local.stack import ROOT, StackError, local_stack, port_is_free
 from services.common.settings import DEV_ADMIN_TOKEN
 
 BIN = Path(sys.executable).parent
@@ -69,6 +69,8 @@ def main() -> int:
             urls = {}
             for name, (script, port_var, default) in SERVICES.items():
                 port = int(env.get(port_var, default))
+                if not port_is_free(port):
+                    raise StackError(f"{name}: port {port} is in use; set {port_var} to another")
                 urls[name] = f"http://127.0.0.1:{port}"
                 procs.append(
                     (name, subprocess.Popen([str(BIN / script)], env=env, start_new_session=True))

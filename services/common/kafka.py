@@ -20,7 +20,7 @@ async def ensure_topics(settings: CommonSettings) -> None:
         existing = set(await admin.list_topics())
         wanted = [
             NewTopic(name, settings.events_partitions, 1)
-            for name in (settings.events_topic, settings.rejected_topic)
+            for name in (settings.events_topic, settings.rejected_topic, settings.dlq_topic)
             if name not in existing
         ]
         if wanted:
@@ -51,3 +51,16 @@ async def broker_reachable(client: AIOKafkaClient, wait_seconds: float = 2.0) ->
             return bool(await client.force_metadata_update())
     except (TimeoutError, KafkaError):
         return False
+
+
+async def partitions_of(bootstrap_servers: str, topic: str) -> list[int]:
+    """The topic's partition numbers (empty if the topic does not exist)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        described = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    return sorted(
+        p["partition"] for t in described if t.get("error_code", 0) == 0 for p in t["partitions"]
+    )

@@ -24,6 +24,7 @@ class CommonSettings(BaseSettings):
     )
     events_topic: str = "events"
     rejected_topic: str = "events.rejected"
+    dlq_topic: str = "events.dlq"
     events_partitions: int = 6
     consumer_group: str = "pulse-metrics"
     project_cache_seconds: float = 2.0

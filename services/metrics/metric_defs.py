@@ -13,7 +13,9 @@ RECORDS_REDELIVERED = Counter(
     "pulse_metrics_records_redelivered_total",
     "Records fetched again after a rebalance and skipped because they were already held",
 )
-UNPARSEABLE = Counter("pulse_metrics_unparseable_records_total", "Records that could not be read")
+DEAD_LETTERS = Counter(
+    "pulse_metrics_dead_letters_total", "Records that could not be read, sent to the DLQ topic"
+)
 BATCH_APPLY_SECONDS = Histogram(
     "pulse_metrics_batch_apply_duration_seconds",
     "One batch's PostgreSQL transaction (aggregates + offsets)",

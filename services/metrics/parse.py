@@ -1,9 +1,12 @@
-"""Step 1 of the consumer chain: Kafka records -> typed events, rejections, unreadable records."""
+"""Step 1 of the consumer chain: Kafka records -> typed events, rejections, dead letters.
+
+A record that cannot be read (not our JSON, or not our model) is never dropped silently: it
+becomes a dead letter, published to the DLQ topic before the batch's offsets commit.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 from aiokafka import ConsumerRecord
 from pydantic import ValidationError
@@ -11,10 +14,17 @@ from pydantic import ValidationError
 from services.common.events import EventRecord, RejectedRecord
 
 
+@dataclass(frozen=True)
+class DeadLetter:
+    record: ConsumerRecord[bytes, bytes]
+    reason: str
+
+
 @dataclass
 class ParsedBatch:
     events: list[EventRecord] = field(default_factory=list)
     rejected: list[RejectedRecord] = field(default_factory=list)
+    dead: list[DeadLetter] = field(default_factory=list)
     # Positions to store with the aggregates: topic -> partition -> next offset to read.
     next_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
 
@@ -33,15 +43,8 @@ def parse_records(
             elif record.topic == rejected_topic:
                 batch.rejected.append(RejectedRecord.model_validate_json(raw))
         except ValidationError as exc:
-            # Never dropped silently: kept as a rejection the operator can see and replay.
-            batch.rejected.append(
-                RejectedRecord(
-                    project_id=None,
-                    reason="unreadable_record",
-                    detail=f"{record.topic}[{record.partition}]@{record.offset}: "
-                    f"{exc.error_count()} validation errors",
-                    received_at=datetime.now(UTC),
-                    payload={"raw": raw.decode("utf-8", "replace")},
-                )
-            )
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "record"
+            reason = f"{exc.error_count()} validation error(s); first: {where}: {first['msg']}"
+            batch.dead.append(DeadLetter(record, reason[:500]))
     return batch

@@ -13,9 +13,11 @@ import time
 import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 
+from services.common.kafka import durable_producer
 from services.common.logging import get_logger
 from services.common.settings import MetricsSettings
 from services.metrics import metric_defs as m
+from services.metrics.dlq import DeadLetterPublisher
 from services.metrics.offsets import PartitionKey, claim_partitions
 from services.metrics.parse import parse_records
 from services.metrics.store import Store
@@ -36,6 +38,8 @@ class Runner:
             auto_offset_reset="earliest",
             max_partition_fetch_bytes=4 * 1024 * 1024,
         )
+        self._producer = durable_producer(settings)
+        self._dead_letters = DeadLetterPublisher(self._producer, settings.dlq_topic)
         self._lock = asyncio.Lock()
         self._pending: list[ConsumerRecord[bytes, bytes]] = []
         self._pending_since = 0.0
@@ -78,6 +82,7 @@ class Runner:
         )
 
     async def run(self) -> None:
+        await self._producer.start()
         await self._consumer.start()
         runner = self
 
@@ -109,6 +114,7 @@ class Runner:
                 await self._flush()
         finally:
             await self._consumer.stop()
+            await self._producer.stop()
 
     def _in_sequence(
         self, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]
@@ -138,6 +144,17 @@ class Runner:
             return
         records, self._pending = self._pending, []
         batch = parse_records(records, self._settings.events_topic, self._settings.rejected_topic)
+        if batch.dead:
+            # Durable in the DLQ before the offsets that skip them commit.
+            await self._dead_letters.publish(batch.dead)
+            for dead in batch.dead:
+                log.warning(
+                    "dead_letter",
+                    topic=dead.record.topic,
+                    partition=dead.record.partition,
+                    offset=dead.record.offset,
+                    reason=dead.reason,
+                )
         await self._store.apply(batch, self._epochs)
         self._applied.update(batch.next_offsets)
         m.BATCH_EVENTS.observe(len(records))

@@ -75,6 +75,7 @@ class Pipeline:
             "PULSE_ADMIN_TOKEN": ADMIN_TOKEN,
             "PULSE_EVENTS_TOPIC": f"{name}.events",
             "PULSE_REJECTED_TOPIC": f"{name}.rejected",
+            "PULSE_DLQ_TOPIC": f"{name}.dlq",
             "PULSE_CONSUMER_GROUP": f"{name}.metrics",
             "PULSE_PROJECT_CACHE_SECONDS": "0.2",
             **extra,

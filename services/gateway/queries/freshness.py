@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from services.common.kafka import partitions_of
 from services.common.settings import GatewaySettings
 from services.common.tables import consumer_offsets, project_stats
 
@@ -37,6 +38,7 @@ class LagProbe:
             bootstrap_servers=settings.kafka_bootstrap_servers, enable_auto_commit=False
         )
         self._cached: tuple[float, dict[int, int]] | None = None
+        self._partitions: list[int] = []  # partitions are only ever added; learned once
         self._lock = asyncio.Lock()
 
     async def start(self) -> None:
@@ -52,10 +54,13 @@ class LagProbe:
             topic = self._settings.events_topic
             try:
                 async with asyncio.timeout(2):
-                    partitions = self._consumer.partitions_for_topic(topic)
+                    if not self._partitions:
+                        self._partitions = await partitions_of(
+                            self._settings.kafka_bootstrap_servers, topic
+                        )
+                    partitions = self._partitions
                     if not partitions:
-                        await self._consumer.topics()  # loads metadata for every topic
-                        partitions = self._consumer.partitions_for_topic(topic) or set()
+                        return None  # the topic does not exist yet: lag is unknown
                     ends = await self._consumer.end_offsets(
                         [TopicPartition(topic, p) for p in partitions]
                     )
@@ -82,5 +87,6 @@ async def read_freshness(
         )
     )
     applied = {r.partition: r.next_offset for r in rows}
-    lag = sum(max(0, end - applied.get(partition, 0)) for partition, end in ends.items())
+    # A partition owned but not yet applied from (NULL) counts from offset 0.
+    lag = sum(max(0, end - (applied.get(partition) or 0)) for partition, end in ends.items())
     return Freshness(processed_through=through, lag=lag)
