@@ -63,7 +63,8 @@ class MetricsSettings(CommonSettings):
     port: int = Field(8003, validation_alias="PULSE_METRICS_PORT")
     batch_max_events: int = 5000
     batch_max_seconds: float = 0.2
-    dedup_days: int = 7
+    dedup_days: int = Field(7, ge=1, description="remember (project, messageId) this long")
+    dedup_prune_seconds: float = 600.0
 
 
 class GatewaySettings(CommonSettings):

@@ -21,6 +21,7 @@ from services.common.http import install_error_handlers, install_health_routes
 from services.common.kafka import ensure_topics
 from services.common.logging import get_logger
 from services.common.settings import MetricsSettings
+from services.metrics.dedup import prune_seen_messages
 from services.metrics.runner import Runner
 
 log = get_logger(__name__)
@@ -35,6 +36,7 @@ def create_app(settings: MetricsSettings) -> FastAPI:
         await ensure_topics(settings)
         runner = Runner(settings, pool)
         task = asyncio.create_task(runner.run(), name="consumer")
+        pruner = asyncio.create_task(prune_seen_messages(pool, settings), name="dedup-pruner")
         task.add_done_callback(lambda t: _exit_if_failed(app, t))
         state.update(pool=pool, runner=runner, task=task)
         log.info("metrics_started", port=settings.port)
@@ -45,6 +47,7 @@ def create_app(settings: MetricsSettings) -> FastAPI:
             runner.stop()
             # The loop applies and commits its open batch before it returns.
             await asyncio.wait({task}, timeout=30)
+            pruner.cancel()
             await pool.close()
             log.info("metrics_stopped")
 
