@@ -24,6 +24,7 @@ from services.common.events import EventRecord
 from services.gateway.queries.activity import read_activity
 from services.gateway.queries.events import read_events
 from services.gateway.queries.lifecycle import read_lifecycle
+from services.gateway.queries.retention import read_retention
 from services.gateway.queries.stickiness import read_stickiness
 from services.metrics.parse import ParsedBatch
 from services.metrics.store import Store
@@ -155,3 +156,31 @@ async def test_any_delivery_gives_the_oracles_numbers(
             ), period
         top = await read_events(conn, project_id, START, stop, 100)
         assert [r.model_dump() for r in top] == oracle.top_events(sent, START, stop)
+        for period, mode, start_event, return_event in [
+            ("day", "on", None, None),
+            ("day", "on_or_after", None, None),
+            ("week", "on", "signup", "purchase"),
+            ("week", "on_or_after", "signup", None),
+            ("day", "on", None, "$page"),
+        ]:
+            cohorts = await read_retention(
+                conn,
+                project_id,
+                START,
+                START + timedelta(days=20),
+                14,
+                period,
+                mode,  # type: ignore[arg-type]
+                start_event,
+                return_event,
+            )
+            assert [c.model_dump(mode="json") for c in cohorts] == oracle.retention(
+                sent,
+                START,
+                START + timedelta(days=20),
+                14,
+                period,
+                mode,
+                start_event,
+                return_event,
+            ), (period, mode, start_event, return_event)

@@ -158,3 +158,51 @@ def top_events(events: list[SentEvent], start: date, stop: date) -> list[dict]: 
         ({"event": n, "count": c, "persons": len(persons[n])} for n, c in counts.items()),
         key=lambda r: (-r["count"], r["event"]),
     )
+
+
+def _event_days(events: list[SentEvent], name: str | None) -> dict[str, set[date]]:
+    """person -> days they did an active event (or the named one)."""
+    if name is None:
+        return active_days(events)
+    unique = list({e.message_id: e for e in events}.values())
+    person = _people(unique)
+    days: dict[str, set[date]] = defaultdict(set)
+    for e in unique:
+        if e.type in ACTIVE and (e.event if e.type == "track" else f"${e.type}") == name:
+            days[person[e.person]].add(e.timestamp.date())
+    return days
+
+
+def retention(
+    events: list[SentEvent],
+    start: date,
+    stop: date,
+    length: int,
+    period: str,
+    mode: str,
+    start_event: str | None = None,
+    return_event: str | None = None,
+) -> list[dict]:  # type: ignore[type-arg]
+    step = 7 if period == "week" else 1
+    firsts = {
+        p: _period_start(min(ds), period) for p, ds in _event_days(events, start_event).items()
+    }
+    returns = {
+        p: {_period_start(d, period) for d in ds}
+        for p, ds in _event_days(events, return_event).items()
+    }
+    out = []
+    cohort = _period_start(start, period)
+    while cohort <= stop:
+        members = [p for p, first in firsts.items() if first == cohort]
+        retained = []
+        for k in range(length + 1):
+            target = cohort + timedelta(days=k * step)
+            if mode == "on":
+                hit = [p for p in members if target in returns.get(p, set())]
+            else:
+                hit = [p for p in members if any(r >= target for r in returns.get(p, set()))]
+            retained.append(len(hit))
+        out.append({"date": cohort.isoformat(), "size": len(members), "retained": retained})
+        cohort += timedelta(days=step)
+    return out
