@@ -90,6 +90,20 @@ person_event_days = Table(
     Index(None, "project_id", "person_id"),
 )
 
+# Daily rollup of the activity numbers, kept exact by deltas in each batch's transaction.
+activity_daily = Table(
+    "activity_daily",
+    metadata,
+    Column("project_id", Integer, nullable=False),
+    Column("day", Date, nullable=False),
+    Column("dau", BigInteger, nullable=False, server_default="0"),
+    Column("wau", BigInteger, nullable=False, server_default="0"),
+    Column("mau", BigInteger, nullable=False, server_default="0"),
+    Column("new_users", BigInteger, nullable=False, server_default="0"),
+    Column("events", BigInteger, nullable=False, server_default="0"),
+    PrimaryKeyConstraint("project_id", "day"),
+)
+
 # A person's first active day: new_users(d) counts persons whose first_day is d.
 persons = Table(
     "persons",

@@ -13,6 +13,7 @@ import asyncpg
 
 from services.common.events import ACTIVE_TYPES, EventRecord
 from services.metrics.aggregates.identity import actor
+from services.metrics.aggregates.rollup import add_batch
 
 UPSERT_PERSON_DAYS = """
 INSERT INTO person_days (project_id, day, person_id, events)
@@ -70,6 +71,7 @@ async def apply_activity(
         [people[(e.project_id, actor(e))] for e in active],
         [e.timestamp for e in active],
     )
+    await add_batch(conn, *columns)  # reads the rows as they were before this batch
     await conn.execute(UPSERT_PERSON_DAYS, *columns)
     await conn.execute(UPSERT_PERSON_EVENT_DAYS, *columns, [event_name(e) for e in active])
     await conn.execute(UPSERT_FIRST_DAYS, *columns)

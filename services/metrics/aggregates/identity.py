@@ -4,8 +4,8 @@ A person is a connected component of distinct ids linked by `identify` (userId +
 and `alias` (previousId -> userId). Its label is the smallest id of the component, a function of
 the component alone, so the final labels do not depend on the order in which links and events
 arrive. When a link joins two components, every row stored under the larger label is moved to
-the smaller one — identities, daily activity, per-event activity, first days — so days already
-counted for an anonymous id now count for the person, once.
+the smaller one — identities, daily activity, per-event activity, first days, and the daily
+rollup — so days already counted for an anonymous id now count for the person, once.
 
 Callers hold the project's advisory lock (exclusive when merging), so labels cannot change
 between resolving them and writing rows under them.
@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 import asyncpg
 
 from services.common.events import EventRecord
+from services.metrics.aggregates.rollup import persons_contribution
 
 ENSURE_IDS = """
 INSERT INTO identities (project_id, distinct_id, person_id)
@@ -140,8 +141,11 @@ async def apply_merges(conn: asyncpg.Connection, events: Sequence[EventRecord]) 
     if not moves:
         return
     columns = ([m[0] for m in moves], [m[1] for m in moves], [m[2] for m in moves])
+    survivors = [(project, new) for project, _, new in moves]
+    await persons_contribution(conn, [(p, old) for p, old, _ in moves] + survivors, -1)
     for statement in REKEY:
         await conn.execute(statement, *columns)
+    await persons_contribution(conn, survivors, +1)
 
 
 async def resolve_people(conn: asyncpg.Connection, events: Sequence[EventRecord]) -> dict[Key, str]:
