@@ -13,6 +13,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import orjson
@@ -73,6 +74,7 @@ class Store:
     def __init__(self, pool: asyncpg.Pool, consumer_group: str) -> None:
         self._pool = pool
         self._group = consumer_group
+        self._zone_cache: dict[int, ZoneInfo] = {}
 
     async def apply(self, batch: ParsedBatch, epochs: dict[PartitionKey, int]) -> None:
         started = time.perf_counter()
@@ -83,7 +85,7 @@ class Store:
             await self._lock_projects(conn, fresh)
             await apply_merges(conn, fresh)
             people = await resolve_people(conn, [e for e in fresh if e.type in ACTIVE_TYPES])
-            await apply_activity(conn, fresh, people)
+            await apply_activity(conn, fresh, people, await self._zones(conn, fresh))
             await self._insert_rejected(conn, batch.rejected)
             await self._update_stats(conn, batch.events, fresh, batch.rejected)
         applied_at = datetime.now(UTC)
@@ -93,6 +95,18 @@ class Store:
         m.EVENTS_DEDUPLICATED.inc(len(batch.events) - len(fresh))
         m.REJECTED_STORED.inc(len(batch.rejected))
         m.BATCH_APPLY_SECONDS.observe(time.perf_counter() - started)
+
+    async def _zones(
+        self, conn: asyncpg.Connection, events: list[EventRecord]
+    ) -> dict[int, ZoneInfo]:
+        """Project timezones, cached: a project's timezone is fixed when it is created."""
+        missing = sorted({e.project_id for e in events} - self._zone_cache.keys())
+        if missing:
+            rows = await conn.fetch(
+                "SELECT id, timezone FROM projects WHERE id = ANY($1::int[])", missing
+            )
+            self._zone_cache.update({r["id"]: ZoneInfo(r["timezone"]) for r in rows})
+        return self._zone_cache
 
     async def _lock_projects(self, conn: asyncpg.Connection, events: list[EventRecord]) -> None:
         merging = {p for p, _, _ in links(events)}

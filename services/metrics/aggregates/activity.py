@@ -7,7 +7,10 @@ rebalance take row locks in the same order and cannot deadlock each other.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
+from datetime import date
+from zoneinfo import ZoneInfo
 
 import asyncpg
 
@@ -15,12 +18,12 @@ from services.common.events import ACTIVE_TYPES, EventRecord
 from services.metrics.aggregates.identity import actor
 from services.metrics.aggregates.rollup import add_batch
 
+# All three take rows already aggregated in Python, in key order (no deadlocks between
+# consumers after a rebalance: row locks are taken in the same order).
 UPSERT_PERSON_DAYS = """
 INSERT INTO person_days (project_id, day, person_id, events)
-SELECT e.project_id, (e.ts AT TIME ZONE p.timezone)::date AS day, e.person_id, count(*)
-FROM unnest($1::int[], $2::text[], $3::timestamptz[]) AS e(project_id, person_id, ts)
-JOIN projects p ON p.id = e.project_id
-GROUP BY 1, 2, 3
+SELECT p, day, person, n
+FROM unnest($1::int[], $2::text[], $3::date[], $4::int[]) AS t(p, person, day, n)
 ORDER BY 1, 2, 3
 ON CONFLICT (project_id, day, person_id)
 DO UPDATE SET events = person_days.events + excluded.events
@@ -28,11 +31,7 @@ DO UPDATE SET events = person_days.events + excluded.events
 
 UPSERT_PERSON_EVENT_DAYS = """
 INSERT INTO person_event_days (project_id, day, event, person_id, events)
-SELECT e.project_id, (e.ts AT TIME ZONE p.timezone)::date AS day, e.event, e.person_id, count(*)
-FROM unnest($1::int[], $2::text[], $3::timestamptz[], $4::text[])
-     AS e(project_id, person_id, ts, event)
-JOIN projects p ON p.id = e.project_id
-GROUP BY 1, 2, 3, 4
+SELECT * FROM unnest($1::int[], $2::date[], $3::text[], $4::text[], $5::int[])
 ORDER BY 1, 2, 3, 4
 ON CONFLICT (project_id, day, event, person_id)
 DO UPDATE SET events = person_event_days.events + excluded.events
@@ -41,10 +40,7 @@ DO UPDATE SET events = person_event_days.events + excluded.events
 # A late event can move a person's first day earlier; it never moves later.
 UPSERT_FIRST_DAYS = """
 INSERT INTO persons (project_id, person_id, first_day)
-SELECT e.project_id, e.person_id, min((e.ts AT TIME ZONE p.timezone)::date)
-FROM unnest($1::int[], $2::text[], $3::timestamptz[]) AS e(project_id, person_id, ts)
-JOIN projects p ON p.id = e.project_id
-GROUP BY 1, 2
+SELECT * FROM unnest($1::int[], $2::text[], $3::date[])
 ORDER BY 1, 2
 ON CONFLICT (project_id, person_id)
 DO UPDATE SET first_day = excluded.first_day
@@ -60,18 +56,39 @@ def event_name(event: EventRecord) -> str:
 
 
 async def apply_activity(
-    conn: asyncpg.Connection, events: Sequence[EventRecord], people: dict[tuple[int, str], str]
+    conn: asyncpg.Connection,
+    events: Sequence[EventRecord],
+    people: dict[tuple[int, str], str],
+    zones: dict[int, ZoneInfo],
 ) -> None:
-    """Add new (already deduplicated) events to the activity aggregates, under their person."""
-    active = [e for e in events if e.type in ACTIVE_TYPES]
-    if not active:
+    """Add new (already deduplicated) events to the activity aggregates, under their person.
+
+    Days are in each project's timezone.
+    """
+    person_days: Counter[tuple[int, str, date]] = Counter()
+    event_days: Counter[tuple[int, date, str, str]] = Counter()
+    for e in events:
+        if e.type not in ACTIVE_TYPES:
+            continue
+        person = people[(e.project_id, actor(e))]
+        day = e.timestamp.astimezone(zones[e.project_id]).date()
+        person_days[(e.project_id, person, day)] += 1
+        event_days[(e.project_id, day, event_name(e), person)] += 1
+    if not person_days:
         return
-    columns = (
-        [e.project_id for e in active],
-        [people[(e.project_id, actor(e))] for e in active],
-        [e.timestamp for e in active],
+    rows = sorted(person_days)
+    columns = ([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
+    counts = [person_days[r] for r in rows]
+    await add_batch(conn, *columns, counts)  # reads the rows as they were before this batch
+    await conn.execute(UPSERT_PERSON_DAYS, *columns, counts)
+    ordered = sorted(event_days)
+    await conn.execute(
+        UPSERT_PERSON_EVENT_DAYS, *zip(*ordered, strict=True), [event_days[k] for k in ordered]
     )
-    await add_batch(conn, *columns)  # reads the rows as they were before this batch
-    await conn.execute(UPSERT_PERSON_DAYS, *columns)
-    await conn.execute(UPSERT_PERSON_EVENT_DAYS, *columns, [event_name(e) for e in active])
-    await conn.execute(UPSERT_FIRST_DAYS, *columns)
+    first: dict[tuple[int, str], date] = {}
+    for project_id, person, day in rows:  # sorted: the first seen is the earliest
+        first.setdefault((project_id, person), day)
+    keys = sorted(first)
+    await conn.execute(
+        UPSERT_FIRST_DAYS, [k[0] for k in keys], [k[1] for k in keys], [first[k] for k in keys]
+    )

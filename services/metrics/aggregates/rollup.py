@@ -14,17 +14,15 @@ before the re-key and the surviving person's added after it.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 
 import asyncpg
 
-# The batch's (project, person, day, events) rows, days in each project's timezone.
+# The batch's (project, person, day, events) rows, aggregated, days in the project's timezone.
 BATCH_DAYS = """
 b AS (
-    SELECT e.project_id, e.person_id, (e.ts AT TIME ZONE p.timezone)::date AS day,
-           count(*) AS events
-    FROM unnest($1::int[], $2::text[], $3::timestamptz[]) AS e(project_id, person_id, ts)
-    JOIN projects p ON p.id = e.project_id
-    GROUP BY 1, 2, 3
+    SELECT * FROM unnest($1::int[], $2::text[], $3::date[], $4::bigint[])
+        AS t(project_id, person_id, day, events)
 )"""
 
 UPSERT = """
@@ -127,10 +125,11 @@ async def add_batch(
     conn: asyncpg.Connection,
     project_ids: Sequence[int],
     person_ids: Sequence[str],
-    timestamps: Sequence[object],
+    days: Sequence[date],
+    events: Sequence[int],
 ) -> None:
-    """Deltas for a batch of active events; call before writing them to person_days/persons."""
-    await conn.execute(ADD_BATCH, project_ids, person_ids, timestamps)
+    """Deltas for a batch's person-days; call before writing them to person_days/persons."""
+    await conn.execute(ADD_BATCH, project_ids, person_ids, days, events)
 
 
 async def persons_contribution(
