@@ -34,6 +34,7 @@ def stack_env() -> Iterator[dict[str, str]]:
 @pytest.fixture(scope="session")
 def pipeline(stack_env: dict[str, str]) -> Iterator[Pipeline]:
     """A running ingest + metrics + gateway shared by the integration tests (one project each)."""
-    p = Pipeline.start(stack_env, "shared")
+    # KPI gauges recomputed every second, so tests can scrape them soon after sending.
+    p = Pipeline.start(stack_env, "shared", PULSE_KPI_REFRESH_SECONDS="1")
     yield p
     p.stop()

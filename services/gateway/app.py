@@ -17,8 +17,11 @@ from services.common.http import (
 from services.common.logging import get_logger
 from services.common.projects import ProjectDirectory
 from services.common.settings import GatewaySettings
+from services.gateway.caching import ReadCaching, VersionCache
+from services.gateway.kpis import KpiRefresher
+from services.gateway.openapi import install_openapi
 from services.gateway.queries.freshness import LagProbe
-from services.gateway.routes import activity, admin, engagement, status
+from services.gateway.routes import activity, admin, dashboard, engagement, retention, status
 from services.gateway.state import GatewayState
 
 log = get_logger(__name__)
@@ -36,11 +39,14 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             projects=ProjectDirectory(engine, settings.project_cache_seconds),
             lag=lag,
         )
+        kpis = KpiRefresher(engine, settings.kpi_refresh_seconds)
+        kpis.start()
         log.info("gateway_started", port=settings.port)
         try:
             yield
         finally:
             app.state.pulse.draining = True
+            await kpis.stop()
             await lag.stop()
             await engine.dispose()
             log.info("gateway_stopped")
@@ -51,6 +57,13 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    # Added before the request metrics so that reused responses are observed like the others.
+    app.add_middleware(
+        ReadCaching,
+        max_age=settings.read_cache_max_age_seconds,
+        max_entries=settings.read_cache_entries,
+        version_of=VersionCache(lambda: app.state.pulse, settings.read_cache_staleness_seconds),
+    )
     install_request_metrics(app)
 
     async def ready() -> tuple[bool, Any]:
@@ -61,6 +74,8 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         return all(checks.values()), checks
 
     install_health_routes(app, ready)
-    for module in (admin, activity, engagement, status):
+    for module in (admin, activity, engagement, retention, status):
         app.include_router(module.router)
+    app.include_router(dashboard.router)
+    install_openapi(app)
     return app

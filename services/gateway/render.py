@@ -5,8 +5,9 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any, Literal, get_args, get_origin
 
+import orjson
 from fastapi.responses import Response
 from pydantic import BaseModel
 
@@ -15,10 +16,12 @@ from services.common.http import JsonResponse
 Format = Literal["json", "csv"]
 
 
-def to_csv(rows: Sequence[BaseModel]) -> str:
+def to_csv(rows: Sequence[BaseModel], fields: Sequence[str] | None = None) -> str:
+    """A header and one line per row; `fields` gives the header when there are no rows."""
     out = io.StringIO()
     if rows:
         fields = list(type(rows[0]).model_fields)
+    if fields:
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(fields)
         for row in rows:
@@ -27,16 +30,35 @@ def to_csv(rows: Sequence[BaseModel]) -> str:
     return out.getvalue()
 
 
+# A spreadsheet runs a cell starting with one of these as a formula; event names and rejected
+# payloads come from SDK users, so such text is prefixed with a quote (OWASP "CSV injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _cell(value: Any) -> str:
-    if isinstance(value, list):
+    if isinstance(value, list) and all(not isinstance(v, dict | list) for v in value):
         return " ".join(str(v) for v in value)
+    if isinstance(value, dict | list):
+        return orjson.dumps(value).decode()
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
     return str(value)
+
+
+def _row_fields(body: BaseModel) -> list[str] | None:
+    """The columns of the body's list of rows, read from its model (for an empty list)."""
+    for field in type(body).model_fields.values():
+        if get_origin(field.annotation) is list:
+            (item,) = get_args(field.annotation)
+            if isinstance(item, type) and issubclass(item, BaseModel):
+                return list(item.model_fields)
+    return None
 
 
 def respond(fmt: Format, body: BaseModel, rows: Sequence[BaseModel], name: str) -> Response:
     if fmt == "csv":
         return Response(
-            to_csv(rows),
+            to_csv(rows, _row_fields(body)),
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
         )

@@ -50,6 +50,7 @@ def new_key(kind: Literal["write", "read"]) -> str:
 
 @router.post("/v1/projects", status_code=201)
 async def create_project(body: ProjectIn, request: Request) -> ProjectOut:
+    """Create a project: its write key sends events, its read key reads its numbers."""
     state: GatewayState = request.app.state.pulse
     async with state.engine.begin() as conn:
         row = (
@@ -69,6 +70,7 @@ async def create_project(body: ProjectIn, request: Request) -> ProjectOut:
 
 @router.get("/v1/projects")
 async def list_projects(request: Request) -> list[ProjectOut]:
+    """Every project, with its keys."""
     state: GatewayState = request.app.state.pulse
     async with state.engine.connect() as conn:
         rows = await conn.execute(select(projects).order_by(projects.c.id))

@@ -22,28 +22,35 @@ class RejectedOut(BaseModel):
     rejected: list[Rejected]
 
 
-@router.get("/v1/status")
-async def status(request: Request, project: Annotated[Project, Depends(read_project)]) -> Status:
+@router.get("/v1/status", response_model=Status)
+async def status(
+    request: Request,
+    project: Annotated[Project, Depends(read_project)],
+    format: Annotated[Format, Query(description="json (default) or csv (one row)")] = "json",
+) -> Response:
+    """Is my data arriving: events applied, duplicates dropped, rejected, lag and freshness."""
     state: GatewayState = request.app.state.pulse
     async with state.engine.connect() as conn:
         processed, duplicates, rejected = await read_counters(conn, project.id)
         freshness = await read_freshness(conn, project.id, state.lag, state.settings)
-    return Status(
+    body = Status(
         events_processed=processed,
         duplicates_dropped=duplicates,
         rejected=rejected,
         lag=freshness.lag,
         processed_through=freshness.processed_through,
     )
+    return respond(format, body, [body], "status")
 
 
 @router.get("/v1/rejected", response_model=RejectedOut)
 async def rejected(
     request: Request,
     project: Annotated[Project, Depends(read_project)],
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    format: Format = "json",
+    limit: Annotated[int, Query(ge=1, le=1000, description="newest first, at most this")] = 100,
+    format: Annotated[Format, Query(description="json (default) or csv")] = "json",
 ) -> Response:
+    """The most recently rejected events of the project, with the reason each was refused."""
     state: GatewayState = request.app.state.pulse
     async with state.engine.connect() as conn:
         rows = await read_rejected(conn, project.id, limit)

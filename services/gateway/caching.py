@@ -1,0 +1,327 @@
+"""HTTP caching of the read API, so many polling dashboards cost little.
+
+Two layers:
+
+- **Validators for clients.** Every `200` to a `GET /v1/...` read carries `ETag` (a digest of the
+  body), `Cache-Control: private, max-age=N` and `Vary: Authorization`; a request whose
+  `If-None-Match` names the current ETag gets `304 Not Modified` with no body. Browsers do this on
+  their own for `fetch()`, so a dashboard re-polling unchanged numbers downloads nothing.
+- **Reuse on the server.** The reads listed in `VERSIONED_READS` depend only on the project's
+  aggregates and the pipeline position. A project's aggregates change only in a metrics
+  transaction that also bumps its `project_stats` counters (store.py applies dedup, merges,
+  aggregates and counters together), so `(project_stats row, applied offsets, topic end offsets)`
+  is a version of everything such a response says, `freshness` included. A response is reused
+  while its version is unchanged; the counters and offsets only grow, and a response is computed
+  after its version was read, so a stored response never predates its version. The version is
+  read at most every `read_cache_staleness_seconds` per project (one indexed row), so a reused
+  answer is at most that much behind the pipeline, and consistent with the other reads of the
+  same moment. Concurrent identical requests for an uncached version wait for one computation.
+
+Reads whose answer also depends on the clock or on definitions (funnels, live) get validators but
+are not reused. Admin responses (they hold keys) are marked `no-store`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from services.common.logging import get_logger
+from services.gateway.state import GatewayState
+
+log = get_logger(__name__)
+
+READ_PREFIX = "/v1/"
+ADMIN_PREFIX = "/v1/projects"
+VERSIONED_READS = (
+    "/v1/activity",
+    "/v1/stickiness",
+    "/v1/lifecycle",
+    "/v1/events",
+    "/v1/retention",
+    "/v1/sessions",
+    "/v1/paths",
+    "/v1/status",
+    "/v1/rejected",
+)
+MAX_CACHED_BYTES = 64 * 1024 * 1024
+
+VERSION_SQL = text(
+    """
+SELECT s.events_processed, s.duplicates_dropped, s.rejected, s.processed_through,
+       (SELECT coalesce(sum(o.next_offset), 0) FROM consumer_offsets o
+        WHERE o.consumer_group = :group AND o.topic = :topic) AS applied
+FROM (SELECT 1) AS one
+LEFT JOIN project_stats s ON s.project_id = :project
+"""
+)
+
+
+def etag_for(body: bytes) -> str:
+    """A strong validator: equal bodies, equal tags."""
+    return '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
+
+
+def none_match(if_none_match: str | None, etag: str) -> bool:
+    """True when `If-None-Match` names `etag` (weak comparison, RFC 9110 §13.1.2) or is `*`."""
+    if not if_none_match:
+        return False
+    wanted = etag.removeprefix("W/")
+    for candidate in if_none_match.split(","):
+        candidate = candidate.strip()
+        if candidate == "*" or candidate.removeprefix("W/") == wanted:
+            return True
+    return False
+
+
+def read_headers(etag: str, max_age: int) -> list[tuple[bytes, bytes]]:
+    return [
+        (b"etag", etag.encode()),
+        (b"cache-control", f"private, max-age={max_age}".encode()),
+        (b"vary", b"Authorization"),
+    ]
+
+
+@dataclass(frozen=True)
+class Captured:
+    """A complete response as the app sent it."""
+
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+    route: Any = None  # the matched route, so request metrics label a reused response alike
+
+
+@dataclass(frozen=True)
+class Stored:
+    version: tuple[Any, ...]
+    response: Captured
+    etag: str
+
+
+VersionOf = Callable[[Scope], Awaitable[tuple[Any, ...] | None]]
+
+
+class ResponseStore:
+    """Reused responses, one per (project, path, query), least recently used evicted first."""
+
+    def __init__(self, max_entries: int, max_bytes: int = MAX_CACHED_BYTES) -> None:
+        self._entries: OrderedDict[tuple[Any, ...], Stored] = OrderedDict()
+        self._max_entries = max_entries
+        self._max_bytes = max_bytes
+        self._bytes = 0
+        self._inflight: dict[tuple[Any, ...], asyncio.Future[Captured]] = {}
+
+    def get(self, key: tuple[Any, ...], version: tuple[Any, ...]) -> Stored | None:
+        stored = self._entries.get(key)
+        if stored is None or stored.version != version:
+            return None
+        self._entries.move_to_end(key)
+        return stored
+
+    def put(self, key: tuple[Any, ...], stored: Stored) -> None:
+        size = len(stored.response.body)
+        if self._max_entries == 0 or size > self._max_bytes // 4:
+            return
+        old = self._entries.pop(key, None)
+        if old is not None:
+            self._bytes -= len(old.response.body)
+        self._entries[key] = stored
+        self._bytes += size
+        while len(self._entries) > self._max_entries or self._bytes > self._max_bytes:
+            _, evicted = self._entries.popitem(last=False)
+            self._bytes -= len(evicted.response.body)
+
+    async def compute_once(
+        self, key: tuple[Any, ...], compute: Callable[[], Awaitable[Captured]]
+    ) -> Captured:
+        """Run `compute` for `key`, or wait for the run already in flight for it.
+
+        The run is a task of its own: a client that disconnects does not cancel it for the
+        others waiting on it.
+        """
+        task = self._inflight.get(key)
+        if task is None:
+            task = asyncio.ensure_future(compute())
+            self._inflight[key] = task
+            task.add_done_callback(lambda done: self._finished(key, done))
+        return await asyncio.shield(task)
+
+    def _finished(self, key: tuple[Any, ...], task: asyncio.Future[Captured]) -> None:
+        del self._inflight[key]
+        if not task.cancelled():
+            task.exception()  # retrieved: waiters that went away leave no unreported error
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+async def capture(app: ASGIApp, scope: Scope, receive: Receive) -> Captured:
+    """Run the app to completion and keep what it sent."""
+    start: Message = {}
+    chunks: list[bytes] = []
+
+    async def keep(message: Message) -> None:
+        nonlocal start
+        if message["type"] == "http.response.start":
+            start = message
+        elif message["type"] == "http.response.body":
+            chunks.append(message.get("body", b""))
+
+    await app(scope, receive, keep)
+    return Captured(
+        status=int(start["status"]),
+        headers=list(start.get("headers", [])),
+        body=b"".join(chunks),
+        route=scope.get("route"),
+    )
+
+
+class ReadCaching:
+    """ASGI middleware: validators, 304s and response reuse for `GET /v1/...` reads."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_age: int,
+        max_entries: int,
+        version_of: VersionOf | None = None,
+        versioned: tuple[str, ...] = VERSIONED_READS,
+    ) -> None:
+        self.app = app
+        self.max_age = max_age
+        self.store = ResponseStore(max_entries)
+        self.version_of = version_of
+        self.versioned = versioned
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if not path.startswith(READ_PREFIX):
+            await self.app(scope, receive, send)
+            return
+        if path.startswith(ADMIN_PREFIX) or scope["method"] != "GET":
+            await self.app(scope, receive, _with_header(send, b"cache-control", b"no-store"))
+            return
+        key, version = None, None
+        if self.version_of is not None and path in self.versioned:
+            version = await self.version_of(scope)
+            if version is not None:
+                key = (version[0], path, scope.get("query_string", b""))
+        if key is None or version is None:
+            captured = await capture(self.app, scope, receive)
+            etag = etag_for(captured.body)
+        else:
+            stored = self.store.get(key, version)
+            if stored is None:
+                captured = await self.store.compute_once(
+                    (key, version), lambda: capture(self.app, scope, receive)
+                )
+                etag = etag_for(captured.body)
+                if captured.status == 200:
+                    self.store.put(key, Stored(version, captured, etag))
+            else:
+                captured, etag = stored.response, stored.etag
+            if captured.route is not None:
+                scope["route"] = captured.route
+        await self._send(scope, send, captured, etag)
+
+    async def _send(self, scope: Scope, send: Send, captured: Captured, etag: str) -> None:
+        if captured.status != 200:
+            failed = MutableHeaders(raw=list(captured.headers))
+            failed["cache-control"] = "no-store"
+            await send(
+                {"type": "http.response.start", "status": captured.status, "headers": failed.raw}
+            )
+            await send({"type": "http.response.body", "body": captured.body})
+            return
+        validators = read_headers(etag, self.max_age)
+        if none_match(Headers(scope=scope).get("if-none-match"), etag):
+            await send({"type": "http.response.start", "status": 304, "headers": validators})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        names = {name for name, _ in validators}
+        kept = [(k, v) for k, v in captured.headers if k.lower() not in names]
+        await send({"type": "http.response.start", "status": 200, "headers": kept + validators})
+        await send({"type": "http.response.body", "body": captured.body})
+
+
+def _with_header(send: Send, name: bytes, value: bytes) -> Send:
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = MutableHeaders(raw=list(message.get("headers", [])))
+            headers[name.decode()] = value.decode()
+            message = {**message, "headers": headers.raw}
+        await send(message)
+
+    return sending
+
+
+class VersionCache:
+    """The gateway's versions: one PostgreSQL read per project per `staleness` seconds.
+
+    A version is reused for requests arriving within `staleness` seconds after its read began,
+    and concurrent requests share one read. Reads stay consistent with each other (every
+    response stored under a version was computed after that version was read), and none is
+    more than `staleness` behind the pipeline; 0 reads the version for every request.
+    """
+
+    def __init__(self, app_state: Callable[[], GatewayState], staleness: float) -> None:
+        self._state = app_state
+        self._staleness = staleness
+        self._known: dict[int, tuple[float, tuple[Any, ...] | None]] = {}
+        self._reading: dict[int, asyncio.Future[tuple[float, tuple[Any, ...] | None]]] = {}
+
+    async def __call__(self, scope: Scope) -> tuple[Any, ...] | None:
+        state = self._state()
+        scheme, _, key = Headers(scope=scope).get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not key.strip():
+            return None
+        project = await state.projects.by_read_key(key.strip())
+        if project is None:
+            return None  # the route refuses it with 401
+        known = self._known.get(project.id)
+        if known is not None and time.monotonic() - known[0] < self._staleness:
+            return known[1]
+        reading = self._reading.get(project.id)
+        if reading is None:
+            reading = asyncio.ensure_future(self._read(state, project.id))
+            self._reading[project.id] = reading
+            reading.add_done_callback(lambda _: self._reading.pop(project.id, None))
+        began, version = await asyncio.shield(reading)
+        if version is not None:
+            self._known[project.id] = (began, version)
+        return version
+
+    async def _read(
+        self, state: GatewayState, project_id: int
+    ) -> tuple[float, tuple[Any, ...] | None]:
+        began = time.monotonic()
+        try:
+            async with state.engine.connect() as conn:
+                row = (
+                    await conn.execute(
+                        VERSION_SQL,
+                        {
+                            "project": project_id,
+                            "group": state.settings.consumer_group,
+                            "topic": state.settings.events_topic,
+                        },
+                    )
+                ).one()
+        except (SQLAlchemyError, OSError, TimeoutError) as exc:
+            # No reuse: the route runs and reports the failure itself.
+            log.warning("read_cache_version_failed", error=type(exc).__name__)
+            return began, None
+        ends = await state.lag.end_offsets()
+        topic_end = None if ends is None else tuple(sorted(ends.items()))
+        return began, (project_id, *row, topic_end)

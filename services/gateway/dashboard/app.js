@@ -1,0 +1,435 @@
+// The Pulse dashboard: signs in with a read key (kept in sessionStorage only), loads the read API
+// for a date range, draws every panel, and refreshes every 10 seconds while the tab is visible.
+// Requests always revalidate (cache: "no-cache"): unchanged numbers come back as a 304.
+
+import { PALETTE, barChart, clear, el, formatNumber, heatmap, horizontalBars, lineChart } from "./charts.js";
+
+const KEY_STORE = "pulse.readKey";
+const REFRESH_MS = 10_000;
+const TOP_EVENTS = 12;
+const MAX_FUNNELS = 3;
+
+const state = {
+  key: sessionStorage.getItem(KEY_STORE),
+  timer: null,
+  inFlight: false,
+  refreshes: 0,
+  stickinessPeriod: "week",
+  stickinessStart: null,
+  lifecyclePeriod: "week",
+};
+
+const $ = (selector) => document.querySelector(selector);
+
+class HttpError extends Error {
+  constructor(status, message) {
+    super(message);
+    this.status = status;
+  }
+}
+
+async function get(path, params = {}) {
+  const url = new URL(path, location.origin);
+  for (const [name, value] of Object.entries(params)) url.searchParams.set(name, value);
+  const response = await fetch(url, {
+    headers: { Authorization: `Bearer ${state.key}` },
+    cache: "no-cache",
+  });
+  if (response.ok) return params.format === "csv" ? response.text() : response.json();
+  let message = `${response.status} ${response.statusText}`;
+  try {
+    message = (await response.json()).message || message;
+  } catch {
+    // not JSON: keep the status line
+  }
+  throw new HttpError(response.status, message);
+}
+
+// ---- dates --------------------------------------------------------------------------------
+
+function isoDay(date) {
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}`;
+}
+
+function daysAgo(n) {
+  const date = new Date();
+  date.setDate(date.getDate() - n);
+  return isoDay(date);
+}
+
+function range() {
+  return { from: $("#from").value, to: $("#to").value };
+}
+
+function setRange(days) {
+  $("#from").value = daysAgo(days - 1);
+  $("#to").value = daysAgo(0);
+  for (const button of document.querySelectorAll("[data-days]")) {
+    button.classList.toggle("active", Number(button.dataset.days) === days);
+  }
+}
+
+// ---- panels -------------------------------------------------------------------------------
+
+function panelBody(id) {
+  return document.querySelector(`[data-panel="${id}"] .body`);
+}
+
+function setPanelState(id, kind, text) {
+  const panel = document.querySelector(`[data-panel="${id}"]`);
+  panel.dataset.state = kind;
+  if (kind === "ready") return;
+  const body = clear(panelBody(id));
+  body.append(el("p", { class: kind === "error" ? "message error" : "message" }, text));
+}
+
+async function guarded(id, load) {
+  try {
+    await load();
+    document.querySelector(`[data-panel="${id}"]`).dataset.state = "ready";
+  } catch (error) {
+    if (error instanceof HttpError && error.status === 404) {
+      setPanelState(id, "unavailable", "not available yet");
+    } else if (error instanceof HttpError && error.status === 401) {
+      throw error;
+    } else {
+      setPanelState(id, "error", error.message || String(error));
+    }
+  }
+}
+
+function tiles(container, items) {
+  clear(container);
+  const box = el("div", { class: "tiles" });
+  for (const [label, value, name, raw] of items) {
+    const tile = el("div", { class: "tile", "data-tile": name, "data-value": raw ?? value });
+    tile.append(el("span", { class: "tile-value" }, value), el("span", { class: "tile-label" }, label));
+    box.append(tile);
+  }
+  container.append(box);
+}
+
+function ago(iso) {
+  if (!iso) return "never";
+  const seconds = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
+  if (seconds < 90) return `${seconds} s ago`;
+  if (seconds < 5400) return `${Math.round(seconds / 60)} min ago`;
+  if (seconds < 172800) return `${Math.round(seconds / 3600)} h ago`;
+  return `${Math.round(seconds / 86400)} days ago`;
+}
+
+async function loadActivity({ from, to }) {
+  const { days } = await get("/v1/activity", { from, to });
+  const dates = days.map((d) => d.date);
+  lineChart(
+    panelBody("activity"),
+    dates,
+    [
+      { name: "DAU", key: "dau", values: days.map((d) => d.dau) },
+      { name: "WAU", key: "wau", values: days.map((d) => d.wau) },
+      { name: "MAU", key: "mau", values: days.map((d) => d.mau) },
+    ],
+    { label: "daily, weekly and monthly active users" },
+  );
+  barChart(panelBody("new-users"), dates, [{ name: "New users", key: "new_users", values: days.map((d) => d.new_users), color: PALETTE[1] }], {
+    label: "new users per day",
+  });
+  const last = days[days.length - 1] || {};
+  const sum = (field) => days.reduce((total, d) => total + d[field], 0);
+  tiles(panelBody("kpis"), [
+    [`DAU on ${last.date ?? "–"}`, formatNumber(last.dau), "dau", last.dau],
+    ["WAU", formatNumber(last.wau), "wau", last.wau],
+    ["MAU", formatNumber(last.mau), "mau", last.mau],
+    ["Stickiness (DAU/MAU)", last.stickiness == null ? "–" : `${(last.stickiness * 100).toFixed(1)}%`, "stickiness", last.stickiness],
+    ["New users in range", formatNumber(sum("new_users")), "new_users", sum("new_users")],
+    ["Events in range", formatNumber(sum("events")), "events", sum("events")],
+  ]);
+  document.querySelector('[data-panel="kpis"]').dataset.state = "ready";
+  document.querySelector('[data-panel="new-users"]').dataset.state = "ready";
+}
+
+async function loadStickiness({ from, to }) {
+  const period = state.stickinessPeriod;
+  const { periods } = await get("/v1/stickiness", { from, to, period });
+  const body = panelBody("stickiness");
+  if (!periods.length) {
+    setPanelState("stickiness", "empty", "no data in this range");
+    return;
+  }
+  const starts = periods.map((p) => p.start);
+  if (!starts.includes(state.stickinessStart)) state.stickinessStart = lastComplete(starts, period, to);
+  const chosen = periods.find((p) => p.start === state.stickinessStart);
+  const select = el("select", { class: "inline", "aria-label": "period shown" });
+  for (const start of starts) select.append(el("option", { value: start }, `${period} of ${start}`));
+  select.value = chosen.start;
+  select.addEventListener("change", () => {
+    state.stickinessStart = select.value;
+    guarded("stickiness", () => loadStickiness(range()));
+  });
+  const chart = el("div");
+  clear(body).append(select, el("p", { class: "axis-note" }, "persons by days active in the period"), chart);
+  barChart(chart, chosen.histogram.map((_, i) => String(i + 1)), [{ name: `${period} of ${chosen.start}`, key: chosen.start, values: chosen.histogram }], {
+    label: `persons by number of active days in the ${period} of ${chosen.start}`,
+  });
+}
+
+// The latest period that ends within the range (a week still running has few days to show).
+function lastComplete(starts, period, to) {
+  const complete = starts.filter((start) => {
+    const end = new Date(`${start}T00:00:00Z`);
+    if (period === "week") end.setUTCDate(end.getUTCDate() + 6);
+    else end.setUTCMonth(end.getUTCMonth() + 1, 0);
+    return end.toISOString().slice(0, 10) <= to;
+  });
+  return complete.length ? complete[complete.length - 1] : starts[starts.length - 1];
+}
+
+async function loadLifecycle({ from, to }) {
+  const { periods } = await get("/v1/lifecycle", { from, to, period: state.lifecyclePeriod });
+  const labels = periods.map((p) => p.start);
+  barChart(
+    panelBody("lifecycle"),
+    labels,
+    [
+      { name: "new", key: "new", values: periods.map((p) => p.new), color: PALETTE[1] },
+      { name: "returning", key: "returning", values: periods.map((p) => p.returning), color: PALETTE[0] },
+      { name: "resurrecting", key: "resurrecting", values: periods.map((p) => p.resurrecting), color: PALETTE[2] },
+      { name: "dormant", key: "dormant", values: periods.map((p) => p.dormant), color: PALETTE[3] },
+    ],
+    { label: "lifecycle of active persons per period" },
+  );
+}
+
+async function loadEvents({ from, to }) {
+  const { events } = await get("/v1/events", { from, to });
+  if (!events.length) {
+    setPanelState("events", "empty", "no events in this range");
+    return;
+  }
+  horizontalBars(
+    panelBody("events"),
+    events.slice(0, TOP_EVENTS).map((e) => ({
+      label: e.event,
+      value: e.count,
+      note: `${formatNumber(e.count)} · ${formatNumber(e.persons)} persons`,
+      data: { persons: e.persons },
+    })),
+    { key: "count", label: "top events by count" },
+  );
+}
+
+async function loadStatus() {
+  const status = await get("/v1/status");
+  tiles(panelBody("status"), [
+    ["events processed", formatNumber(status.events_processed), "events_processed", status.events_processed],
+    ["duplicates dropped", formatNumber(status.duplicates_dropped), "duplicates_dropped", status.duplicates_dropped],
+    ["rejected", formatNumber(status.rejected), "rejected", status.rejected],
+    ["lag (events)", status.lag === null ? "unknown" : formatNumber(status.lag), "lag", status.lag],
+    ["newest event applied", ago(status.processed_through), "processed_through", status.processed_through],
+  ]);
+  $("#freshness").textContent =
+    `data through ${status.processed_through ? new Date(status.processed_through).toLocaleString() : "–"}` +
+    ` · lag ${status.lag === null ? "unknown" : formatNumber(status.lag)}`;
+  if (status.rejected > 0) {
+    const { rejected } = await get("/v1/rejected", { limit: 5 });
+    const list = el("ul", { class: "rejected" });
+    for (const r of rejected) list.append(el("li", {}, `${r.reason}: ${r.detail}`));
+    panelBody("status").append(el("p", { class: "axis-note" }, "latest rejected events"), list);
+  }
+}
+
+async function loadRetention({ from, to }) {
+  const { cohorts } = await get("/v1/retention", { from, to, length: 14, period: "day", mode: "on" });
+  if (!cohorts.length) {
+    setPanelState("retention", "empty", "no cohorts in this range");
+    return;
+  }
+  heatmap(panelBody("retention"), cohorts.slice(-30), { label: "retention by cohort day" });
+}
+
+async function loadFunnels({ from, to }) {
+  const listed = await get("/v1/funnels");
+  const funnels = (Array.isArray(listed) ? listed : listed.funnels || []).slice(0, MAX_FUNNELS);
+  const body = clear(panelBody("funnels"));
+  if (!funnels.length) {
+    setPanelState("funnels", "empty", "no funnels defined yet (POST /v1/funnels)");
+    return;
+  }
+  for (const funnel of funnels) {
+    const result = await get(`/v1/funnels/${encodeURIComponent(funnel.id)}`, { from, to });
+    const chart = el("div");
+    const title = `${funnel.name}${result.backfill === "running" ? " (backfilling…)" : ""}`;
+    body.append(el("h3", {}, title), chart);
+    horizontalBars(
+      chart,
+      result.steps.map((s) => ({
+        label: s.event,
+        value: s.users,
+        note: `${formatNumber(s.users)} · ${(s.conversion_from_start * 100).toFixed(1)}%`,
+        data: { conversion: s.conversion_from_start },
+      })),
+      { key: `funnel-${funnel.id}`, label: `funnel ${funnel.name}` },
+    );
+  }
+}
+
+async function loadSessions({ from, to }) {
+  const { days } = await get("/v1/sessions", { from, to });
+  const dates = days.map((d) => d.date);
+  const body = clear(panelBody("sessions"));
+  const count = el("div");
+  body.append(count);
+  lineChart(count, dates, [{ name: "sessions", key: "sessions", values: days.map((d) => d.sessions ?? null) }], { height: 180, label: "sessions per day" });
+  const sample = days[0] || {};
+  const dwell = Object.keys(sample).filter((k) => /median|mean/.test(k) && /second|duration/.test(k));
+  if (dwell.length) {
+    const chart = el("div");
+    body.append(el("p", { class: "axis-note" }, "dwell time (seconds)"), chart);
+    lineChart(chart, dates, dwell.map((k, i) => ({ name: `${k.replaceAll("_", " ")}`, key: k, values: days.map((d) => d[k]), color: PALETTE[(i + 2) % PALETTE.length] })), {
+      height: 180,
+      label: "session duration",
+    });
+  }
+}
+
+async function loadLive() {
+  const live = await get("/v1/live");
+  const numbers = Object.entries(live).filter(([k, v]) => typeof v === "number" && k !== "freshness");
+  tiles(panelBody("live"), numbers.map(([k, v]) => [k.replaceAll("_", " "), formatNumber(v), k, v]));
+}
+
+const LOADERS = {
+  activity: loadActivity,
+  stickiness: loadStickiness,
+  lifecycle: loadLifecycle,
+  events: loadEvents,
+  status: loadStatus,
+  retention: loadRetention,
+  funnels: loadFunnels,
+  sessions: loadSessions,
+  live: loadLive,
+};
+
+async function refresh() {
+  if (!state.key || state.inFlight) return;
+  state.inFlight = true;
+  $("#refresh-state").textContent = "updating…";
+  try {
+    const span = range();
+    const results = await Promise.allSettled(Object.entries(LOADERS).map(([id, load]) => guarded(id, () => load(span))));
+    const refused = results.find((r) => r.status === "rejected");
+    if (refused) {
+      signOut("The gateway no longer accepts this read key. Sign in again.");
+      return;
+    }
+    state.refreshes += 1;
+    document.body.dataset.refreshes = String(state.refreshes);
+    $("#refresh-state").textContent = `updated ${new Date().toLocaleTimeString()}`;
+  } finally {
+    state.inFlight = false;
+  }
+}
+
+function schedule() {
+  clearInterval(state.timer);
+  state.timer = setInterval(() => {
+    if (!document.hidden) refresh();
+  }, REFRESH_MS);
+}
+
+// ---- sign in / out ------------------------------------------------------------------------
+
+async function signIn(key) {
+  state.key = key;
+  try {
+    await get("/v1/status");
+  } catch (error) {
+    state.key = null;
+    $("#signin-error").textContent =
+      error instanceof HttpError && error.status === 401 ? "That read key was not accepted." : `Cannot reach the gateway: ${error.message}`;
+    return;
+  }
+  sessionStorage.setItem(KEY_STORE, key);
+  showBoard();
+}
+
+function signOut(message = "") {
+  sessionStorage.removeItem(KEY_STORE);
+  state.key = null;
+  clearInterval(state.timer);
+  for (const body of document.querySelectorAll(".panel .body")) clear(body);
+  $("#board").hidden = true;
+  $("#controls").hidden = true;
+  $("#signin").hidden = false;
+  $("#signin-error").textContent = message;
+  $("#key").value = "";
+  $("#key").focus();
+}
+
+function showBoard() {
+  $("#signin").hidden = true;
+  $("#board").hidden = false;
+  $("#controls").hidden = false;
+  refresh();
+  schedule();
+}
+
+async function downloadCsv(path) {
+  const span = range();
+  const params = path === "/v1/rejected" ? { limit: 1000, format: "csv" } : { ...span, format: "csv" };
+  if (path === "/v1/lifecycle") params.period = state.lifecyclePeriod;
+  if (path === "/v1/stickiness") params.period = state.stickinessPeriod;
+  try {
+    const text = await get(path, params);
+    const link = el("a", { href: URL.createObjectURL(new Blob([text], { type: "text/csv" })), download: `${path.split("/").pop()}-${span.from}-${span.to}.csv` });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(link.href), 1000);
+  } catch (error) {
+    $("#refresh-state").textContent = `CSV export failed: ${error.message}`;
+  }
+}
+
+function wire() {
+  $("#signin-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const key = $("#key").value.trim();
+    if (key) signIn(key);
+  });
+  $("#signout").addEventListener("click", () => signOut());
+  $("#refresh").addEventListener("click", () => refresh());
+  for (const button of document.querySelectorAll("[data-days]")) {
+    button.addEventListener("click", () => {
+      setRange(Number(button.dataset.days));
+      refresh();
+    });
+  }
+  for (const input of [$("#from"), $("#to")]) {
+    input.addEventListener("change", () => {
+      for (const button of document.querySelectorAll("[data-days]")) button.classList.remove("active");
+      if ($("#from").value && $("#to").value && $("#from").value <= $("#to").value) refresh();
+    });
+  }
+  $("#stickiness-period").addEventListener("change", (event) => {
+    state.stickinessPeriod = event.target.value;
+    state.stickinessStart = null;
+    guarded("stickiness", () => loadStickiness(range()));
+  });
+  $("#lifecycle-period").addEventListener("change", (event) => {
+    state.lifecyclePeriod = event.target.value;
+    guarded("lifecycle", () => loadLifecycle(range()));
+  });
+  for (const button of document.querySelectorAll("[data-csv]")) {
+    button.addEventListener("click", () => downloadCsv(button.dataset.csv));
+  }
+  document.addEventListener("visibilitychange", () => {
+    if (!document.hidden && state.key) refresh();
+  });
+  setRange(30);
+  if (state.key) showBoard();
+  else signOut();
+}
+
+wire();

@@ -1,0 +1,167 @@
+"""Product KPIs as Prometheus gauges (SPEC §6), recomputed by a background task of the gateway.
+
+`pulse_active_users{project, window="1d|7d|30d"}`: persons active in the trailing 1, 7 and 30
+days ending today in the project's timezone (today included, future-dated events excluded),
+counted from `person_days` for every project in one set-based query. A scrape only reads the
+last snapshot, so it costs nothing however many projects there are, and every gateway replica
+exports the same values (aggregate with `max by (project, window)`).
+
+`pulse_project_info{project, name}` (always 1) lets dashboards show names: the `project` label
+is the id, which never changes when a project is renamed.
+
+Funnel conversion and retention ratios are exported once those aggregates exist.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from sqlalchemy import select, text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from services.common.logging import get_logger
+from services.common.tables import projects
+
+log = get_logger(__name__)
+
+WINDOWS = (1, 7, 30)
+
+REFRESH_SECONDS = Histogram(
+    "pulse_gateway_kpi_refresh_duration_seconds",
+    "One recomputation of the product KPI gauges for all projects",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+REFRESH_FAILURES = Counter(
+    "pulse_gateway_kpi_refresh_failures_total", "KPI recomputations that failed (kept last values)"
+)
+
+# One pass over the 30-day window of every project: a person's latest active day decides which
+# windows they count in, so no DISTINCT per window is needed.
+ACTIVE_USERS_SQL = text(
+    """
+WITH latest AS (
+    SELECT t.project_id, t.today, max(pd.day) AS last_day
+    FROM unnest(CAST(:ids AS integer[]), CAST(:todays AS date[])) AS t(project_id, today)
+    JOIN person_days pd
+      ON pd.project_id = t.project_id AND pd.day BETWEEN t.today - 29 AND t.today
+    GROUP BY t.project_id, t.today, pd.person_id
+)
+SELECT project_id,
+       count(*) FILTER (WHERE last_day = today) AS d1,
+       count(*) FILTER (WHERE last_day > today - 7) AS d7,
+       count(*) AS d30
+FROM latest
+GROUP BY project_id
+"""
+)
+
+
+@dataclass(frozen=True)
+class ProjectKpis:
+    project_id: int
+    name: str
+    active_users: dict[int, int]  # window in days -> persons
+
+
+def today_in(timezone: str, now: datetime) -> date:
+    return now.astimezone(ZoneInfo(timezone)).date()
+
+
+async def read_kpis(conn: AsyncConnection, now: datetime) -> list[ProjectKpis]:
+    listed = (await conn.execute(select(projects.c.id, projects.c.name, projects.c.timezone))).all()
+    if not listed:
+        return []
+    ids = [p.id for p in listed]
+    todays = [today_in(p.timezone, now) for p in listed]
+    counts = {
+        r.project_id: {1: r.d1, 7: r.d7, 30: r.d30}
+        for r in await conn.execute(ACTIVE_USERS_SQL, {"ids": ids, "todays": todays})
+    }
+    return [
+        ProjectKpis(p.id, p.name, counts.get(p.id, dict.fromkeys(WINDOWS, 0)))
+        for p in sorted(listed, key=lambda p: p.id)
+    ]
+
+
+class KpiCollector(Collector):
+    """Serves the latest snapshot to scrapes; projects that were deleted disappear with it."""
+
+    def __init__(self) -> None:
+        self.snapshot: list[ProjectKpis] | None = None
+        self.refreshed_at: float | None = None
+
+    def collect(self) -> Iterator[Metric]:
+        if self.snapshot is None:
+            return
+        active = GaugeMetricFamily(
+            "pulse_active_users",
+            "Persons active in the trailing window ending today (project timezone)",
+            labels=["project", "window"],
+        )
+        info = GaugeMetricFamily(
+            "pulse_project_info", "Project names by id (value always 1)", labels=["project", "name"]
+        )
+        for kpis in self.snapshot:
+            project = str(kpis.project_id)
+            info.add_metric([project, kpis.name], 1)
+            for window in WINDOWS:
+                active.add_metric([project, f"{window}d"], kpis.active_users[window])
+        yield active
+        yield info
+        if self.refreshed_at is not None:
+            yield GaugeMetricFamily(
+                "pulse_gateway_kpi_refreshed_timestamp_seconds",
+                "Unix time of the last successful KPI recomputation",
+                value=self.refreshed_at,
+            )
+
+
+class KpiRefresher:
+    """Recomputes the KPIs every `interval` seconds while the gateway runs."""
+
+    def __init__(
+        self, engine: AsyncEngine, interval: float, registry: CollectorRegistry = REGISTRY
+    ) -> None:
+        self._engine = engine
+        self._interval = interval
+        self._registry = registry
+        self.collector = KpiCollector()
+        self._task: asyncio.Task[None] | None = None
+
+    async def refresh(self) -> None:
+        started = time.perf_counter()
+        async with self._engine.connect() as conn:
+            self.collector.snapshot = await read_kpis(conn, datetime.now(UTC))
+        self.collector.refreshed_at = time.time()
+        REFRESH_SECONDS.observe(time.perf_counter() - started)
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.refresh()
+            except (SQLAlchemyError, OSError, TimeoutError) as exc:
+                # Keep serving the last values; the timestamp gauge shows how old they are.
+                REFRESH_FAILURES.inc()
+                log.warning("kpi_refresh_failed", error=type(exc).__name__, detail=str(exc))
+            await asyncio.sleep(self._interval)
+
+    def start(self) -> None:
+        self._registry.register(self.collector)
+        self._task = asyncio.create_task(self._loop(), name="kpi-refresh")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self._registry.unregister(self.collector)
