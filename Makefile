@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: run test lint bench demo install system-deps clean
+.PHONY: run test lint bench bench-deps demo install system-deps test-deps clean
 
 install: $(INSTALLED) system-deps
 
@@ -29,18 +29,49 @@ system-deps:
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
 		else echo "error: install PostgreSQL server binaries (Debian: apt-get install postgresql)"; exit 1; fi; }
 
+# The dashboard's browser test drives Debian's chromium (never a browser downloaded by Playwright);
+# the deploy test checks the alert rules with promtool (Debian's prometheus package).
+test-deps:
+	@missing=""; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium fonts-liberation"; \
+	command -v promtool >/dev/null || missing="$$missing prometheus"; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			echo "Installing Debian's$$missing ..."; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+		else echo "error: install Debian's$$missing (apt-get install$$missing)"; exit 1; fi; \
+	fi
+
 run: install
 	$(BIN)/python -m deploy.local.run
 
-test: install
+test: install test-deps
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Needs a running stack (`make run` in another terminal); see deploy/demo.py for its env.
+demo: $(INSTALLED)
+	$(BIN)/python -m deploy.demo
 
 lint: install
 	$(BIN)/ruff check services tests deploy bench
 	$(BIN)/ruff format --check services tests deploy bench
 	$(BIN)/mypy
 
-bench: install
+# vegeta (open-model HTTP load generator) for the ingest benchmark: Debian's package where the
+# release has it (trixie and later), else built by `go install` from its Go module into .local/bin.
+VEGETA_MODULE := github.com/tsenart/vegeta/v12@v12.13.0
+bench-deps:
+	@command -v vegeta >/dev/null || [ -x .local/bin/vegeta ] || { \
+		if [ "$$(id -u)" = 0 ] && { apt-cache show vegeta >/dev/null 2>&1 || \
+			{ apt-get update -qq && apt-cache show vegeta >/dev/null 2>&1; }; }; then \
+			echo "Installing Debian's vegeta package ..."; \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq vegeta >/dev/null; \
+		elif command -v go >/dev/null; then \
+			echo "Building vegeta with go install ..."; \
+			mkdir -p .local/bin && GOBIN="$$(pwd)/.local/bin" go install $(VEGETA_MODULE); \
+		else echo "error: vegeta is required (Debian: apt-get install vegeta; or install Go)"; exit 1; fi; }
+
+bench: install bench-deps
 	$(BIN)/python -m bench
 
 clean:

@@ -79,6 +79,9 @@ class GatewaySettings(CommonSettings):
     read_cache_entries: int = Field(
         2048, ge=0, description="responses kept per gateway for unchanged data; 0 disables"
     )
+    read_cache_staleness_seconds: float = Field(
+        0.25, ge=0, description="a reused read is at most this far behind the pipeline"
+    )
 
     @model_validator(mode="after")
     def _refuse_dev_secrets_in_production(self) -> GatewaySettings:
