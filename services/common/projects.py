@@ -5,6 +5,7 @@ A new project's key works, and a rotated key stops working, within `project_cach
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ class ProjectDirectory:
         self._engine = engine
         self._ttl = ttl
         self._loaded_at = float("-inf")
+        self._refreshing = asyncio.Lock()
         # Indexed by a digest of the key: lookup time depends on the digest, not on how many
         # leading characters of a guessed key match a real one.
         self._by_write_key: dict[bytes, Project] = {}
@@ -40,6 +42,14 @@ class ProjectDirectory:
     async def _refresh_if_stale(self, force: bool = False) -> None:
         if not force and time.monotonic() - self._loaded_at < self._ttl:
             return
+        requested_at = time.monotonic()
+        # One refresh at a time: requests that waited for it use its result.
+        async with self._refreshing:
+            if self._loaded_at >= requested_at:
+                return
+            await self._load()
+
+    async def _load(self) -> None:
         async with self._engine.connect() as conn:
             rows = (await conn.execute(select(projects))).mappings().all()
         loaded = [

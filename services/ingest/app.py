@@ -8,23 +8,39 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from starlette.types import Receive, Scope, Send
 
 from services.common.db import create_engine, database_reachable
-from services.common.http import (
-    install_error_handlers,
-    install_health_routes,
-    install_request_metrics,
-)
-from services.common.kafka import broker_reachable, durable_producer, ensure_topics
+from services.common.http import install_error_handlers, install_health_routes
+from services.common.kafka import ensure_topics
 from services.common.logging import get_logger
 from services.common.projects import ProjectDirectory
 from services.common.settings import IngestSettings
-from services.ingest import metric_defs as m
+from services.ingest.dispatch import IngestRoutes
+from services.ingest.observe import ObserveRequests
 from services.ingest.publisher import Publisher
-from services.ingest.routes import segment
+from services.ingest.quota import Quota
+from services.ingest.routes import posthog, segment
 from services.ingest.state import IngestState
 
 log = get_logger(__name__)
+
+
+class IngestApp(FastAPI):
+    """FastAPI, with the SDK routes answered before its middleware stack (see dispatch.py).
+
+    Every request passes request metrics, then a dict lookup of its path: SDK POSTs go to their
+    handler, everything else (health, metrics, CORS preflight, 404s) to FastAPI as usual.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        routes = {**segment.ROUTES, **posthog.ROUTES}
+        self._front = ObserveRequests(IngestRoutes(super().__call__, routes))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope["app"] = self
+        await self._front(scope, receive, send)
 
 
 def create_app(settings: IngestSettings) -> FastAPI:
@@ -32,14 +48,14 @@ def create_app(settings: IngestSettings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings)
         await ensure_topics(settings)
-        producer = durable_producer(settings)
-        await producer.start()
+        publisher = Publisher(settings)
+        await publisher.start()
         app.state.pulse = IngestState(
             settings=settings,
             engine=engine,
-            producer=producer,
             projects=ProjectDirectory(engine, settings.project_cache_seconds),
-            publisher=Publisher(producer, settings),
+            publisher=publisher,
+            quota=Quota(settings.quota_events_per_second, settings.quota_burst_events),
         )
         log.info("ingest_started", port=settings.port)
         try:
@@ -47,18 +63,12 @@ def create_app(settings: IngestSettings) -> FastAPI:
         finally:
             app.state.pulse.draining = True
             # stop() flushes what is still queued before closing.
-            await producer.stop()
+            await publisher.stop()
             await engine.dispose()
             log.info("ingest_stopped")
 
-    app = FastAPI(title="Pulse ingest", lifespan=lifespan)
+    app = IngestApp(title="Pulse ingest", lifespan=lifespan)
     install_error_handlers(app)
-    install_request_metrics(app)
-
-    @app.middleware("http")
-    async def count_in_flight(request: Any, call_next: Any) -> Any:
-        with m.IN_FLIGHT.track_inprogress():
-            return await call_next(request)
 
     # Browser SDKs post from any origin, without credentials (SPEC §3).
     app.add_middleware(
@@ -75,9 +85,8 @@ def create_app(settings: IngestSettings) -> FastAPI:
         if state.draining:
             return False, {"draining": True}
         checks = {"postgres": await database_reachable(state.engine)}
-        checks["kafka"] = await broker_reachable(state.producer.client)
+        checks["kafka"] = await state.publisher.ready()
         return all(checks.values()), checks
 
     install_health_routes(app, ready)
-    app.include_router(segment.router)
     return app

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Iterable
 from typing import Any
 
 from fastapi import Request
@@ -33,13 +34,25 @@ def _header_key(request: Request) -> str | None:
     return None
 
 
-async def resolve_project(request: Request, body: Any, directory: ProjectDirectory) -> Project:
+async def resolve_project(
+    request: Request,
+    body: Any,
+    directory: ProjectDirectory,
+    body_fields: Iterable[str] = BODY_KEY_FIELDS,
+    fallback: Iterable[Any] = (),
+) -> Project:
+    """The project whose write key the request carries; `fallback` keys (PostHog's per-event
+    tokens) count only when the request itself names no key."""
     keys = {k for k in [_header_key(request)] if k}
     if isinstance(body, dict):
-        keys |= {v for f in BODY_KEY_FIELDS if isinstance(v := body.get(f), str) and v}
+        keys |= {v for f in body_fields if isinstance(v := body.get(f), str) and v}
+    if not keys:
+        keys = {k for k in fallback if isinstance(k, str) and k}
     if not keys:
         raise ApiError(
-            401, "unauthorized", "no write key: send it as the Basic auth username or `writeKey`"
+            401,
+            "unauthorized",
+            "no write key: send it as the Basic auth username, `writeKey` or `api_key`",
         )
     if len(keys) > 1:
         raise ApiError(401, "unauthorized", "the write keys in this request disagree")

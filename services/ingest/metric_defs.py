@@ -15,3 +15,11 @@ PRODUCE_FAILURES = Counter(
     "pulse_ingest_produce_failures_total", "Requests answered 503 because Kafka failed", ["error"]
 )
 IN_FLIGHT = Gauge("pulse_ingest_requests_in_flight", "Ingest requests being handled")
+PRODUCER_RESTARTS = Counter(
+    "pulse_ingest_producer_restarts_total", "Kafka producers rebuilt after their sender died"
+)
+QUOTA_EXCEEDED = Counter(
+    "pulse_ingest_quota_exceeded_total",
+    "Requests answered 429 because their write key exceeded the events/s quota",
+    ["project"],
+)

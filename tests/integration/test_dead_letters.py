@@ -4,8 +4,8 @@ them back on their original topic."""
 
 from __future__ import annotations
 
+import asyncio
 import os
-import subprocess
 import sys
 import time
 import uuid
@@ -17,52 +17,52 @@ from aiokafka import AIOKafkaProducer
 from tests.support.services import Pipeline
 
 
-def _pulse(pipeline: Pipeline, *args: str) -> str:
-    env = {**os.environ, **pipeline.metrics.env}
-    done = subprocess.run(
-        [str(Path(sys.executable).parent / "pulse"), *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
+async def _pulse(pipeline: Pipeline, *args: str) -> str:
+    process = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).parent / "pulse"),
+        *args,
+        env={**os.environ, **pipeline.metrics.env},
+        stdout=asyncio.subprocess.PIPE,
     )
-    return done.stdout
+    stdout, _ = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0
+    return stdout.decode()
 
 
-def _dead_letters(pipeline: Pipeline) -> int:
-    return int(_pulse(pipeline, "dlq", "list").splitlines()[-1].split()[0])
+async def _dead_letters(pipeline: Pipeline) -> int:
+    return int((await _pulse(pipeline, "dlq", "list")).splitlines()[-1].split()[0])
 
 
 async def test_unreadable_records_go_to_the_dlq_and_can_be_replayed(pipeline: Pipeline) -> None:
     project = pipeline.create_project("dlq")
-    before = _dead_letters(pipeline)
+    before = await _dead_letters(pipeline)
     producer = AIOKafkaProducer(bootstrap_servers=pipeline.metrics.env["KAFKA_BOOTSTRAP_SERVERS"])
     await producer.start()
     marker = f"not-json-{uuid.uuid4()}".encode()
     await producer.send_and_wait(pipeline.metrics.env["PULSE_EVENTS_TOPIC"], marker)
     await producer.stop()
     # A valid event after it on another partition, and the pipeline keeps flowing.
-    ok = httpx.post(
-        f"{pipeline.ingest.url}/v1/track",
-        json={"type": "track", "event": "x", "userId": "u", "writeKey": project["write_key"]},
-    )
+    async with httpx.AsyncClient() as client:
+        ok = await client.post(
+            f"{pipeline.ingest.url}/v1/track",
+            json={"type": "track", "event": "x", "userId": "u", "writeKey": project["write_key"]},
+        )
     assert ok.status_code == 200
     status = pipeline.wait_processed(project["read_key"], 1)
     assert status["events_processed"] == 1
 
     deadline = time.monotonic() + 30
-    while _dead_letters(pipeline) < before + 1:
+    while await _dead_letters(pipeline) < before + 1:
         assert time.monotonic() < deadline, "the unreadable record never reached the DLQ"
-        time.sleep(0.5)
-    listing = _pulse(pipeline, "dlq", "list")
+        await asyncio.sleep(0.5)
+    listing = await _pulse(pipeline, "dlq", "list")
     assert marker.decode() in listing
     assert f"from {pipeline.metrics.env['PULSE_EVENTS_TOPIC']}[" in listing
     assert "reason: 1 validation error(s)" in listing
 
     # Replay puts the original bytes back; still unreadable, they come back to the DLQ.
-    assert "replayed" in _pulse(pipeline, "dlq", "replay", "--limit", "1000")
+    assert "replayed" in await _pulse(pipeline, "dlq", "replay", "--limit", "1000")
     deadline = time.monotonic() + 30
-    while _dead_letters(pipeline) < 2 * (before + 1):
+    while await _dead_letters(pipeline) < 2 * (before + 1):
         assert time.monotonic() < deadline, "replayed records did not come back"
-        time.sleep(0.5)
+        await asyncio.sleep(0.5)

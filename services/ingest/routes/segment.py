@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-import orjson
-from fastapi import APIRouter, Request
+from starlette.requests import Request
 
-from services.common.events import EventRecord, RejectedRecord
-from services.common.http import ApiError, JsonResponse
-from services.ingest import metric_defs as m
+from services.common.http import ApiError
+from services.common.projects import Project
+from services.ingest.accept import accept, prepare
 from services.ingest.auth import resolve_project
-from services.ingest.normalize import Invalid, normalize_segment, parse_time, rejection
+from services.ingest.dispatch import Route
+from services.ingest.normalize import Invalid, parse_time
 from services.ingest.state import IngestState
 
-router = APIRouter()
-
-SUCCESS = {"success": True}
 SINGLE_ROUTES = {
     "track": "track",
     "t": "track",
@@ -36,29 +33,23 @@ SINGLE_ROUTES = {
 
 async def _accept(
     state: IngestState,
+    project: Project,
     messages: list[Any],
-    project_id: int,
+    body_size: int,
     batch_sent_at: datetime | None,
     default_type: str | None,
 ) -> None:
-    received_at = datetime.now(UTC)
-    events: list[EventRecord] = []
-    rejected: list[RejectedRecord] = []
-    for message in messages:
-        try:
-            if len(orjson.dumps(message)) > state.settings.max_event_bytes:
-                raise Invalid(
-                    "event_too_large",
-                    f"event is larger than {state.settings.max_event_bytes} bytes",
-                )
-            events.append(
-                normalize_segment(message, project_id, received_at, batch_sent_at, default_type)
-            )
-        except Invalid as error:
-            rejected.append(rejection(message, project_id, received_at, error))
-            m.EVENTS_REJECTED.labels(error.code).inc()
-    await state.publisher.publish(events, rejected)
-    m.EVENTS_ACCEPTED.inc(len(events))
+    state.admit(project.id, len(messages))
+    prepared = prepare(
+        messages,
+        project.id,
+        max_event_bytes=state.settings.max_event_bytes,
+        max_future_seconds=state.settings.max_future_seconds,
+        body_size=body_size,
+        batch_sent_at=batch_sent_at,
+        default_type=default_type,
+    )
+    await accept(state.publisher, prepared)
 
 
 def _batch_sent_at(body: dict[str, Any]) -> datetime | None:
@@ -68,11 +59,10 @@ def _batch_sent_at(body: dict[str, Any]) -> datetime | None:
         raise ApiError(400, "invalid_sent_at", str(error)) from error
 
 
-@router.post("/v1/batch")
-@router.post("/v1/import")
-async def batch(request: Request) -> JsonResponse:
+async def batch(request: Request) -> None:
     state: IngestState = request.app.state.pulse
-    body = await state.read_body(request, state.settings.max_batch_bytes)
+    read = await state.read_body(request, state.settings.max_batch_bytes)
+    body = read.data
     if not isinstance(body, dict) or not isinstance(body.get("batch"), list):
         raise ApiError(400, "invalid_batch", 'body must be an object with a "batch" array')
     project = await resolve_project(request, body, state.projects)
@@ -83,19 +73,23 @@ async def batch(request: Request) -> JsonResponse:
             "batch_too_long",
             f"a batch holds at most {state.settings.max_batch_events} events; split it",
         )
-    await _accept(state, messages, project.id, _batch_sent_at(body), None)
-    return JsonResponse(SUCCESS)
+    await _accept(state, project, messages, read.size, _batch_sent_at(body), None)
 
 
-@router.post("/v1/{route}")
-async def single(route: str, request: Request) -> JsonResponse:
-    kind = SINGLE_ROUTES.get(route)
-    if kind is None:
-        raise ApiError(404, "not_found", f"no route /v1/{route}")
-    state: IngestState = request.app.state.pulse
-    body = await state.read_body(request, state.settings.max_event_bytes)
-    if not isinstance(body, dict):
-        raise ApiError(400, "invalid_event", "body must be a JSON object")
-    project = await resolve_project(request, body, state.projects)
-    await _accept(state, [body], project.id, None, kind)
-    return JsonResponse(SUCCESS)
+def _single(kind: str) -> Route:
+    async def single(request: Request) -> None:
+        state: IngestState = request.app.state.pulse
+        read = await state.read_body(request, state.settings.max_event_bytes)
+        if not isinstance(read.data, dict):
+            raise ApiError(400, "invalid_event", "body must be a JSON object")
+        project = await resolve_project(request, read.data, state.projects)
+        await _accept(state, project, [read.data], read.size, None, kind)
+
+    return Route(single)
+
+
+ROUTES: dict[str, Route] = {
+    "/v1/batch": Route(batch),
+    "/v1/import": Route(batch),
+    **{f"/v1/{path}": _single(kind) for path, kind in SINGLE_ROUTES.items()},
+}

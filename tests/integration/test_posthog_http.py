@@ -1,0 +1,159 @@
+"""PostHog's capture routes over real HTTP, Kafka and PostgreSQL: paths, bodies, keys, limits."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import orjson
+
+from tests.support.services import Pipeline
+
+PATHS = ["/batch/", "/capture/", "/e/", "/i/v0/e/", "/batch", "/capture", "/e", "/i/v0/e"]
+DAY = "2026-10-20"
+
+
+def _event(distinct_id: str = "p", event: str = "clicked", **extra: Any) -> dict[str, Any]:
+    return {
+        "event": event,
+        "distinct_id": distinct_id,
+        "uuid": str(uuid.uuid4()),
+        "timestamp": f"{DAY}T10:00:00Z",
+        **extra,
+    }
+
+
+def _assert_error(response: httpx.Response, status: int, code: str) -> None:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"code", "message", "detail"}, body
+    assert body["code"] == code and body["detail"] == body["message"]
+
+
+def test_every_path_and_body_shape_is_accepted(pipeline: Pipeline) -> None:
+    project = pipeline.create_project("posthog-shapes")
+    key = project["write_key"]
+    url = pipeline.ingest.url
+    for path in PATHS:
+        response = httpx.post(f"{url}{path}", json={"api_key": key, "batch": [_event()]})
+        assert (response.status_code, response.json()) == (200, {"success": True}), path
+    bodies: list[tuple[str, bytes, dict[str, str]]] = [
+        # One event with its api_key; a bare array with posthog-js's properties.token.
+        ("/capture/", orjson.dumps({**_event(), "api_key": key}), {}),
+        ("/e/", orjson.dumps([_event(properties={"token": key}) for _ in range(2)]), {}),
+        # gzip by header, and posthog-js's ?compression=gzip-js text/plain body.
+        (
+            "/batch/",
+            gzip.compress(orjson.dumps({"api_key": key, "batch": [_event()]})),
+            {"Content-Encoding": "gzip"},
+        ),
+        (
+            "/e/?compression=gzip-js",
+            gzip.compress(orjson.dumps([_event(properties={"token": key})])),
+            {"Content-Type": "text/plain"},
+        ),
+        # Basic and Bearer work here too.
+        (
+            "/batch/",
+            orjson.dumps({"batch": [_event()]}),
+            {"Authorization": "Basic " + base64.b64encode(f"{key}:".encode()).decode()},
+        ),
+        ("/i/v0/e/", orjson.dumps([_event()]), {"Authorization": f"Bearer {key}"}),
+    ]
+    for path, body, headers in bodies:
+        response = httpx.post(f"{url}{path}", content=body, headers=headers)
+        assert (response.status_code, response.json()) == (200, {"success": True}), path
+    # A 1 MB batch is fine on PostHog routes (Segment's limit is 500 KB).
+    big = [_event(properties={"pad": "x" * 20_000}) for _ in range(50)]
+    response = httpx.post(f"{url}/batch/", json={"api_key": key, "batch": big})
+    assert response.status_code == 200, response.text
+    sent = len(PATHS) + 1 + 2 + 1 + 1 + 1 + 1 + len(big)
+    status = pipeline.wait_processed(project["read_key"], sent)
+    assert (status["events_processed"], status["rejected"]) == (sent, 0)
+
+
+def test_mapping_counts_people_across_identify_and_alias(pipeline: Pipeline) -> None:
+    """Anonymous pageviews, then `$identify`: one person, active once, the day before counted."""
+    project = pipeline.create_project("posthog-identity")
+    batch = [
+        _event("anon-1", "$pageview", properties={"$current_url": "https://x.example/a"}),
+        _event("anon-1", "$autocapture"),
+        _event("user-1", "$identify", properties={"$anon_distinct_id": "anon-1"}),
+        _event("user-1", "purchased"),
+        _event("other-device", "$screen", properties={"$screen_name": "Cart"}),
+        _event("user-1", "$create_alias", properties={"alias": "other-device"}),
+        _event("user-1", "$set", properties={"$set": {"plan": "vip"}}),
+    ]
+    response = httpx.post(
+        f"{pipeline.ingest.url}/batch/", json={"api_key": project["write_key"], "batch": batch}
+    )
+    assert response.status_code == 200
+    pipeline.wait_processed(project["read_key"], len(batch))
+    days = pipeline.read("/v1/activity", project["read_key"], **{"from": DAY, "to": DAY})["days"]
+    # identify, alias and $set are not activity: 4 active events, all by one person.
+    assert (days[0]["dau"], days[0]["events"]) == (1, 4)
+
+
+def test_refusals_carry_detail_for_the_posthog_client(pipeline: Pipeline) -> None:
+    project = pipeline.create_project("posthog-refusals")
+    other = pipeline.create_project("posthog-other")
+    key = project["write_key"]
+    url = pipeline.ingest.url
+    five_mb = 5 * 1024 * 1024
+    pad = "x" * 30_000
+    huge = {"api_key": key, "batch": [_event(properties={"p": pad}) for _ in range(180)]}
+    assert len(orjson.dumps(huge)) > five_mb
+    cases: list[tuple[str, Any, int, str]] = [
+        ("/batch/", {"batch": [_event()]}, 401, "unauthorized"),
+        ("/batch/", {"api_key": "phc_unknown", "batch": [_event()]}, 401, "unauthorized"),
+        (
+            "/e/",
+            [_event(properties={"token": key}), _event(properties={"token": other["write_key"]})],
+            401,
+            "unauthorized",
+        ),
+        ("/batch/", {"api_key": key, "batch": {"not": "a list"}}, 400, "invalid_batch"),
+        ("/e/", {"data": "eyJldmVudCI6IngifQ=="}, 415, "unsupported_encoding"),
+        ("/batch/", huge, 413, "payload_too_large"),
+    ]
+    for path, body, status, code in cases:
+        _assert_error(httpx.post(f"{url}{path}", json=body), status, code)
+    _assert_error(
+        httpx.post(f"{url}/e/?compression=lz64", json=[_event(api_key=key)]),
+        415,
+        "unsupported_encoding",
+    )
+    _assert_error(
+        httpx.post(f"{url}/batch/", content=b"{nope", headers={"Content-Type": "application/json"}),
+        400,
+        "invalid_json",
+    )
+
+    # Per-event problems are rejected events; the rest is stored.
+    now = datetime.now(UTC).isoformat()
+    batch = [
+        _event(timestamp=now),
+        {"distinct_id": "p", "uuid": str(uuid.uuid4())},
+        {"event": "x", "uuid": str(uuid.uuid4())},
+        _event(uuid="u" * 101),
+        _event(timestamp="2999-01-01T00:00:00Z"),
+        _event(properties={"p": "x" * 40_000}),
+    ]
+    response = httpx.post(f"{url}/batch/", json={"api_key": key, "batch": batch})
+    assert (response.status_code, response.json()) == (200, {"success": True})
+    status = pipeline.wait_processed(project["read_key"], 1)
+    assert (status["events_processed"], status["rejected"]) == (1, 5)
+    rejected = pipeline.read("/v1/rejected", project["read_key"])["rejected"]
+    assert sorted(r["reason"] for r in rejected) == [
+        "event_too_large",
+        "message_id_too_long",
+        "missing_event",
+        "missing_id",
+        "timestamp_in_future",
+    ]
+    assert any(r["message_id"] == "u" * 101 for r in rejected)
+    assert pipeline.read("/v1/status", other["read_key"])["events_processed"] == 0
