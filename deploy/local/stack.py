@@ -291,15 +291,11 @@ class Postgres:
             if time.monotonic() > deadline:
                 raise StackError(f"PostgreSQL not accepting connections; log {log}:\n{_tail(log)}")
             time.sleep(0.2)
+        connect = ["-h", "127.0.0.1", "-p", str(self.port), "-U", "pulse"]
         exists = subprocess.run(
             [
                 str(bindir / "psql"),
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-                "-U",
-                "pulse",
+                *connect,
                 "-d",
                 "postgres",
                 "-tAc",
@@ -310,19 +306,7 @@ class Postgres:
             text=True,
         ).stdout.strip()
         if not exists:
-            subprocess.run(
-                [
-                    str(bindir / "createdb"),
-                    "-h",
-                    "127.0.0.1",
-                    "-p",
-                    str(self.port),
-                    "-U",
-                    "pulse",
-                    "pulse",
-                ],
-                check=True,
-            )
+            subprocess.run([str(bindir / "createdb"), *connect, "pulse"], check=True)
 
     def stop(self) -> None:
         if self.proc:
