@@ -1,15 +1,18 @@
 """Product KPIs as Prometheus gauges (SPEC §6), recomputed by a background task of the gateway.
 
 `pulse_active_users{project, window="1d|7d|30d"}`: persons active in the trailing 1, 7 and 30
-days ending today in the project's timezone (today included, future-dated events excluded),
-counted from `person_days` for every project in one set-based query. A scrape only reads the
+days ending today in the project's timezone: today's DAU, WAU and MAU from the daily rollup
+(`activity_daily`), one row per project. `pulse_retention_ratio{project, day="1|7|30"}`: of the
+persons whose first active day was N days before yesterday, the share active yesterday (the most
+recent complete day, so the gauge does not climb through the day); absent while that cohort is
+empty. Both are computed for every project in one set-based query each. A scrape only reads the
 last snapshot, so it costs nothing however many projects there are, and every gateway replica
 exports the same values (aggregate with `max by (project, window)`).
 
 `pulse_project_info{project, name}` (always 1) lets dashboards show names: the `project` label
 is the id, which never changes when a project is renamed.
 
-Funnel conversion and retention ratios are exported once those aggregates exist.
+Funnel conversion ratios are exported once funnels exist.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import contextlib
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
@@ -45,23 +48,25 @@ REFRESH_FAILURES = Counter(
     "pulse_gateway_kpi_refresh_failures_total", "KPI recomputations that failed (kept last values)"
 )
 
-# One pass over the 30-day window of every project: a person's latest active day decides which
-# windows they count in, so no DISTINCT per window is needed.
 ACTIVE_USERS_SQL = text(
     """
-WITH latest AS (
-    SELECT t.project_id, t.today, max(pd.day) AS last_day
-    FROM unnest(CAST(:ids AS integer[]), CAST(:todays AS date[])) AS t(project_id, today)
-    JOIN person_days pd
-      ON pd.project_id = t.project_id AND pd.day BETWEEN t.today - 29 AND t.today
-    GROUP BY t.project_id, t.today, pd.person_id
+SELECT a.project_id, a.dau AS d1, a.wau AS d7, a.mau AS d30
+FROM unnest(CAST(:ids AS integer[]), CAST(:todays AS date[])) AS t(project_id, today)
+JOIN activity_daily a ON a.project_id = t.project_id AND a.day = t.today
+"""
 )
-SELECT project_id,
-       count(*) FILTER (WHERE last_day = today) AS d1,
-       count(*) FILTER (WHERE last_day > today - 7) AS d7,
-       count(*) AS d30
-FROM latest
-GROUP BY project_id
+
+RETENTION_DAYS = (1, 7, 30)
+
+RETENTION_SQL = text(
+    """
+SELECT t.project_id, n.days, count(*) AS cohort, count(pd.person_id) AS retained
+FROM unnest(CAST(:ids AS integer[]), CAST(:yesterdays AS date[])) AS t(project_id, yesterday)
+CROSS JOIN unnest(CAST(:days AS integer[])) AS n(days)
+JOIN persons p ON p.project_id = t.project_id AND p.first_day = t.yesterday - n.days
+LEFT JOIN person_days pd
+  ON pd.project_id = p.project_id AND pd.day = t.yesterday AND pd.person_id = p.person_id
+GROUP BY t.project_id, n.days
 """
 )
 
@@ -71,6 +76,7 @@ class ProjectKpis:
     project_id: int
     name: str
     active_users: dict[int, int]  # window in days -> persons
+    retention: dict[int, float]  # N -> share of the cohort of N days before yesterday
 
 
 def today_in(timezone: str, now: datetime) -> date:
@@ -87,8 +93,21 @@ async def read_kpis(conn: AsyncConnection, now: datetime) -> list[ProjectKpis]:
         r.project_id: {1: r.d1, 7: r.d7, 30: r.d30}
         for r in await conn.execute(ACTIVE_USERS_SQL, {"ids": ids, "todays": todays})
     }
+    retention: dict[int, dict[int, float]] = {}
+    rows = await conn.execute(
+        RETENTION_SQL,
+        {
+            "ids": ids,
+            "yesterdays": [d - timedelta(days=1) for d in todays],
+            "days": list(RETENTION_DAYS),
+        },
+    )
+    for r in rows:
+        retention.setdefault(r.project_id, {})[r.days] = r.retained / r.cohort
     return [
-        ProjectKpis(p.id, p.name, counts.get(p.id, dict.fromkeys(WINDOWS, 0)))
+        ProjectKpis(
+            p.id, p.name, counts.get(p.id, dict.fromkeys(WINDOWS, 0)), retention.get(p.id, {})
+        )
         for p in sorted(listed, key=lambda p: p.id)
     ]
 
@@ -111,12 +130,20 @@ class KpiCollector(Collector):
         info = GaugeMetricFamily(
             "pulse_project_info", "Project names by id (value always 1)", labels=["project", "name"]
         )
+        retention = GaugeMetricFamily(
+            "pulse_retention_ratio",
+            "Share of the persons first active N days before yesterday who were active yesterday",
+            labels=["project", "day"],
+        )
         for kpis in self.snapshot:
             project = str(kpis.project_id)
             info.add_metric([project, kpis.name], 1)
             for window in WINDOWS:
                 active.add_metric([project, f"{window}d"], kpis.active_users[window])
+            for days, ratio in sorted(kpis.retention.items()):
+                retention.add_metric([project, str(days)], ratio)
         yield active
+        yield retention
         yield info
         if self.refreshed_at is not None:
             yield GaugeMetricFamily(

@@ -97,3 +97,34 @@ def test_active_users_gauges_count_trailing_windows_per_project(pipeline: Pipeli
         )
     info = httpx.get(f"{pipeline.gateway.url}/metrics").text
     assert f'pulse_project_info{{name="kpi-app",project="{app["id"]}"}} 1.0' in info
+
+
+def _retention(pipeline: Pipeline, project_id: int) -> dict[str, float]:
+    text = httpx.get(f"{pipeline.gateway.url}/metrics").text
+    return {
+        sample.labels["day"]: sample.value
+        for family in text_string_to_metric_families(text)
+        if family.name == "pulse_retention_ratio"
+        for sample in family.samples
+        if sample.labels["project"] == str(project_id)
+    }
+
+
+def test_retention_ratio_gauges_use_yesterdays_returns(pipeline: Pipeline) -> None:
+    project = pipeline.create_project("kpi-retention")  # UTC
+    yesterday = datetime.now(UTC).replace(hour=12, minute=0, second=0) - timedelta(days=1)
+    events = [
+        # Day-1 cohort (first seen the day before yesterday): r1 came back yesterday, r2 not.
+        _event("track", yesterday - timedelta(days=1), userId="r1"),
+        _event("track", yesterday, userId="r1"),
+        _event("track", yesterday - timedelta(days=1), userId="r2"),
+        # Day-7 cohort: s1 came back yesterday.
+        _event("track", yesterday - timedelta(days=7), userId="s1"),
+        _event("track", yesterday, userId="s1"),
+    ]
+    _send(pipeline, project["write_key"], events)
+    pipeline.wait_processed(project["read_key"], len(events))
+    deadline = time.monotonic() + 15
+    while _retention(pipeline, int(project["id"])) != {"1": 0.5, "7": 1.0}:
+        assert time.monotonic() < deadline, _retention(pipeline, int(project["id"]))
+        time.sleep(0.3)

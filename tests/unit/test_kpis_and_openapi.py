@@ -17,8 +17,8 @@ def test_collector_exports_one_gauge_per_project_and_window() -> None:
     registry.register(collector)
     assert b"pulse_active_users" not in generate_latest(registry)  # nothing before the first run
     collector.snapshot = [
-        ProjectKpis(1, "shop", {1: 3, 7: 10, 30: 42}),
-        ProjectKpis(2, 'app "two"', {1: 0, 7: 0, 30: 0}),
+        ProjectKpis(1, "shop", {1: 3, 7: 10, 30: 42}, {1: 0.5, 7: 0.25}),
+        ProjectKpis(2, 'app "two"', {1: 0, 7: 0, 30: 0}, {}),
     ]
     collector.refreshed_at = 1_700_000_000.0
     text = generate_latest(registry).decode()
@@ -28,11 +28,14 @@ def test_collector_exports_one_gauge_per_project_and_window() -> None:
         'pulse_active_users{project="1",window="30d"} 42.0',
         'pulse_active_users{project="2",window="30d"} 0.0',
         'pulse_project_info{name="shop",project="1"} 1.0',
+        'pulse_retention_ratio{day="1",project="1"} 0.5',
+        'pulse_retention_ratio{day="7",project="1"} 0.25',
         'pulse_project_info{name="app \\"two\\"",project="2"} 1.0',
         "pulse_gateway_kpi_refreshed_timestamp_seconds 1.7e+09",
     ]:
         assert line in text.splitlines(), line
-    collector.snapshot = [ProjectKpis(2, "app", {1: 1, 7: 1, 30: 1})]
+    assert 'pulse_retention_ratio{day="30"' not in text  # an empty cohort has no ratio
+    collector.snapshot = [ProjectKpis(2, "app", {1: 1, 7: 1, 30: 1}, {})]
     assert 'project="1"' not in generate_latest(registry).decode()  # a deleted project goes away
 
 
