@@ -27,6 +27,13 @@ class CommonSettings(BaseSettings):
     dlq_topic: str = "events.dlq"
     events_partitions: int = 6
     consumer_group: str = "pulse-metrics"
+    # Event properties / traits (comma-separated) that activity can be broken down by.
+    breakdown_keys: str = "plan"
+
+    @property
+    def breakdown_key_list(self) -> list[str]:
+        return [k.strip() for k in self.breakdown_keys.split(",") if k.strip()]
+
     project_cache_seconds: float = 2.0
 
     @property

@@ -152,3 +152,50 @@ consumer_offsets = Table(
     Column("epoch", BigInteger, nullable=False, server_default="0"),
     PrimaryKeyConstraint("consumer_group", "topic", "partition"),
 )
+
+# Every deduplicated active event (track/page/screen) under the distinct id that did it (userId,
+# else anonymousId), its time rounded to the second. Append-only: a merge changes `identities`,
+# never these rows. Sessions, paths and the live view are computed from it.
+active_events = Table(
+    "active_events",
+    metadata,
+    Column("project_id", Integer, nullable=False),
+    Column("distinct_id", Text, nullable=False),
+    Column("ts", DateTime(timezone=True), nullable=False),
+    Column("event", Text, nullable=False),
+    Index(None, "project_id", "distinct_id", "ts"),
+    Index(None, "project_id", "ts"),
+)
+
+# A person's sessions (SPEC §4): `day` is the start's date in the project's timezone. A chain is
+# a run of sessions with no 30-minute gap between them (only the 24 h cap split it); its bounds
+# tell the metrics service how far a late event's effect can reach.
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("project_id", Integer, nullable=False),
+    Column("person_id", Text, nullable=False),
+    Column("start_ts", DateTime(timezone=True), nullable=False),
+    Column("end_ts", DateTime(timezone=True), nullable=False),
+    Column("events", Integer, nullable=False),
+    Column("day", Date, nullable=False),
+    Column("chain_start", DateTime(timezone=True), nullable=False),
+    Column("chain_end", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("project_id", "person_id", "start_ts"),
+    Index(None, "project_id", "day"),
+)
+
+# Activity by a breakdown value (PULSE_BREAKDOWN_KEYS): the value an active event carried in its
+# properties, else in context.traits (the person's traits as the SDK knew them at the event).
+person_day_values = Table(
+    "person_day_values",
+    metadata,
+    Column("project_id", Integer, nullable=False),
+    Column("key", Text, nullable=False),
+    Column("value", Text, nullable=False),
+    Column("day", Date, nullable=False),
+    Column("person_id", Text, nullable=False),
+    Column("events", Integer, nullable=False),
+    PrimaryKeyConstraint("project_id", "key", "value", "day", "person_id"),
+    Index(None, "project_id", "person_id"),
+)

@@ -21,7 +21,17 @@ from services.gateway.caching import ReadCaching, VersionCache
 from services.gateway.kpis import KpiRefresher
 from services.gateway.openapi import install_openapi
 from services.gateway.queries.freshness import LagProbe
-from services.gateway.routes import activity, admin, dashboard, engagement, retention, status
+from services.gateway.routes import (
+    activity,
+    admin,
+    dashboard,
+    engagement,
+    live,
+    paths,
+    retention,
+    sessions,
+    status,
+)
 from services.gateway.state import GatewayState
 
 log = get_logger(__name__)
@@ -74,7 +84,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         return all(checks.values()), checks
 
     install_health_routes(app, ready)
-    for module in (admin, activity, engagement, retention, status):
+    for module in (admin, activity, engagement, live, paths, retention, sessions, status):
         app.include_router(module.router)
     app.include_router(dashboard.router)
     install_openapi(app)

@@ -16,11 +16,16 @@ from services.common.http import JsonResponse
 Format = Literal["json", "csv"]
 
 
+def columns(model: type[BaseModel]) -> list[str]:
+    """A row model's column names as serialized (a field named `from_` is shown as `from`)."""
+    return [f.serialization_alias or name for name, f in model.model_fields.items()]
+
+
 def to_csv(rows: Sequence[BaseModel], fields: Sequence[str] | None = None) -> str:
     """A header and one line per row; `fields` gives the header when there are no rows."""
     out = io.StringIO()
     if rows:
-        fields = list(type(rows[0]).model_fields)
+        fields = columns(type(rows[0]))
     if fields:
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(fields)
@@ -51,7 +56,7 @@ def _row_fields(body: BaseModel) -> list[str] | None:
         if get_origin(field.annotation) is list:
             (item,) = get_args(field.annotation)
             if isinstance(item, type) and issubclass(item, BaseModel):
-                return list(item.model_fields)
+                return columns(item)
     return None
 
 

@@ -29,7 +29,7 @@ class Runner:
     def __init__(self, settings: MetricsSettings, pool: asyncpg.Pool) -> None:
         self._settings = settings
         self._pool = pool
-        self._store = Store(pool, settings.consumer_group)
+        self._store = Store(pool, settings.consumer_group, settings.breakdown_key_list)
         self._topics = [settings.events_topic, settings.rejected_topic]
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=settings.kafka_bootstrap_servers,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -21,6 +21,7 @@ import orjson
 from services.common.events import ACTIVE_TYPES, EventRecord, RejectedRecord
 from services.metrics import metric_defs as m
 from services.metrics.aggregates.activity import apply_activity
+from services.metrics.aggregates.archive import apply_archive
 from services.metrics.aggregates.identity import apply_merges, links, resolve_people
 from services.metrics.offsets import PartitionKey, store_offsets
 from services.metrics.parse import ParsedBatch
@@ -71,7 +72,10 @@ def _first_of_each(events: Iterable[EventRecord]) -> list[EventRecord]:
 
 
 class Store:
-    def __init__(self, pool: asyncpg.Pool, consumer_group: str) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, consumer_group: str, breakdown_keys: Sequence[str] = ()
+    ) -> None:
+        self._breakdown_keys = list(breakdown_keys)
         self._pool = pool
         self._group = consumer_group
         self._zone_cache: dict[int, ZoneInfo] = {}
@@ -85,7 +89,9 @@ class Store:
             await self._lock_projects(conn, fresh)
             await apply_merges(conn, fresh)
             people = await resolve_people(conn, [e for e in fresh if e.type in ACTIVE_TYPES])
-            await apply_activity(conn, fresh, people, await self._zones(conn, fresh))
+            zones = await self._zones(conn, fresh)
+            await apply_activity(conn, fresh, people, zones, self._breakdown_keys)
+            await apply_archive(conn, fresh, people)
             await self._insert_rejected(conn, batch.rejected)
             await self._update_stats(conn, batch.events, fresh, batch.rejected)
         applied_at = datetime.now(UTC)

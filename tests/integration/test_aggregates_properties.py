@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from services.common.events import EventRecord
 from services.gateway.queries.activity import read_activity
+from services.gateway.queries.breakdown import read_breakdown
 from services.gateway.queries.events import read_events
 from services.gateway.queries.lifecycle import read_lifecycle
 from services.gateway.queries.retention import read_retention
@@ -86,6 +87,11 @@ def _sent(history: list[tuple]) -> list[oracle.SentEvent]:  # type: ignore[type-
     return out
 
 
+def _plan(e: oracle.SentEvent) -> str | None:
+    """A breakdown value per event, fixed by its messageId (duplicates carry the same)."""
+    return ["free", "vip", None][int(e.message_id.replace("-", ""), 16) % 3]
+
+
 def _record(project_id: int, e: oracle.SentEvent) -> EventRecord:
     fields: dict[str, object] = {"user_id": e.person}
     if e.type == "identify":
@@ -94,6 +100,13 @@ def _record(project_id: int, e: oracle.SentEvent) -> EventRecord:
         fields["previous_id"] = e.linked
     elif e.person.startswith("anon"):
         fields = {"anonymous_id": e.person}
+    plan = _plan(e)
+    if plan is not None and e.type in oracle.ACTIVE:
+        # Half as an event property, half as the trait the SDK attached.
+        if int(e.message_id[0], 16) % 2:
+            fields["properties"] = {"plan": plan}
+        else:
+            fields["context"] = {"traits": {"plan": plan}}
     return EventRecord(
         project_id=project_id,
         message_id=e.message_id,
@@ -137,7 +150,7 @@ async def test_any_delivery_gives_the_oracles_numbers(
     batches = [delivery[i:j] for i, j in zip([0, *cuts], [*cuts, len(delivery)], strict=True)]
 
     project_id = await _new_project(db.pool)
-    store = Store(db.pool, "property-tests")
+    store = Store(db.pool, "property-tests", ["plan"])
     for batch in batches:
         await store.apply(ParsedBatch(events=[_record(project_id, e) for e in batch]), {})
     stop = START + timedelta(days=SPAN_DAYS + 35)
@@ -154,6 +167,11 @@ async def test_any_delivery_gives_the_oracles_numbers(
             assert [r.model_dump(mode="json") for r in got_s] == oracle.stickiness(
                 sent, START, stop, period
             ), period
+        series = await read_breakdown(conn, project_id, "plan", START, stop)
+        values = {e.message_id: v for e in sent if (v := _plan(e)) is not None}
+        assert [s.model_dump(mode="json") for s in series] == oracle.breakdown(
+            sent, values, START, stop
+        )
         top = await read_events(conn, project_id, START, stop, 100)
         assert [r.model_dump() for r in top] == oracle.top_events(sent, START, stop)
         for period, mode, start_event, return_event in [
@@ -184,3 +202,23 @@ async def test_any_delivery_gives_the_oracles_numbers(
                 start_event,
                 return_event,
             ), (period, mode, start_event, return_event)
+
+
+async def test_breakdown_rows_follow_an_identity_merge(db: Db) -> None:
+    """Anonymous days with plan=free, then identify: the person counts once per value and day."""
+    at = datetime(START.year, START.month, START.day, 10, tzinfo=UTC)
+    sent = [
+        oracle.SentEvent(str(uuid.uuid4()), "track", "anon9", at, event="signup"),
+        oracle.SentEvent(str(uuid.uuid4()), "track", "user9", at, event="signup"),
+        oracle.SentEvent(str(uuid.uuid4()), "identify", "user9", at, linked="anon9"),
+    ]
+    project_id = await _new_project(db.pool)
+    store = Store(db.pool, "property-tests", ["plan"])
+    for e in sent:  # one batch each: the merge comes after both rows exist
+        record = _record(project_id, e)
+        if e.type == "track":
+            record.properties = {"plan": "free"}
+        await store.apply(ParsedBatch(events=[record]), {})
+    async with db.engine.connect() as conn:
+        series = await read_breakdown(conn, project_id, "plan", START, START)
+    assert [(s.value, s.days[0].dau, s.days[0].events) for s in series] == [("free", 1, 2)]

@@ -94,3 +94,57 @@ def test_activity_as_csv(pipeline: Pipeline) -> None:
     lines = response.text.splitlines()
     assert lines[0] == "date,dau,wau,mau,new_users,events,stickiness"
     assert lines[1:] == [f"2026-01-0{d},0,0,0,0,0," for d in (1, 2, 3)]
+
+
+def test_activity_breakdown_by_plan(pipeline: Pipeline) -> None:
+    project = pipeline.create_project("gw-breakdown")
+    events: list[dict[str, object]] = [
+        {
+            "type": "track",
+            "event": "x",
+            "userId": "a",
+            "properties": {"plan": "vip"},
+            "timestamp": "2026-04-02T10:00:00Z",
+            "messageId": str(uuid.uuid4()),
+        },
+        {
+            "type": "page",
+            "userId": "b",
+            "context": {"traits": {"plan": "free"}},
+            "timestamp": "2026-04-02T11:00:00Z",
+            "messageId": str(uuid.uuid4()),
+        },
+        {
+            "type": "track",
+            "event": "x",
+            "userId": "c",
+            "timestamp": "2026-04-02T12:00:00Z",
+            "messageId": str(uuid.uuid4()),
+        },
+    ]
+    _send(pipeline, project["write_key"], events)
+    pipeline.wait_processed(project["read_key"], 3)
+    query = {"from": "2026-04-02", "to": "2026-04-02", "breakdown": "plan"}
+    got = pipeline.read("/v1/activity", project["read_key"], **query)
+    assert got["days"][0]["dau"] == 3
+    assert [(s["value"], s["days"][0]["dau"]) for s in got["breakdown"]] == [
+        ("free", 1),
+        ("vip", 1),
+    ]
+    csv = httpx.get(
+        f"{pipeline.gateway.url}/v1/activity",
+        params={**query, "format": "csv"},
+        headers={"Authorization": f"Bearer {project['read_key']}"},
+    )
+    assert csv.text.splitlines() == [
+        "value,date,dau,wau,mau,events",
+        "free,2026-04-02,1,1,1,1",
+        "vip,2026-04-02,1,1,1,1",
+    ]
+    untracked = httpx.get(
+        f"{pipeline.gateway.url}/v1/activity",
+        params={**query, "breakdown": "country"},
+        headers={"Authorization": f"Bearer {project['read_key']}"},
+    )
+    assert untracked.status_code == 422
+    assert untracked.json()["message"].startswith("breakdown")

@@ -7,6 +7,7 @@ aggregates must equal whatever the order, duplication or batching of delivery.
 
 from __future__ import annotations
 
+import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -205,4 +206,138 @@ def retention(
             retained.append(len(hit))
         out.append({"date": cohort.isoformat(), "size": len(members), "retained": retained})
         cohort += timedelta(days=step)
+    return out
+
+
+def _name(e: SentEvent) -> str:
+    return e.event if e.type == "track" else f"${e.type}"
+
+
+def _timelines(events: list[SentEvent]) -> dict[str, list[SentEvent]]:
+    """person -> their deduplicated active events in time order (ties by event name)."""
+    unique = list({e.message_id: e for e in events}.values())
+    person = _people(unique)
+    out: dict[str, list[SentEvent]] = defaultdict(list)
+    for e in unique:
+        if e.type in ACTIVE:
+            out[person[e.person]].append(e)
+    for timeline in out.values():
+        timeline.sort(key=lambda e: (e.timestamp, _name(e)))
+    return out
+
+
+def sessions(events: list[SentEvent], start: date, stop: date, tz: str = "UTC") -> list[dict]:  # type: ignore[type-arg]
+    """Per day: sessions started (30 min inactivity, 24 h cap), median/mean seconds (median as
+    percentile_cont(0.5)), events per session, bounce rate; rounded as the API documents."""
+    zone = ZoneInfo(tz)
+    by_day: dict[date, list[tuple[float, int]]] = defaultdict(list)  # (seconds, events)
+    for timeline in _timelines(events).values():
+        found: list[list[datetime]] = []
+        for e in timeline:
+            t = e.timestamp
+            gap_ok = found and t - found[-1][-1] <= timedelta(minutes=30)
+            if gap_ok and t - found[-1][0] <= timedelta(hours=24):
+                found[-1].append(t)
+            else:
+                found.append([t])
+        for times in found:
+            day = times[0].astimezone(zone).date()
+            by_day[day].append(((times[-1] - times[0]).total_seconds(), len(times)))
+    out = []
+    day = start
+    while day <= stop:
+        rows = by_day.get(day, [])
+        n = len(rows)
+        durations = sorted(int(s) for s, _ in rows)
+        out.append(
+            {
+                "date": day.isoformat(),
+                "sessions": n,
+                "median_seconds": round(float(statistics.median(durations)), 3) if n else None,
+                "mean_seconds": round(sum(durations) / n, 3) if n else None,
+                "events_per_session": round(sum(k for _, k in rows) / n, 3) if n else None,
+                "bounce_rate": round(sum(1 for _, k in rows if k == 1) / n, 4) if n else None,
+            }
+        )
+        day += timedelta(days=1)
+    return out
+
+
+def paths(
+    events: list[SentEvent],
+    start: date,
+    stop: date,
+    anchor: str,
+    after: bool = True,
+    depth: int = 3,
+    limit: int = 20,
+    tz: str = "UTC",
+) -> list[dict]:  # type: ignore[type-arg]
+    """Edges from a person's first `anchor` event (after) or to it (before), over the range's
+    active events with consecutive repeats collapsed; per step the `limit` most common."""
+    zone = ZoneInfo(tz)
+    counts: Counter[tuple[int, str, str]] = Counter()
+    for timeline in _timelines(events).values():
+        names: list[str] = []
+        for e in timeline:
+            inside = start <= e.timestamp.astimezone(zone).date() <= stop
+            if inside and (not names or names[-1] != _name(e)):
+                names.append(_name(e))
+        if anchor not in names:
+            continue
+        i = names.index(anchor)
+        for k in range(1, depth + 1):
+            if after and i + k < len(names):
+                counts[(k, names[i + k - 1], names[i + k])] += 1
+            elif not after and i - k >= 0:
+                counts[(k, names[i - k], names[i - k + 1])] += 1
+    edges = sorted(
+        ({"from": a, "to": b, "step": k, "persons": n} for (k, a, b), n in counts.items()),
+        key=lambda r: (r["step"], -r["persons"], r["from"], r["to"]),
+    )
+    kept: Counter[int] = Counter()
+    out = []
+    for edge in edges:
+        kept[edge["step"]] += 1
+        if kept[edge["step"]] <= limit:
+            out.append(edge)
+    return out
+
+
+def breakdown(
+    events: list[SentEvent], values: dict[str, str], start: date, stop: date
+) -> list[dict]:  # type: ignore[type-arg]
+    """Per value: DAU/WAU/MAU/events by day; `values` maps message_id -> the event's value."""
+    unique = list({e.message_id: e for e in events}.values())
+    person = _people(unique)
+    days: dict[str, dict[str, set[date]]] = defaultdict(lambda: defaultdict(set))
+    counts: dict[str, Counter[date]] = defaultdict(Counter)
+    for e in unique:
+        value = values.get(e.message_id)
+        in_window = start - timedelta(days=29) <= e.timestamp.date() <= stop
+        if e.type in ACTIVE and value is not None and in_window:
+            days[value][person[e.person]].add(e.timestamp.date())
+            counts[value][e.timestamp.date()] += 1
+    ranked = sorted(days, key=lambda v: (-sum(counts[v].values()), v))[:50]
+    out = []
+    for value in sorted(ranked):
+        series = []
+        day = start
+        while day <= stop:
+
+            def within(width: int, d: date = day, v: str = value) -> int:
+                lo = d - timedelta(days=width - 1)
+                return sum(1 for ds in days[v].values() if any(lo <= x <= d for x in ds))
+
+            series.append(
+                {
+                    "date": day.isoformat(),
+                    "dau": within(1),
+                    "wau": within(7),
+                    "mau": within(30),
+                    "events": counts[value][day],
+                }
+            )
+            day += timedelta(days=1)
+        out.append({"value": value, "days": series})
     return out

@@ -37,6 +37,16 @@ ON CONFLICT (project_id, day, event, person_id)
 DO UPDATE SET events = person_event_days.events + excluded.events
 """
 
+UPSERT_PERSON_DAY_VALUES = """
+INSERT INTO person_day_values (project_id, key, value, day, person_id, events)
+SELECT * FROM unnest($1::int[], $2::text[], $3::text[], $4::date[], $5::text[], $6::int[])
+ORDER BY 1, 2, 3, 4, 5
+ON CONFLICT (project_id, key, value, day, person_id)
+DO UPDATE SET events = person_day_values.events + excluded.events
+"""
+
+MAX_VALUE_CHARS = 200
+
 # A late event can move a person's first day earlier; it never moves later.
 UPSERT_FIRST_DAYS = """
 INSERT INTO persons (project_id, person_id, first_day)
@@ -46,6 +56,18 @@ ON CONFLICT (project_id, person_id)
 DO UPDATE SET first_day = excluded.first_day
 WHERE excluded.first_day < persons.first_day
 """
+
+
+def breakdown_value(event: EventRecord, key: str) -> str | None:
+    """The event's own property, else the trait its SDK attached (context.traits); scalars only."""
+    for source in (event.properties, event.context.get("traits")):
+        if isinstance(source, dict):
+            value = source.get(key)
+            if isinstance(value, bool):
+                return "true" if value else "false"
+            if isinstance(value, str | int | float) and value != "":
+                return str(value)[:MAX_VALUE_CHARS]
+    return None
 
 
 def event_name(event: EventRecord) -> str:
@@ -60,6 +82,7 @@ async def apply_activity(
     events: Sequence[EventRecord],
     people: dict[tuple[int, str], str],
     zones: dict[int, ZoneInfo],
+    breakdown_keys: Sequence[str] = (),
 ) -> None:
     """Add new (already deduplicated) events to the activity aggregates, under their person.
 
@@ -67,6 +90,7 @@ async def apply_activity(
     """
     person_days: Counter[tuple[int, str, date]] = Counter()
     event_days: Counter[tuple[int, date, str, str]] = Counter()
+    value_days: Counter[tuple[int, str, str, date, str]] = Counter()
     for e in events:
         if e.type not in ACTIVE_TYPES:
             continue
@@ -74,6 +98,10 @@ async def apply_activity(
         day = e.timestamp.astimezone(zones[e.project_id]).date()
         person_days[(e.project_id, person, day)] += 1
         event_days[(e.project_id, day, event_name(e), person)] += 1
+        for key in breakdown_keys:
+            value = breakdown_value(e, key)
+            if value is not None:
+                value_days[(e.project_id, key, value, day, person)] += 1
     if not person_days:
         return
     rows = sorted(person_days)
@@ -85,6 +113,11 @@ async def apply_activity(
     await conn.execute(
         UPSERT_PERSON_EVENT_DAYS, *zip(*ordered, strict=True), [event_days[k] for k in ordered]
     )
+    if value_days:
+        keyed = sorted(value_days)
+        await conn.execute(
+            UPSERT_PERSON_DAY_VALUES, *zip(*keyed, strict=True), [value_days[k] for k in keyed]
+        )
     first: dict[tuple[int, str], date] = {}
     for project_id, person, day in rows:  # sorted: the first seen is the earliest
         first.setdefault((project_id, person), day)

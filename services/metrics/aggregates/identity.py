@@ -19,6 +19,7 @@ import asyncpg
 
 from services.common.events import EventRecord
 from services.metrics.aggregates.rollup import persons_contribution
+from services.metrics.aggregates.sessions import recompute_persons
 
 ENSURE_IDS = """
 INSERT INTO identities (project_id, distinct_id, person_id)
@@ -64,6 +65,19 @@ REKEY = [
     GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
     ON CONFLICT (project_id, day, event, person_id)
     DO UPDATE SET events = person_event_days.events + excluded.events
+    """,
+    """
+    WITH m AS (SELECT * FROM unnest($1::int[], $2::text[], $3::text[]) AS m(project_id, old, new)),
+    moved AS (
+        DELETE FROM person_day_values d USING m
+        WHERE d.project_id = m.project_id AND d.person_id = m.old
+        RETURNING d.project_id, d.key, d.value, d.day, m.new, d.events
+    )
+    INSERT INTO person_day_values (project_id, key, value, day, person_id, events)
+    SELECT project_id, key, value, day, new, sum(events) FROM moved
+    GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5
+    ON CONFLICT (project_id, key, value, day, person_id)
+    DO UPDATE SET events = person_day_values.events + excluded.events
     """,
     """
     WITH m AS (SELECT * FROM unnest($1::int[], $2::text[], $3::text[]) AS m(project_id, old, new)),
@@ -146,6 +160,8 @@ async def apply_merges(conn: asyncpg.Connection, events: Sequence[EventRecord]) 
     for statement in REKEY:
         await conn.execute(statement, *columns)
     await persons_contribution(conn, survivors, +1)
+    # Sessions: the merged-away labels' rows go, the survivors' whole histories are redone.
+    await recompute_persons(conn, [(p, old) for p, old, _ in moves] + survivors)
 
 
 async def resolve_people(conn: asyncpg.Connection, events: Sequence[EventRecord]) -> dict[Key, str]:

@@ -1,0 +1,52 @@
+"""The archive of active events that sessions, paths and the live view are computed from.
+
+One row per deduplicated active event, under the distinct id that did it (userId, else
+anonymousId), so identity merges never rewrite it. Times are rounded to the second: the
+skew-corrected event time carries milliseconds of network noise (SPEC §3), which must not
+decide whether two events are 30 minutes apart or in which order they come.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import asyncpg
+
+from services.common.events import ACTIVE_TYPES, EventRecord
+from services.metrics.aggregates.activity import event_name
+from services.metrics.aggregates.sessions import Person, apply_sessions
+
+# Times are rounded to the second here, half up (see the module docstring).
+INSERT_EVENTS = """
+INSERT INTO active_events (project_id, distinct_id, ts, event)
+SELECT p, d, date_trunc('second', ts + interval '500 milliseconds'), e
+FROM unnest($1::int[], $2::text[], $3::timestamptz[], $4::text[]) AS t(p, d, ts, e)
+"""
+
+
+async def apply_archive(
+    conn: asyncpg.Connection, events: Sequence[EventRecord], people: dict[tuple[int, str], str]
+) -> None:
+    """Archive a batch's new active events, then update the sessions of the persons they touch."""
+    active = [e for e in events if e.type in ACTIVE_TYPES]
+    if not active:
+        return
+    await conn.execute(
+        INSERT_EVENTS,
+        [e.project_id for e in active],
+        [e.person_id for e in active],
+        [e.timestamp for e in active],
+        [event_name(e) for e in active],
+    )
+    spans: dict[Person, tuple[datetime, datetime]] = {}
+    for e in active:
+        person = (e.project_id, people[(e.project_id, e.person_id)])
+        span = spans.get(person)
+        if span is None:
+            spans[person] = (e.timestamp, e.timestamp)
+        elif e.timestamp < span[0]:
+            spans[person] = (e.timestamp, span[1])
+        elif e.timestamp > span[1]:
+            spans[person] = (span[0], e.timestamp)
+    await apply_sessions(conn, spans)  # rounds the spans to the second like INSERT_EVENTS

@@ -1,0 +1,182 @@
+"""Each person's sessions (SPEC §4), kept exact under late events and identity merges.
+
+A session ends after 30 minutes without an active event and lasts at most 24 h (the event that
+would make it longer starts the next one). Call a *chain* a maximal run of a person's events with
+no gap over 30 minutes: the chain alone decides its sessions (cut every 24 h from its first
+event). A new event can only change the chain it joins, which may bridge older chains into one;
+every chain it reaches has a stored session overlapping [t - 30 min, t + 30 min]. So for each
+person a batch touches, the window [earliest chain start, latest chain end] of the sessions near
+its new events (widened to the new events) holds whole chains: its sessions are deleted and
+recomputed from the person's archived events in it — every distinct id of the person, through
+`identities`. Whole chains, not just the sessions touched: an event before a chain's first
+moves every later 24 h cut of it; and rewriting whole chains keeps the chain bounds stored on
+each session row current (the tests have a case for each). A merge recomputes the surviving
+person's whole history instead (merges touch few persons), and drops the merged-away labels'
+rows.
+
+Runs in the batch transaction after the batch's events are archived (archive.py). Concurrent
+consumers may hold events of one person (devices on different partitions): a transaction lock
+per person, taken in key order, serializes their recomputations.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from itertools import groupby
+
+import asyncpg
+
+GAP = timedelta(minutes=30)
+CAP = timedelta(hours=24)
+
+# (project, person, lo, hi): the time span of a person's new events; NULLs mean the whole history.
+# Deletes the sessions in each person's window and returns the archived events in it.
+# (project, person, lo, hi): the time span of a person's new events; NULLs mean the whole history.
+# Deletes the sessions in each person's window and returns the archived events in it.
+TAKE_WINDOWS = """
+WITH t AS (
+    -- rounded to the second like the archived times (archive.py)
+    SELECT project_id, person_id, date_trunc('second', lo + interval '500 milliseconds') AS lo,
+           date_trunc('second', hi + interval '500 milliseconds') AS hi
+    FROM unnest($1::int[], $2::text[], $3::timestamptz[], $4::timestamptz[])
+        AS t(project_id, person_id, lo, hi)
+),
+w AS (
+    SELECT t.project_id, t.person_id,
+           least(coalesce(t.lo, '-infinity'), min(s.chain_start)) AS l,
+           greatest(coalesce(t.hi, 'infinity'), max(s.chain_end)) AS r
+    FROM t LEFT JOIN sessions s
+      ON s.project_id = t.project_id AND s.person_id = t.person_id
+     -- a session lasts at most 24 h: this bounds the primary-key range scanned
+     AND s.start_ts >= coalesce(t.lo, '-infinity') - interval '24 hours 30 minutes'
+     AND s.start_ts <= coalesce(t.hi, 'infinity') + interval '30 minutes'
+     AND s.end_ts >= coalesce(t.lo, '-infinity') - interval '30 minutes'
+    GROUP BY t.project_id, t.person_id, t.lo, t.hi
+),
+dropped AS (
+    DELETE FROM sessions s USING w
+    WHERE s.project_id = w.project_id AND s.person_id = w.person_id
+      AND s.start_ts BETWEEN w.l AND w.r
+)
+SELECT w.project_id, w.person_id, a.ts
+FROM w
+JOIN identities i ON i.project_id = w.project_id AND i.person_id = w.person_id
+JOIN active_events a ON a.project_id = i.project_id AND a.distinct_id = i.distinct_id
+                    AND a.ts BETWEEN w.l AND w.r
+ORDER BY 1, 2, 3
+"""
+
+INSERT_SESSIONS = """
+INSERT INTO sessions (project_id, person_id, start_ts, end_ts, events, day,
+                      chain_start, chain_end)
+SELECT t.project_id, t.person_id, t.start_ts, t.end_ts, t.events,
+       (t.start_ts AT TIME ZONE p.timezone)::date, t.chain_start, t.chain_end
+FROM unnest($1::int[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::int[],
+            $6::timestamptz[], $7::timestamptz[])
+    AS t(project_id, person_id, start_ts, end_ts, events, chain_start, chain_end)
+JOIN projects p ON p.id = t.project_id
+ORDER BY 1, 2, 3
+"""
+
+LOCK_PERSONS = "SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k"
+
+# TAKE_WINDOWS is a prepared statement: after five runs PostgreSQL may switch to a generic plan,
+# made without the arrays' sizes and contents, that joins whole tables (seconds per batch
+# instead of milliseconds, measured). So it is planned for its arguments, and only it.
+CUSTOM_PLANS = "SET LOCAL plan_cache_mode = force_custom_plan"
+USUAL_PLANS = "SET LOCAL plan_cache_mode TO DEFAULT"
+
+Person = tuple[int, str]  # (project_id, person label)
+
+
+@dataclass(frozen=True)
+class Session:
+    start: datetime
+    end: datetime
+    events: int
+    chain_start: datetime
+    chain_end: datetime
+
+
+def split(times: Sequence[datetime]) -> list[Session]:
+    """A person's sessions from their sorted event times (whole chains only)."""
+    out: list[Session] = []
+    chain: list[tuple[datetime, datetime, int]] = []  # (start, end, events) of the open chain
+
+    def close_chain() -> None:
+        out.extend(Session(s, e, n, chain[0][0], chain[-1][1]) for s, e, n in chain)
+        chain.clear()
+
+    for ts in times:
+        if chain and ts - chain[-1][1] <= GAP:
+            start, _, n = chain[-1]
+            if ts - start <= CAP:
+                chain[-1] = (start, ts, n + 1)
+            else:
+                chain.append((ts, ts, 1))
+            continue
+        if chain:
+            close_chain()
+        chain.append((ts, ts, 1))
+    if chain:
+        close_chain()
+    return out
+
+
+def lock_key(person: Person) -> int:
+    """A stable signed 64-bit advisory-lock key per person (the one-bigint key space, apart
+    from the project locks' two-int keys)."""
+    digest = hashlib.blake2b(f"{person[0]}:{person[1]}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+async def recompute(
+    conn: asyncpg.Connection, windows: Sequence[tuple[int, str, datetime | None, datetime | None]]
+) -> None:
+    """Recompute the sessions of each (project, person, lo, hi) around [lo, hi] (None: all)."""
+    if not windows:
+        return
+    ordered = sorted(windows, key=lambda w: (w[0], w[1]))
+    await conn.execute(CUSTOM_PLANS)
+    rows = await conn.fetch(
+        TAKE_WINDOWS,
+        [w[0] for w in ordered],
+        [w[1] for w in ordered],
+        [w[2] for w in ordered],
+        [w[3] for w in ordered],
+    )
+    await conn.execute(USUAL_PLANS)
+    found: list[tuple[int, str, Session]] = []
+    for (project_id, person_id), group in groupby(rows, key=lambda r: (r[0], r[1])):
+        found.extend((project_id, person_id, s) for s in split([r[2] for r in group]))
+    if not found:
+        return
+    await conn.execute(
+        INSERT_SESSIONS,
+        [f[0] for f in found],
+        [f[1] for f in found],
+        [f[2].start for f in found],
+        [f[2].end for f in found],
+        [f[2].events for f in found],
+        [f[2].chain_start for f in found],
+        [f[2].chain_end for f in found],
+    )
+
+
+async def apply_sessions(
+    conn: asyncpg.Connection, spans: dict[Person, tuple[datetime, datetime]]
+) -> None:
+    """Fold a batch's new events ((project, person) -> earliest, latest time) into sessions."""
+    if not spans:
+        return
+    keys = sorted({lock_key(p) for p in spans})
+    await conn.execute(LOCK_PERSONS, keys)
+    await recompute(conn, [(p, person, lo, hi) for (p, person), (lo, hi) in spans.items()])
+
+
+async def recompute_persons(conn: asyncpg.Connection, people: Sequence[Person]) -> None:
+    """Whole-history recomputation, after merges re-keyed `people`'s distinct ids."""
+    await recompute(conn, [(p, person, None, None) for p, person in sorted(set(people))])
