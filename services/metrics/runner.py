@@ -49,7 +49,6 @@ class Runner:
         # are ones we already hold (a fetch that raced a rebalance's seek can repeat them).
         self._expected: dict[PartitionKey, int] = {}
         self._stopping = asyncio.Event()
-        self.started = asyncio.Event()
 
     # Called by aiokafka's coordinator around rebalances.
     async def on_assigned(self, assigned: set[TopicPartition]) -> None:
@@ -94,7 +93,6 @@ class Runner:
                 await runner.on_revoked(revoked)
 
         self._consumer.subscribe(self._topics, listener=Listener())
-        self.started.set()
         try:
             while not self._stopping.is_set():
                 fetched = await self._consumer.getmany(
