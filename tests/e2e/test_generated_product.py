@@ -16,6 +16,7 @@ import pytest
 from segment.analytics import Client
 
 from tests.support import oracle, product
+from tests.support.delivery import messy_order, send
 from tests.support.services import Pipeline, ServiceProcess
 
 START = datetime(2026, 8, 3, tzinfo=UTC)
@@ -32,41 +33,14 @@ def pipeline(stack_env: dict[str, str]) -> Iterator[Pipeline]:
     p.stop()
 
 
-def _send(client: Client, e: oracle.SentEvent) -> None:
-    if e.type == "identify":
-        client.identify(
-            user_id=e.person,
-            anonymous_id=e.linked,
-            timestamp=e.timestamp,
-            message_id=e.message_id,
-            traits={"plan": "free"},
-        )
-    elif e.type == "alias":
-        client.alias(
-            previous_id=e.linked, user_id=e.person, timestamp=e.timestamp, message_id=e.message_id
-        )
-    else:
-        ids = {"user_id": e.person} if e.person.startswith("user-") else {"anonymous_id": e.person}
-        if e.type == "page":
-            client.page(name=None, timestamp=e.timestamp, message_id=e.message_id, **ids)
-        else:
-            client.track(event=e.event, timestamp=e.timestamp, message_id=e.message_id, **ids)
-
-
 def test_generated_product_equals_the_oracle_through_crash_and_rebalance(
     pipeline: Pipeline,
 ) -> None:
     project = pipeline.create_project("generated-product")
     rng = random.Random(2026)
     events = product.generate(rng, PERSONS, START, DAYS)
-    # 5% of events are delivered late: held back and sent after everything else.
-    late = set(rng.sample(range(len(events)), len(events) // 20))
-    on_time = [e for i, e in enumerate(events) if i not in late]
-    order = on_time + [events[i] for i in sorted(late)]
-    # 3% duplicate sends of already-sent events, interleaved later in the stream.
-    duplicates = rng.sample(order, len(order) * 3 // 100)
-    for d in duplicates:
-        order.insert(rng.randrange(order.index(d) + 1, len(order) + 1), d)
+    # 5% of events delivered late (after all others), 3% sent twice.
+    order, duplicates = messy_order(rng, events)
 
     errors: list[object] = []
     client = Client(
@@ -76,7 +50,7 @@ def test_generated_product_equals_the_oracle_through_crash_and_rebalance(
         on_error=lambda error, batch: errors.append(error),
         upload_size=250,
     )
-    sending = threading.Thread(target=lambda: [_send(client, e) for e in order])
+    sending = threading.Thread(target=lambda: [send(client, e) for e in order])
     sending.start()
 
     # Mid-load: a second consumer joins the group (rebalance), the first is SIGKILLed,

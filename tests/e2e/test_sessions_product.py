@@ -17,6 +17,7 @@ import httpx
 from segment.analytics import Client
 
 from tests.support import oracle
+from tests.support.delivery import messy_order, send
 from tests.support.services import Pipeline
 
 START = datetime(2026, 9, 7, tzinfo=UTC)
@@ -59,32 +60,11 @@ def _generate(rng: random.Random) -> list[oracle.SentEvent]:
     return sorted(out, key=lambda e: e.timestamp)
 
 
-def _send(client: Client, e: oracle.SentEvent) -> None:
-    if e.type == "identify":
-        client.identify(
-            user_id=e.person, anonymous_id=e.linked, timestamp=e.timestamp, message_id=e.message_id
-        )
-    elif e.type == "alias":
-        client.alias(
-            previous_id=e.linked, user_id=e.person, timestamp=e.timestamp, message_id=e.message_id
-        )
-    else:
-        ids = {"user_id": e.person} if e.person.startswith("user-") else {"anonymous_id": e.person}
-        if e.type == "page":
-            client.page(name=None, timestamp=e.timestamp, message_id=e.message_id, **ids)
-        else:
-            client.track(event=e.event, timestamp=e.timestamp, message_id=e.message_id, **ids)
-
-
 def test_sessions_and_paths_of_a_generated_product_equal_the_oracle(pipeline: Pipeline) -> None:
     project = pipeline.create_project("sessions-product")
     rng = random.Random(907)
     events = _generate(rng)
-    late = set(rng.sample(range(len(events)), len(events) // 20))
-    order = [e for i, e in enumerate(events) if i not in late] + [events[i] for i in sorted(late)]
-    duplicates = rng.sample(order, len(order) * 3 // 100)
-    for d in duplicates:
-        order.insert(rng.randrange(order.index(d) + 1, len(order) + 1), d)
+    order, duplicates = messy_order(rng, events)  # 5% late, 3% sent twice
 
     errors: list[object] = []
     client = Client(
@@ -95,7 +75,7 @@ def test_sessions_and_paths_of_a_generated_product_equal_the_oracle(pipeline: Pi
         upload_size=250,
     )
     for e in order:
-        _send(client, e)
+        send(client, e)
     client.flush()
     client.join()
     assert errors == []

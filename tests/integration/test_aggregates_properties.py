@@ -8,17 +8,11 @@ after them; some events are weeks older than others (late deliveries).
 
 from __future__ import annotations
 
-import itertools
 import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-import asyncpg
-import pytest_asyncio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from services.common.events import EventRecord
 from services.gateway.queries.activity import read_activity
@@ -30,26 +24,10 @@ from services.gateway.queries.stickiness import read_stickiness
 from services.metrics.parse import ParsedBatch
 from services.metrics.store import Store
 from tests.support import oracle
+from tests.support.store_db import Db, new_project
 
 START = date(2026, 5, 4)  # a Monday
 SPAN_DAYS = 40
-_project_numbers = itertools.count(1_000_000)
-
-
-@dataclass
-class Db:
-    pool: asyncpg.Pool
-    engine: AsyncEngine
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def db(stack_env: dict[str, str]) -> AsyncIterator[Db]:
-    url = stack_env["DATABASE_URL"]
-    pool = await asyncpg.create_pool(url)
-    engine = create_async_engine(url.replace("postgresql://", "postgresql+asyncpg://"))
-    yield Db(pool, engine)
-    await pool.close()
-    await engine.dispose()
 
 
 ids = st.sampled_from([f"{kind}{n}" for kind in ("anon", "user", "device") for n in range(4)])
@@ -118,19 +96,6 @@ def _record(project_id: int, e: oracle.SentEvent) -> EventRecord:
     )
 
 
-async def _new_project(pool: asyncpg.Pool) -> int:
-    n = next(_project_numbers)
-    return int(
-        await pool.fetchval(
-            "INSERT INTO projects (name, timezone, write_key, read_key) "
-            "VALUES ($1, 'UTC', $2, $3) RETURNING id",
-            f"prop-{n}",
-            f"pw_prop_{uuid.uuid4()}",
-            f"pr_prop_{uuid.uuid4()}",
-        )
-    )
-
-
 @settings(
     max_examples=40,
     deadline=None,
@@ -149,7 +114,7 @@ async def test_any_delivery_gives_the_oracles_numbers(
     )
     batches = [delivery[i:j] for i, j in zip([0, *cuts], [*cuts, len(delivery)], strict=True)]
 
-    project_id = await _new_project(db.pool)
+    project_id = await new_project(db.pool)
     store = Store(db.pool, "property-tests", ["plan"])
     for batch in batches:
         await store.apply(ParsedBatch(events=[_record(project_id, e) for e in batch]), {})
@@ -212,7 +177,7 @@ async def test_breakdown_rows_follow_an_identity_merge(db: Db) -> None:
         oracle.SentEvent(str(uuid.uuid4()), "track", "user9", at, event="signup"),
         oracle.SentEvent(str(uuid.uuid4()), "identify", "user9", at, linked="anon9"),
     ]
-    project_id = await _new_project(db.pool)
+    project_id = await new_project(db.pool)
     store = Store(db.pool, "property-tests", ["plan"])
     for e in sent:  # one batch each: the merge comes after both rows exist
         record = _record(project_id, e)

@@ -9,18 +9,12 @@ gateway's queries, in UTC and in a half-hour-offset timezone.
 
 from __future__ import annotations
 
-import itertools
 import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-import asyncpg
 import pytest
-import pytest_asyncio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from services.common.events import EventRecord
 from services.gateway.queries.paths import day_bounds, read_paths
@@ -28,26 +22,10 @@ from services.gateway.queries.sessions import read_sessions
 from services.metrics.parse import ParsedBatch
 from services.metrics.store import Store
 from tests.support import oracle
+from tests.support.store_db import Db, new_project
 
 START = datetime(2026, 3, 2, tzinfo=UTC)
 SLOTS = 3 * 24 * 6  # 10-minute slots over three days
-_project_numbers = itertools.count(2_000_000)
-
-
-@dataclass
-class Db:
-    pool: asyncpg.Pool
-    engine: AsyncEngine
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def db(stack_env: dict[str, str]) -> AsyncIterator[Db]:
-    url = stack_env["DATABASE_URL"]
-    pool = await asyncpg.create_pool(url)
-    engine = create_async_engine(url.replace("postgresql://", "postgresql+asyncpg://"))
-    yield Db(pool, engine)
-    await pool.close()
-    await engine.dispose()
 
 
 ids = st.sampled_from(["anon0", "anon1", "anon2", "user0", "user1", "user2"])
@@ -117,20 +95,6 @@ def _record(project_id: int, e: oracle.SentEvent) -> EventRecord:
     )
 
 
-async def _new_project(pool: asyncpg.Pool, timezone: str) -> int:
-    n = next(_project_numbers)
-    return int(
-        await pool.fetchval(
-            "INSERT INTO projects (name, timezone, write_key, read_key) "
-            "VALUES ($1, $2, $3, $4) RETURNING id",
-            f"sessions-prop-{n}",
-            timezone,
-            f"pw_sp_{uuid.uuid4()}",
-            f"pr_sp_{uuid.uuid4()}",
-        )
-    )
-
-
 PATH_QUERIES = [
     # (anchor, after, depth, limit, first day offset, last day offset)
     ("a", True, 3, 20, -1, 4),
@@ -168,7 +132,7 @@ async def test_sessions_and_paths_equal_the_oracle_whatever_the_delivery(
     batches = [delivery[i:j] for i, j in zip([0, *cuts], [*cuts, len(delivery)], strict=True)]
     timezone = data.draw(st.sampled_from(["UTC", "Asia/Kolkata"]), label="timezone")
 
-    project_id = await _new_project(db.pool, timezone)
+    project_id = await new_project(db.pool, timezone)
     store = Store(db.pool, "sessions-property-tests")
     for batch in batches:
         await store.apply(ParsedBatch(events=[_record(project_id, e) for e in batch]), {})
@@ -247,7 +211,7 @@ async def test_sessions_in_known_hard_deliveries(db: Db, case: str) -> None:
         delivery = [sent[0], sent[2], sent[1]]
     else:
         delivery = sent
-    project_id = await _new_project(db.pool, "UTC")
+    project_id = await new_project(db.pool)
     store = Store(db.pool, "sessions-hard-cases")
     done = 0
     for size in sizes:

@@ -1,0 +1,30 @@
+"""Direct access to the migrated PostgreSQL for tests that drive the metrics Store themselves."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import asyncpg
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+
+@dataclass
+class Db:
+    pool: asyncpg.Pool  # what the metrics Store writes with
+    engine: AsyncEngine  # what the gateway's queries read with
+
+
+async def new_project(pool: asyncpg.Pool, timezone: str = "UTC") -> int:
+    """A fresh project row, so each generated example has numbers of its own."""
+    tag = uuid.uuid4().hex
+    return int(
+        await pool.fetchval(
+            "INSERT INTO projects (name, timezone, write_key, read_key) "
+            "VALUES ($1, $2, $3, $4) RETURNING id",
+            f"store-test-{tag}",
+            timezone,
+            f"pw_{tag}",
+            f"pr_{tag}",
+        )
+    )
