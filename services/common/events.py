@@ -34,8 +34,9 @@ class EventRecord(BaseModel):
     context: dict[str, Any] = Field(default_factory=dict)
 
     @property
-    def person_id(self) -> str:
-        """userId when known, else anonymousId (SPEC §1); validation guarantees one exists."""
+    def distinct_id(self) -> str:
+        """The id that did the event: userId when known, else anonymousId (SPEC §1); validation
+        guarantees one exists. Identity merges map it to a person (see aggregates/identity.py)."""
         return self.user_id or self.anonymous_id or ""
 
     @property

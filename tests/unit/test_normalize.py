@@ -64,9 +64,9 @@ def test_message_id_is_generated_when_absent_and_kept_when_given() -> None:
 
 def test_person_is_user_id_else_anonymous_id() -> None:
     both = {"type": "track", "event": "x", "userId": "u", "anonymousId": "a"}
-    assert normalize_segment(both, 1, RECEIVED, None).person_id == "u"
+    assert normalize_segment(both, 1, RECEIVED, None).distinct_id == "u"
     anon = {"type": "track", "event": "x", "anonymousId": "a"}
-    assert normalize_segment(anon, 1, RECEIVED, None).person_id == "a"
+    assert normalize_segment(anon, 1, RECEIVED, None).distinct_id == "a"
 
 
 @pytest.mark.parametrize(

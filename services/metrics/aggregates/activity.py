@@ -15,7 +15,6 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from services.common.events import ACTIVE_TYPES, EventRecord
-from services.metrics.aggregates.identity import actor
 from services.metrics.aggregates.rollup import add_batch
 
 # All three take rows already aggregated in Python, in key order (no deadlocks between
@@ -94,7 +93,7 @@ async def apply_activity(
     for e in events:
         if e.type not in ACTIVE_TYPES:
             continue
-        person = people[(e.project_id, actor(e))]
+        person = people[(e.project_id, e.distinct_id)]
         day = e.timestamp.astimezone(zones[e.project_id]).date()
         person_days[(e.project_id, person, day)] += 1
         event_days[(e.project_id, day, event_name(e), person)] += 1

@@ -35,13 +35,13 @@ async def apply_archive(
     await conn.execute(
         INSERT_EVENTS,
         [e.project_id for e in active],
-        [e.person_id for e in active],
+        [e.distinct_id for e in active],
         [e.timestamp for e in active],
         [event_name(e) for e in active],
     )
     spans: dict[Person, tuple[datetime, datetime]] = {}
     for e in active:
-        person = (e.project_id, people[(e.project_id, e.person_id)])
+        person = (e.project_id, people[(e.project_id, e.distinct_id)])
         span = spans.get(person)
         if span is None:
             spans[person] = (e.timestamp, e.timestamp)

@@ -96,11 +96,6 @@ REKEY = [
 Key = tuple[int, str]  # (project_id, distinct_id)
 
 
-def actor(event: EventRecord) -> str:
-    """The distinct id an event is done by: userId when known, else anonymousId (SPEC §1)."""
-    return event.user_id or event.anonymous_id or ""
-
-
 def links(events: Iterable[EventRecord]) -> list[tuple[int, str, str]]:
     """(project, id, id) pairs that identify and alias declare to be the same person."""
     pairs = []
@@ -165,8 +160,8 @@ async def apply_merges(conn: asyncpg.Connection, events: Sequence[EventRecord]) 
 
 
 async def resolve_people(conn: asyncpg.Connection, events: Sequence[EventRecord]) -> dict[Key, str]:
-    """(project, actor id) -> person label for the given events, registering new ids."""
-    keys = {(e.project_id, actor(e)) for e in events}
+    """(project, distinct id) -> person label for the given events, registering new ids."""
+    keys = {(e.project_id, e.distinct_id) for e in events}
     if not keys:
         return {}
     await _ensure(conn, keys)
