@@ -4,19 +4,23 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    CheckConstraint,
     Column,
     Date,
     DateTime,
+    ForeignKey,
+    Identity,
     Index,
     Integer,
     MetaData,
     PrimaryKeyConstraint,
+    SmallInteger,
     Table,
     Text,
     UniqueConstraint,
     func,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 metadata = MetaData(
     naming_convention={
@@ -163,6 +167,8 @@ active_events = Table(
     Column("distinct_id", Text, nullable=False),
     Column("ts", DateTime(timezone=True), nullable=False),
     Column("event", Text, nullable=False),
+    # properties over context.traits (docs/funnels.md); NULL when both are empty
+    Column("props", JSONB),
     Index(None, "project_id", "distinct_id", "ts"),
     Index(None, "project_id", "ts"),
 )
@@ -198,4 +204,38 @@ person_day_values = Table(
     Column("events", Integer, nullable=False),
     PrimaryKeyConstraint("project_id", "key", "value", "day", "person_id"),
     Index(None, "project_id", "person_id"),
+)
+
+# Funnels defined through the gateway (docs/funnels.md). `definition` is the FunnelDefinition
+# (services/common/funnels.py) as JSON. The metrics service walks the archive to fill a new one:
+# `backfill` is 'running' until then, `backfill_cursor` the last person done, for a restart.
+funnels = Table(
+    "funnels",
+    metadata,
+    Column("id", Integer, Identity(), primary_key=True),
+    Column("project_id", Integer, ForeignKey("projects.id"), nullable=False, index=True),
+    Column("name", Text, nullable=False),
+    Column("definition", JSONB, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("backfill", Text, nullable=False, server_default="running"),
+    Column("backfill_cursor", Text),
+    Column("backfill_done_at", DateTime(timezone=True)),
+    CheckConstraint("backfill IN ('running', 'complete')", name="backfill"),
+)
+
+# Per funnel, person and entry day: the best attempt opened that day (docs/funnels.md) — its
+# depth, the seconds from each step to the next (seconds[1] is 0), and the step-1 event's props
+# for breakdowns. A person's voided attempts leave no row.
+funnel_attempts = Table(
+    "funnel_attempts",
+    metadata,
+    Column("funnel_id", Integer, ForeignKey("funnels.id", ondelete="CASCADE"), nullable=False),
+    Column("person_id", Text, nullable=False),
+    Column("day", Date, nullable=False),
+    Column("entry_ts", DateTime(timezone=True), nullable=False),
+    Column("depth", SmallInteger, nullable=False),
+    Column("seconds", ARRAY(Integer), nullable=False),
+    Column("props", JSONB),
+    PrimaryKeyConstraint("funnel_id", "person_id", "day"),
+    Index(None, "funnel_id", "day", "person_id"),
 )

@@ -22,6 +22,7 @@ from services.common.kafka import ensure_topics
 from services.common.logging import get_logger
 from services.common.settings import MetricsSettings
 from services.metrics.dedup import prune_seen_messages
+from services.metrics.funnels.backfill import backfill_forever
 from services.metrics.runner import Runner
 
 log = get_logger(__name__)
@@ -37,6 +38,7 @@ def create_app(settings: MetricsSettings) -> FastAPI:
         runner = Runner(settings, pool)
         task = asyncio.create_task(runner.run(), name="consumer")
         pruner = asyncio.create_task(prune_seen_messages(pool, settings), name="dedup-pruner")
+        backfiller = asyncio.create_task(backfill_forever(pool), name="funnel-backfill")
         task.add_done_callback(lambda t: _exit_if_failed(app, t))
         state.update(pool=pool, runner=runner, task=task)
         log.info("metrics_started", port=settings.port)
@@ -48,6 +50,7 @@ def create_app(settings: MetricsSettings) -> FastAPI:
             # The loop applies and commits its open batch before it returns.
             await asyncio.wait({task}, timeout=30)
             pruner.cancel()
+            backfiller.cancel()
             await pool.close()
             log.info("metrics_stopped")
 

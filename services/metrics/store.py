@@ -23,6 +23,7 @@ from services.metrics import metric_defs as m
 from services.metrics.aggregates.activity import apply_activity
 from services.metrics.aggregates.archive import apply_archive
 from services.metrics.aggregates.identity import apply_merges, links, resolve_people
+from services.metrics.funnels.maintain import apply_funnels
 from services.metrics.offsets import PartitionKey, store_offsets
 from services.metrics.parse import ParsedBatch
 
@@ -92,6 +93,7 @@ class Store:
             zones = await self._zones(conn, fresh)
             await apply_activity(conn, fresh, people, zones, self._breakdown_keys)
             await apply_archive(conn, fresh, people)
+            await apply_funnels(conn, fresh, people)
             await self._insert_rejected(conn, batch.rejected)
             await self._update_stats(conn, batch.events, fresh, batch.rejected)
         applied_at = datetime.now(UTC)

@@ -1,7 +1,8 @@
-"""The archive of active events that sessions, paths and the live view are computed from.
+"""The archive of active events that sessions, paths, funnels and the live view are computed from.
 
-One row per deduplicated active event, under the distinct id that did it (userId, else
-anonymousId), so identity merges never rewrite it. Times are rounded to the second: the
+One row per deduplicated active event under the distinct id that did it (userId, else
+anonymousId), so identity merges never rewrite it, with its properties over its SDK's traits
+(funnels filter and break down by them). Times are rounded to the second: the
 skew-corrected event time carries milliseconds of network noise (SPEC §3), which must not
 decide whether two events are 30 minutes apart or in which order they come.
 """
@@ -12,6 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 import asyncpg
+import orjson
 
 from services.common.events import ACTIVE_TYPES, EventRecord
 from services.metrics.aggregates.activity import event_name
@@ -19,10 +21,23 @@ from services.metrics.aggregates.sessions import Person, apply_sessions
 
 # Times are rounded to the second here, half up (see the module docstring).
 INSERT_EVENTS = """
-INSERT INTO active_events (project_id, distinct_id, ts, event)
-SELECT p, d, date_trunc('second', ts + interval '500 milliseconds'), e
-FROM unnest($1::int[], $2::text[], $3::timestamptz[], $4::text[]) AS t(p, d, ts, e)
+INSERT INTO active_events (project_id, distinct_id, ts, event, props)
+SELECT p, d, date_trunc('second', ts + interval '500 milliseconds'), e, props::jsonb
+FROM unnest($1::int[], $2::text[], $3::timestamptz[], $4::text[], $5::text[])
+    AS t(p, d, ts, e, props)
 """
+
+
+def archived_props(event: EventRecord) -> str | None:
+    """The event's properties over the traits its SDK attached, as JSON (docs/funnels.md)."""
+    traits = event.context.get("traits")
+    if isinstance(traits, dict) and traits:
+        merged = {**traits, **event.properties}
+    elif event.properties:
+        merged = event.properties
+    else:
+        return None
+    return orjson.dumps(merged).decode()
 
 
 async def apply_archive(
@@ -38,6 +53,7 @@ async def apply_archive(
         [e.distinct_id for e in active],
         [e.timestamp for e in active],
         [event_name(e) for e in active],
+        [archived_props(e) for e in active],
     )
     spans: dict[Person, tuple[datetime, datetime]] = {}
     for e in active:

@@ -5,7 +5,8 @@ and `alias` (previousId -> userId). Its label is the smallest id of the componen
 the component alone, so the final labels do not depend on the order in which links and events
 arrive. When a link joins two components, every row stored under the larger label is moved to
 the smaller one — identities, daily activity, per-event activity, first days, and the daily
-rollup — so days already counted for an anonymous id now count for the person, once.
+rollup — and the survivor's sessions and funnel attempts are recomputed, so days already
+counted for an anonymous id now count for the person, once.
 
 Callers hold the project's advisory lock (exclusive when merging), so labels cannot change
 between resolving them and writing rows under them.
@@ -20,6 +21,7 @@ import asyncpg
 from services.common.events import EventRecord
 from services.metrics.aggregates.rollup import persons_contribution
 from services.metrics.aggregates.sessions import recompute_persons
+from services.metrics.funnels import maintain as funnels
 
 ENSURE_IDS = """
 INSERT INTO identities (project_id, distinct_id, person_id)
@@ -157,6 +159,8 @@ async def apply_merges(conn: asyncpg.Connection, events: Sequence[EventRecord]) 
     await persons_contribution(conn, survivors, +1)
     # Sessions: the merged-away labels' rows go, the survivors' whole histories are redone.
     await recompute_persons(conn, [(p, old) for p, old, _ in moves] + survivors)
+    # Funnels likewise (their attempts span distinct ids the merge just joined).
+    await funnels.recompute_persons(conn, [(p, old) for p, old, _ in moves] + survivors)
 
 
 async def resolve_people(conn: asyncpg.Connection, events: Sequence[EventRecord]) -> dict[Key, str]:
