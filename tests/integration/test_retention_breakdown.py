@@ -1,0 +1,334 @@
+"""Property: retention split by a breakdown value equals the oracle's whatever the delivery.
+
+Generated histories carry `plan` as an event property, as an SDK-attached `context.traits` trait,
+both (the property wins) or not at all, so persons switch plans across days, carry two plans on
+one day or none; identity links are shuffled among the events they merge, and any order,
+duplication and split into batches is applied through the real metrics Store into the real
+PostgreSQL, then read with the gateway's query — also after every batch, so late events that
+move a cohort day (and with it the value) are checked on the way. Scenarios below pin the
+semantics with numbers worked out by hand.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from services.common.events import EventRecord
+from services.gateway.queries.retention import (
+    RetentionMode,
+    RetentionPeriod,
+    read_retention,
+    read_retention_breakdown,
+)
+from services.metrics.parse import ParsedBatch
+from services.metrics.store import Store
+from tests.support import oracle
+from tests.support.breakdown_oracle import ValuedEvent, retention_breakdown
+from tests.support.store_db import Db, new_project
+
+START = date(2026, 5, 4)  # a Monday
+SPAN_DAYS = 21
+PLANS = [None, None, "free", "vip"]
+
+# (period, mode, start_event, return_event, length)
+Query = tuple[RetentionPeriod, RetentionMode, str | None, str | None, int]
+QUERIES: list[Query] = [
+    ("day", "on", None, None, 14),
+    ("day", "on_or_after", None, None, 14),
+    ("day", "on", "signup", "purchase", 10),
+    ("day", "on_or_after", "signup", None, 10),
+    ("day", "on", None, "$page", 7),
+    ("week", "on", None, None, 3),
+    ("week", "on_or_after", None, None, 3),
+    ("week", "on", "signup", "purchase", 2),
+    ("week", "on_or_after", "signup", "$page", 2),
+]
+
+ids = st.sampled_from(["anon0", "anon1", "anon2", "user0", "user1", "user2"])
+active_event = st.builds(
+    lambda *fields: ("active", *fields),  # actor, day, hour, kind, name, prop, trait
+    ids,
+    # Half the events on the first three days: first days shared by several events (and plans).
+    st.one_of(st.integers(0, 2), st.integers(0, SPAN_DAYS - 1)),
+    st.integers(0, 23),
+    st.sampled_from(["track", "track", "page", "screen"]),
+    st.sampled_from(["signup", "purchase", "view"]),
+    st.sampled_from(PLANS),
+    st.sampled_from(PLANS),
+)
+link_event = st.builds(
+    lambda kind, a, b, day: (kind, a, b, day),
+    st.sampled_from(["identify", "alias"]),
+    ids,
+    ids,
+    st.integers(0, SPAN_DAYS - 1),
+)
+# Two events of one actor on one day, each with its own plan (often two plans on a first day).
+same_day = st.builds(
+    lambda first, second: [first, (*first[:3], *second[3:])], active_event, active_event
+)
+histories = st.lists(
+    st.one_of(active_event.map(lambda e: [e]), same_day, link_event.map(lambda e: [e])),
+    min_size=1,
+    max_size=25,
+).map(lambda items: [e for item in items for e in item])
+
+
+def _at(day: int, hour: int = 10) -> datetime:
+    return datetime(START.year, START.month, START.day, hour, tzinfo=UTC) + timedelta(day)
+
+
+def _valued(history: list[tuple[Any, ...]]) -> list[ValuedEvent]:
+    out = []
+    for item in history:
+        message_id = str(uuid.uuid4())
+        if item[0] == "active":
+            _, actor, day, hour, kind, name, prop, trait = item
+            sent = oracle.SentEvent(message_id, kind, actor, _at(day, hour), event=name)
+            out.append(ValuedEvent(sent, prop, trait))
+        else:
+            kind, a, b, day = item
+            out.append(ValuedEvent(oracle.SentEvent(message_id, kind, a, _at(day, 0), linked=b)))
+    return out
+
+
+def _record(project_id: int, v: ValuedEvent) -> EventRecord:
+    e = v.sent
+    fields: dict[str, object] = {"user_id": e.person}
+    if e.type == "identify":
+        # Traits sent with identify are not applied to events (README); they must not count.
+        fields |= {"anonymous_id": e.linked, "traits": {"plan": "identified"}}
+    elif e.type == "alias":
+        fields["previous_id"] = e.linked
+    elif e.person.startswith("anon"):
+        fields = {"anonymous_id": e.person}
+    if v.prop is not None:
+        fields["properties"] = {"plan": v.prop}
+    if v.trait is not None:
+        fields["context"] = {"traits": {"plan": v.trait}}
+    return EventRecord.model_validate(
+        {
+            "project_id": project_id,
+            "message_id": e.message_id,
+            "type": e.type,
+            "event": e.event if e.type == "track" else None,
+            "timestamp": e.timestamp,
+            "received_at": datetime.now(UTC),
+            **fields,
+        }
+    )
+
+
+async def _apply(db: Db, project_id: int, batch: list[ValuedEvent]) -> None:
+    store = Store(db.pool, "retention-breakdown-tests", ["plan"])
+    await store.apply(ParsedBatch(events=[_record(project_id, v) for v in batch]), {})
+
+
+async def _assert_oracle(
+    db: Db,
+    project_id: int,
+    events: list[ValuedEvent],
+    query: Query,
+    tz: str = "UTC",
+    start: date = START + timedelta(days=1),
+    stop: date = START + timedelta(days=15),
+) -> list[dict]:  # type: ignore[type-arg]
+    """The breakdown as read, after checking it (and the cohorts) against the oracles."""
+    period, mode, start_event, return_event, length = query
+    async with db.engine.connect() as conn:
+        cohorts, splits = await read_retention_breakdown(
+            conn,
+            project_id,
+            "plan",
+            start,
+            stop,
+            length,
+            period,
+            mode,
+            start_event,
+            return_event,
+        )
+        plain = await read_retention(
+            conn,
+            project_id,
+            start,
+            stop,
+            length,
+            period,
+            mode,
+            start_event,
+            return_event,
+        )
+    want_cohorts, want_splits = retention_breakdown(
+        events, start, stop, length, period, mode, start_event, return_event, tz
+    )
+    got_cohorts = [c.model_dump(mode="json") for c in cohorts]
+    assert got_cohorts == want_cohorts, query
+    assert [c.model_dump(mode="json") for c in plain] == want_cohorts, query
+    if tz == "UTC":
+        sent = [v.sent for v in events]
+        assert want_cohorts == oracle.retention(
+            sent, start, stop, length, period, mode, start_event, return_event
+        ), query
+    got = [s.model_dump(mode="json") for s in splits]
+    assert got == want_splits, query
+    return got
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(history=histories, data=st.data())
+async def test_any_delivery_gives_the_oracles_breakdown(
+    db: Db, history: list[tuple[Any, ...]], data: st.DataObject
+) -> None:
+    events = _valued(history)
+    repeats = data.draw(st.lists(st.sampled_from(events), max_size=8), label="duplicates")
+    delivery = data.draw(st.permutations(events + repeats), label="order")
+    cuts = sorted(
+        data.draw(st.sets(st.integers(1, max(1, len(delivery) - 1)), max_size=4), label="cuts")
+    )
+    batches = [delivery[i:j] for i, j in zip([0, *cuts], [*cuts, len(delivery)], strict=True)]
+    tz = data.draw(st.sampled_from(["UTC", "Asia/Kolkata"]), label="timezone")
+
+    project_id = await new_project(db.pool, tz)
+    delivered: list[ValuedEvent] = []
+    for batch in batches:
+        await _apply(db, project_id, batch)
+        delivered += batch
+        # Cohort days (and values) of what has arrived so far; later batches may move them.
+        await _assert_oracle(db, project_id, delivered, QUERIES[0], tz)
+    for query in QUERIES:
+        await _assert_oracle(db, project_id, events, query, tz)
+
+
+def _track(
+    person: str,
+    day: int,
+    *,
+    hour: int = 10,
+    name: str = "view",
+    prop: str | None = None,
+    trait: str | None = None,
+    kind: str = "track",
+) -> ValuedEvent:
+    sent = oracle.SentEvent(str(uuid.uuid4()), kind, person, _at(day, hour), event=name)
+    return ValuedEvent(sent, prop, trait)
+
+
+def _link(kind: str, person: str, linked: str, day: int) -> ValuedEvent:
+    return ValuedEvent(oracle.SentEvent(str(uuid.uuid4()), kind, person, _at(day), linked=linked))
+
+
+def _day0(got: list[dict]) -> list[tuple[str | None, int, list[int]]]:  # type: ignore[type-arg]
+    """(value, size, retained) of each group's first cohort."""
+    return [(g["value"], g["cohorts"][0]["size"], g["cohorts"][0]["retained"]) for g in got]
+
+
+DAY_ON: Query = ("day", "on", None, None, 2)
+
+
+async def test_value_on_the_first_day_decides_the_group(db: Db) -> None:
+    events = [
+        _track("user-prop", 0, prop="vip"),
+        _track("user-trait", 0, trait="free", kind="page"),
+        _track("user-both", 0, prop="vip", trait="free"),  # the property wins
+        # Upgrades the next day: stays in `free`, its return counted there.
+        _track("user-switch", 0, trait="free"),
+        _track("user-switch", 1, trait="vip"),
+        _track("user-switch", 2, prop="vip"),
+        # Two plans on the first day: in both groups.
+        _track("user-two", 0, hour=9, prop="free"),
+        _track("user-two", 0, hour=15, prop="vip"),
+        _track("user-two", 1),
+        # No plan on the first day (only later): the null group.
+        _track("user-none", 0),
+        _track("user-none", 1, prop="vip"),
+    ]
+    project_id = await new_project(db.pool)
+    await _apply(db, project_id, events)
+    got = await _assert_oracle(db, project_id, events, DAY_ON, start=START, stop=START)
+    assert _day0(got) == [
+        ("free", 3, [3, 2, 1]),  # trait, switch, two
+        ("vip", 3, [3, 1, 0]),  # prop, both, two
+        (None, 1, [1, 1, 0]),  # none
+    ]
+
+
+async def test_a_late_event_moves_the_cohort_day_and_the_value(db: Db) -> None:
+    project_id = await new_project(db.pool)
+    on_time = [_track("user-late", 2, prop="vip"), _track("user-late", 3)]
+    await _apply(db, project_id, on_time)
+    got = await _assert_oracle(
+        db, project_id, on_time, DAY_ON, start=START, stop=START + timedelta(2)
+    )
+    assert [(g["value"], [c["size"] for c in g["cohorts"]]) for g in got] == [("vip", [0, 0, 1])]
+
+    late = [_track("user-late", 1, trait="free")]
+    await _apply(db, project_id, late)
+    got = await _assert_oracle(
+        db, project_id, on_time + late, DAY_ON, start=START, stop=START + timedelta(2)
+    )
+    assert [(g["value"], [c["size"] for c in g["cohorts"]]) for g in got] == [("free", [0, 1, 0])]
+    assert got[0]["cohorts"][1]["retained"] == [1, 1, 1]
+
+
+async def test_a_merge_takes_the_earliest_days_values(db: Db) -> None:
+    events = [
+        # Anonymous on day 0 as free, identified on day 1 as vip: one person, cohort day 0, free.
+        _track("anon-m", 0, trait="free"),
+        _track("user-m", 1, prop="vip"),
+        # Both ids first active on day 0 under different plans: the person is in both groups.
+        _track("anon-n", 0, prop="vip"),
+        _track("user-n", 0, prop="free"),
+    ]
+    links = [_link("identify", "user-m", "anon-m", 1), _link("alias", "user-n", "anon-n", 2)]
+    project_id = await new_project(db.pool)
+    await _apply(db, project_id, events)
+    before = await _assert_oracle(db, project_id, events, DAY_ON, start=START, stop=START)
+    assert _day0(before) == [("free", 2, [2, 0, 0]), ("vip", 1, [1, 0, 0])]
+    await _apply(db, project_id, links)
+    after = await _assert_oracle(db, project_id, events + links, DAY_ON, start=START, stop=START)
+    # anon-m+user-m (free, back on day 1) and anon-n+user-n (free and vip).
+    assert _day0(after) == [("free", 2, [2, 1, 0]), ("vip", 1, [1, 0, 0])]
+
+
+async def test_start_event_takes_that_days_value_from_any_event(db: Db) -> None:
+    events = [
+        _track("user-s", 0, name="browse", prop="free"),
+        # The signup carries no plan, the page view the same day does: person_day_values is per
+        # day, so the cohort (day 1, by signup) is `vip`.
+        _track("user-s", 1, name="signup"),
+        _track("user-s", 1, kind="page", trait="vip"),
+        _track("user-s", 2, name="purchase", prop="vip"),
+    ]
+    project_id = await new_project(db.pool)
+    await _apply(db, project_id, events)
+    query: Query = ("day", "on", "signup", "purchase", 1)
+    got = await _assert_oracle(
+        db, project_id, events, query, start=START, stop=START + timedelta(1)
+    )
+    assert [(g["value"], g["cohorts"][1]) for g in got] == [
+        ("vip", {"date": (START + timedelta(1)).isoformat(), "size": 1, "retained": [0, 1]})
+    ]
+    week: Query = ("week", "on_or_after", "signup", None, 1)
+    got = await _assert_oracle(db, project_id, events, week, start=START, stop=START)
+    assert _day0(got) == [("vip", 1, [1, 0])]
+
+
+async def test_at_most_fifty_values_largest_first_and_null_last(db: Db) -> None:
+    events = [_track(f"user-{n}", 0, prop=f"v{n:02}") for n in range(55)]
+    events += [_track(f"user-{n}-b", 0, prop="v54") for n in range(2)]
+    events += [_track("user-53-b", 0, prop="v53"), _track("user-plain", 0)]
+    project_id = await new_project(db.pool)
+    await _apply(db, project_id, events)
+    got = await _assert_oracle(db, project_id, events, DAY_ON, start=START, stop=START)
+    assert [g["value"] for g in got] == ["v54", "v53", *(f"v{n:02}" for n in range(48)), None]
+    assert [g["cohorts"][0]["size"] for g in got[:3]] == [3, 2, 1]

@@ -1,0 +1,107 @@
+"""Brute-force recomputation of breakdowns that need each event's value: retention by value.
+
+`oracle.SentEvent` carries no properties, so `ValuedEvent` adds what the SDK put on the event for
+the breakdown key — as an event property, as a `context.traits` trait, or both (the property
+wins, as in the metrics service). Plain Python over the deduplicated events, with oracle.py's
+identity merges, so it can be trusted as the reference for the streaming aggregates.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, timedelta
+from zoneinfo import ZoneInfo
+
+from tests.support import oracle
+from tests.support.oracle import ACTIVE, SentEvent
+
+MAX_VALUES = 50
+
+
+@dataclass(frozen=True)
+class ValuedEvent:
+    sent: SentEvent
+    prop: str | None = None  # properties[key]
+    trait: str | None = None  # context.traits[key]
+
+    @property
+    def value(self) -> str | None:
+        return self.prop if self.prop is not None else self.trait
+
+
+def _name(e: SentEvent) -> str:
+    return e.event if e.type == "track" else f"${e.type}"
+
+
+def retention_breakdown(
+    events: list[ValuedEvent],
+    start: date,
+    stop: date,
+    length: int,
+    period: str,
+    mode: str,
+    start_event: str | None = None,
+    return_event: str | None = None,
+    tz: str = "UTC",
+) -> tuple[list[dict], list[dict]]:  # type: ignore[type-arg]
+    """(the unsplit cohorts, [{"value", "cohorts"}]) as /v1/retention?breakdown= reports them.
+
+    A member's values are those any of their active events carried on their cohort-defining day
+    (first active day, or first `start_event` day); none -> the None group. Days are in `tz`.
+    """
+    unique = list({v.sent.message_id: v for v in events}.values())
+    person = oracle._people([v.sent for v in unique])
+    step = 7 if period == "week" else 1
+    zone = ZoneInfo(tz)
+
+    def period_of(d: date) -> date:
+        return d - timedelta(days=d.weekday()) if period == "week" else d
+
+    first_day: dict[str, date] = {}
+    returns: dict[str, set[date]] = defaultdict(set)
+    values_on: dict[tuple[str, date], set[str]] = defaultdict(set)
+    for v in unique:
+        e = v.sent
+        if e.type not in ACTIVE:
+            continue
+        p, day = person[e.person], e.timestamp.astimezone(zone).date()
+        if start_event is None or _name(e) == start_event:
+            first_day[p] = min(first_day.get(p, day), day)
+        if return_event is None or _name(e) == return_event:
+            returns[p].add(period_of(day))
+        if v.value is not None:
+            values_on[(p, day)].add(v.value)
+
+    starts = []
+    cohort = period_of(start)
+    while cohort <= stop:
+        starts.append(cohort)
+        cohort += timedelta(days=step)
+    everyone = {p for p, day in first_day.items() if period_of(day) in starts}
+    groups: dict[str | None, set[str]] = defaultdict(set)
+    for p in everyone:
+        carried = values_on.get((p, first_day[p]))
+        for value in sorted(carried) if carried else [None]:
+            groups[value].add(p)
+
+    def cohorts(members: set[str]) -> list[dict]:  # type: ignore[type-arg]
+        out = []
+        for c in starts:
+            in_cohort = [p for p in members if period_of(first_day[p]) == c]
+            retained = []
+            for k in range(length + 1):
+                target = c + timedelta(days=k * step)
+                if mode == "on":
+                    hit = [p for p in in_cohort if target in returns[p]]
+                else:
+                    hit = [p for p in in_cohort if any(r >= target for r in returns[p])]
+                retained.append(len(hit))
+            out.append({"date": c.isoformat(), "size": len(in_cohort), "retained": retained})
+        return out
+
+    ranked = sorted((v for v in groups if v is not None), key=lambda v: (-len(groups[v]), v))
+    shown: list[str | None] = [*ranked[:MAX_VALUES]]
+    if None in groups:
+        shown.append(None)
+    return cohorts(everyone), [{"value": v, "cohorts": cohorts(groups[v])} for v in shown]
