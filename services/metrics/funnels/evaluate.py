@@ -18,18 +18,38 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from services.common.funnels import FunnelDefinition
+import orjson
+
+from services.common.funnels import FunnelDefinition, Step
 
 
-@dataclass(frozen=True, slots=True)
 class FunnelEvent:
-    ts: datetime  # rounded to the second, as archived
-    name: str
-    props: dict[str, Any]
-    props_json: str | None = None  # the archived JSON text, handed back unchanged on insert
+    """An archived event. Its properties are parsed from the archived JSON only when a condition
+    or a tie-break needs them: most events of most funnels are judged by their name alone."""
+
+    __slots__ = ("_props", "name", "props_json", "ts")
+
+    def __init__(
+        self,
+        ts: datetime,  # rounded to the second, as archived
+        name: str,
+        props: dict[str, Any] | None = None,
+        props_json: str | None = None,  # the archived text, handed back unchanged on insert
+    ) -> None:
+        self.ts = ts
+        self.name = name
+        self._props = props
+        self.props_json = props_json
+
+    @property
+    def props(self) -> dict[str, Any]:
+        if self._props is None:
+            self._props = orjson.loads(self.props_json) if self.props_json else {}
+        return self._props
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,11 +66,23 @@ def canonical(props: dict[str, Any]) -> str:
 
 
 def sort_events(events: list[FunnelEvent], strict: bool) -> None:
-    """Time order; for `strict`, the total order docs/funnels.md defines."""
-    if strict:
-        events.sort(key=lambda e: (e.ts, e.name, canonical(e.props)))
-    else:
+    """Time order; for `strict`, the total order docs/funnels.md defines (properties decide
+    only among events of the same second and name, so only those are serialized)."""
+    if not strict:
         events.sort(key=lambda e: e.ts)
+        return
+    events.sort(key=lambda e: (e.ts, e.name))
+    start = 0
+    while start < len(events):
+        end = start + 1
+        while end < len(events) and (events[end].ts, events[end].name) == (
+            events[start].ts,
+            events[start].name,
+        ):
+            end += 1
+        if end - start > 1:
+            events[start:end] = sorted(events[start:end], key=lambda e: canonical(e.props))
+        start = end
 
 
 def best_attempts(
@@ -70,11 +102,13 @@ class _Person:
         self.events = events
         self.times = [e.ts for e in events]
         self.window = timedelta(seconds=funnel.window_seconds)
-        # hits[s][j]: event j matches step s
-        self.hits = [[s.matches(e.name, e.props) for e in events] for s in funnel.steps]
+        # hits[s][j]: event j matches step s; hit_index[s]: those j, ascending
+        self.hits = [_matching(step, events) for step in funnel.steps]
+        self.hit_index = [[j for j, hit in enumerate(row) if hit] for row in self.hits]
+        # events that can serve a step after the first, ascending (all `any` ever looks at)
+        self.later = sorted({j for index in self.hit_index[1:] for j in index})
         self.exclusions = [
-            (*funnel.exclusion_span(ex), [ex.matches(e.name, e.props) for e in events])
-            for ex in funnel.exclusions
+            (*funnel.exclusion_span(ex), _matching(ex, events)) for ex in funnel.exclusions
         ]
 
     def best(self, zone: ZoneInfo, days: tuple[date, date] | None) -> dict[date, Attempt]:
@@ -83,52 +117,61 @@ class _Person:
             "strict": self._reach_strict,
             "any": self._reach_any,
         }[self.funnel.order]
-        best: dict[date, tuple[Any, Attempt]] = {}
-        for i, event in enumerate(self.events):
-            if not self.hits[0][i]:
-                continue
-            day = event.ts.astimezone(zone).date()
+        best: dict[date, tuple[list[datetime], int]] = {}  # day -> (times, opening event)
+        for i in self.hit_index[0]:
+            day = self.times[i].astimezone(zone).date()
             if days is not None and not days[0] <= day <= days[1]:
                 continue
             times = reach(i)
             if self._voided(times):
                 continue
-            rank = (-len(times), times, canonical(event.props))
             current = best.get(day)
-            if current is None or rank < current[0]:
-                seconds = [0] + [
-                    int((b - a).total_seconds()) for a, b in zip(times, times[1:], strict=False)
-                ]
-                best[day] = (rank, Attempt(event.ts, len(times), seconds, event.props_json))
-        return {day: attempt for day, (_, attempt) in best.items()}
-
-    def _in_window(self, i: int) -> tuple[int, int]:
-        """Index range of the events in [t1, t1 + W] for the attempt opened by event i."""
-        t1 = self.times[i]
-        return bisect_left(self.times, t1), bisect_right(self.times, t1 + self.window)
-
-    def _groups(self, lo: int, hi: int) -> list[tuple[int, int]]:
-        """[lo, hi) split into runs of same-second events."""
-        out = []
-        start = lo
-        while start < hi:
-            end = bisect_right(self.times, self.times[start], start, hi)
-            out.append((start, end))
-            start = end
+            if current is None or self._better(times, i, *current):
+                best[day] = (times, i)
+        out = {}
+        for day, (times, i) in best.items():
+            seconds = [0] + [int((b - a).total_seconds()) for a, b in pairwise(times)]
+            out[day] = Attempt(times[0], len(times), seconds, self.events[i].props_json)
         return out
+
+    def _better(self, times: list[datetime], i: int, other: list[datetime], j: int) -> bool:
+        """Deeper; then earlier step times (entry first); then smaller step-1 properties."""
+        if len(times) != len(other):
+            return len(times) > len(other)
+        if times != other:
+            return times < other
+        return canonical(self.events[i].props) < canonical(self.events[j].props)
+
+    def _second(self, j: int) -> tuple[int, int]:
+        """Index range of the events in the same second as event j."""
+        t = self.times[j]
+        return bisect_left(self.times, t), bisect_right(self.times, t)
+
+    def _next_hit(self, steps: range, pos: int) -> int | None:
+        """The first event at or after index `pos` matching one of `steps`."""
+        found = None
+        for s in steps:
+            index = self.hit_index[s]
+            k = bisect_left(index, pos)
+            if k < len(index) and (found is None or index[k] < found):
+                found = index[k]
+        return found
 
     def _reach_ordered(self, i: int) -> list[datetime]:
         n = len(self.funnel.steps)
-        times = [self.times[i]]
-        step = 1
-        lo, hi = self._in_window(i)
-        for start, end in self._groups(lo, hi):
-            members = [j for j in range(start, end) if j != i]
-            placed = _match_run(self.hits, step, n, members)
-            times.extend([self.times[start]] * (placed - step))
-            step = placed
-            if step == n:
+        deadline = self.times[i] + self.window
+        start, end = self._second(i)
+        step = _match_run(self.hits, 1, n, [j for j in range(start, end) if j != i])
+        times = [self.times[i]] * step
+        while step < n:
+            # Only a second holding an event for the next step can move the attempt on.
+            j = self._next_hit(range(step, step + 1), end)
+            if j is None or self.times[j] > deadline:
                 break
+            start, end = self._second(j)
+            placed = _match_run(self.hits, step, n, list(range(start, end)))
+            times.extend([self.times[j]] * (placed - step))
+            step = placed
         return times
 
     def _reach_strict(self, i: int) -> list[datetime]:
@@ -145,18 +188,28 @@ class _Person:
 
     def _reach_any(self, i: int) -> list[datetime]:
         n = len(self.funnel.steps)
-        times = [self.times[i]]
-        lo, hi = self._in_window(i)
-        groups = iter(self._groups(lo, hi))
-        allowed: list[int] = []  # the events up to the current second, in time order
+        t1 = self.times[i]
+        deadline = t1 + self.window
+        times = [t1]
+        # `allowed`: the events that can serve later steps, other than e1, from t1's second up
+        # to `frontier`, in order; `admitted`: how far into self.later they reach.
+        first, last = self._second(i)
+        admitted = bisect_left(self.later, last)
+        allowed = [k for k in self.later[bisect_left(self.later, first) : admitted] if k != i]
+        frontier = t1
         owner: dict[int, int] = {}  # event -> the step it is matched to
         for step in range(1, n):
-            while not (allowed and _augment(self.hits, step, allowed, owner, set())):
-                group = next(groups, None)
-                if group is None:
+            while not _augment(self.hits, step, allowed, owner, set()):
+                # An augmenting path needs a new event matching one of the steps so far: let in
+                # every event up to the next second that has one.
+                j = self._next_hit(range(1, step + 1), bisect_right(self.times, frontier))
+                if j is None or self.times[j] > deadline:
                     return times
-                allowed.extend(j for j in range(*group) if j != i)
-            times.append(self.times[allowed[-1]])
+                frontier = self.times[j]
+                upto = bisect_left(self.later, self._second(j)[1])
+                allowed.extend(self.later[admitted:upto])
+                admitted = upto
+            times.append(frontier)
         return times
 
     def _voided(self, times: list[datetime]) -> bool:
@@ -173,6 +226,12 @@ class _Person:
             if any(hits[j] for j in range(after, stop)):
                 return True
         return False
+
+
+def _matching(step: Step, events: Sequence[FunnelEvent]) -> list[bool]:
+    if not step.where:
+        return [e.name == step.event for e in events]
+    return [e.name == step.event and step.matches(e.name, e.props) for e in events]
 
 
 def _augment(

@@ -3,7 +3,7 @@
 A new event at time t can only change attempts opened in [t - W, t]: as a step-1 event it opens
 one, as a later step, an exclusion or (strict) an event in between it changes those whose
 window reaches it. So for each person a batch touches, the entry days from day(lo - W) to
-day(hi) (lo, hi: the span of their new events) are deleted and recomputed from the person's
+day(hi) (lo, hi: the span of their new events) are recomputed from the person's
 archived events in [start of the first day, end of the last day + W] — every distinct id of
 the person, through `identities`. A merge recomputes the surviving person's whole history and
 drops the merged-away labels' rows; the backfill does the same for every person, one funnel at
@@ -25,7 +25,6 @@ from itertools import groupby
 from zoneinfo import ZoneInfo
 
 import asyncpg
-import orjson
 
 from services.common.events import ACTIVE_TYPES, EventRecord
 from services.common.funnels import FunnelDefinition
@@ -56,22 +55,37 @@ WHERE t.project_id = ANY($7::int[])
 ORDER BY t.project_id, t.person_id
 """
 
-DELETE_ATTEMPTS = """
+# Replaces the attempts of each (funnel, person, lo..hi days) window with the recomputed rows
+# $5..$11, writing only what changed: in steady state most days of a window come out the same,
+# and an unchanged row costs an index probe instead of a dead tuple, a new one and their WAL.
+REPLACE_ATTEMPTS = """
+WITH new AS (
+    SELECT * FROM unnest($5::int[], $6::text[], $7::date[], $8::timestamptz[], $9::int[],
+                         $10::text[], $11::text[])
+        AS t(funnel_id, person_id, day, ts, depth, s, props)
+),
+upserted AS (
+    INSERT INTO funnel_attempts AS f (funnel_id, person_id, day, entry_ts, depth, seconds, props)
+    SELECT funnel_id, person_id, day, ts, depth, s::int[], props::jsonb FROM new
+    ORDER BY 1, 2, 3
+    ON CONFLICT (funnel_id, person_id, day) DO UPDATE
+    SET entry_ts = excluded.entry_ts, depth = excluded.depth, seconds = excluded.seconds,
+        props = excluded.props
+    WHERE (f.entry_ts, f.depth, f.seconds, f.props)
+          IS DISTINCT FROM (excluded.entry_ts, excluded.depth, excluded.seconds, excluded.props)
+)
 DELETE FROM funnel_attempts f
-USING unnest($1::int[], $2::text[], $3::date[], $4::date[]) AS d(funnel_id, person_id, lo, hi)
-WHERE f.funnel_id = d.funnel_id AND f.person_id = d.person_id
-  AND f.day BETWEEN coalesce(d.lo, '-infinity'::date) AND coalesce(d.hi, 'infinity'::date)
+USING unnest($1::int[], $2::text[], $3::date[], $4::date[]) AS w(funnel_id, person_id, lo, hi)
+WHERE f.funnel_id = w.funnel_id AND f.person_id = w.person_id
+  AND f.day BETWEEN coalesce(w.lo, '-infinity'::date) AND coalesce(w.hi, 'infinity'::date)
+  AND NOT EXISTS (
+      SELECT 1 FROM new
+      WHERE new.funnel_id = f.funnel_id AND new.person_id = f.person_id AND new.day = f.day
+  )
 """
 
-INSERT_ATTEMPTS = """
-INSERT INTO funnel_attempts (funnel_id, person_id, day, entry_ts, depth, seconds, props)
-SELECT f, p, d, ts, depth, s::int[], props::jsonb
-FROM unnest($1::int[], $2::text[], $3::date[], $4::timestamptz[], $5::int[], $6::text[],
-            $7::text[]) AS t(f, p, d, ts, depth, s, props)
-ORDER BY 1, 2, 3
-"""
-
-# As in sessions.py: FETCH_EVENTS must be planned for its arrays, never generically.
+# As in sessions.py: FETCH_EVENTS and REPLACE_ATTEMPTS must be planned for their arrays, never
+# generically (a generic plan scans whole tables).
 CUSTOM_PLANS = "SET LOCAL plan_cache_mode = force_custom_plan"
 USUAL_PLANS = "SET LOCAL plan_cache_mode TO DEFAULT"
 
@@ -145,8 +159,8 @@ async def recompute(
     windows = {p: _window(funnels[p[0]], spans[p]) for p in people}
     events = await _fetch(conn, funnels, windows)
 
-    deletes: list[tuple[int, str, date | None, date | None]] = []
-    inserts: list[tuple[int, str, date, Attempt]] = []
+    replaced: list[tuple[int, str, date | None, date | None]] = []
+    found: list[tuple[int, str, date, Attempt]] = []
     for person in people:
         mine = events.get(person, [])
         for strict in (False, True):
@@ -156,28 +170,26 @@ async def recompute(
             sort_events(mine, strict)
             for f in chosen:
                 days = windows[person].days[f.id]
-                deletes.append((f.id, person[1], *(days or (None, None))))
-                found = best_attempts(f.definition, mine, f.zone, days)
-                inserts.extend((f.id, person[1], day, a) for day, a in found.items())
+                replaced.append((f.id, person[1], *(days or (None, None))))
+                best = best_attempts(f.definition, mine, f.zone, days)
+                found.extend((f.id, person[1], day, a) for day, a in best.items())
 
+    await conn.execute(CUSTOM_PLANS)
     await conn.execute(
-        DELETE_ATTEMPTS,
-        [d[0] for d in deletes],
-        [d[1] for d in deletes],
-        [d[2] for d in deletes],
-        [d[3] for d in deletes],
+        REPLACE_ATTEMPTS,
+        [w[0] for w in replaced],
+        [w[1] for w in replaced],
+        [w[2] for w in replaced],
+        [w[3] for w in replaced],
+        [i[0] for i in found],
+        [i[1] for i in found],
+        [i[2] for i in found],
+        [i[3].entry_ts for i in found],
+        [i[3].depth for i in found],
+        ["{" + ",".join(map(str, i[3].seconds)) + "}" for i in found],
+        [i[3].props_json for i in found],
     )
-    if inserts:
-        await conn.execute(
-            INSERT_ATTEMPTS,
-            [i[0] for i in inserts],
-            [i[1] for i in inserts],
-            [i[2] for i in inserts],
-            [i[3].entry_ts for i in inserts],
-            [i[3].depth for i in inserts],
-            ["{" + ",".join(map(str, i[3].seconds)) + "}" for i in inserts],
-            [i[3].props_json for i in inserts],
-        )
+    await conn.execute(USUAL_PLANS)
 
 
 async def _fetch(
@@ -209,9 +221,7 @@ async def _fetch(
     await conn.execute(USUAL_PLANS)
     out: dict[Person, list[FunnelEvent]] = {}
     for person, group in groupby(rows, key=lambda r: (r[0], r[1])):
-        out[person] = [
-            FunnelEvent(r[2], r[3], orjson.loads(r[4]) if r[4] else {}, r[4]) for r in group
-        ]
+        out[person] = [FunnelEvent(r[2], r[3], props_json=r[4]) for r in group]
     return out
 
 
