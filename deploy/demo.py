@@ -5,8 +5,10 @@ their anonymous history into the user) on the free plan; some free users start a
 trial and some of those buy. Weekdays are busier than weekends, sign-ups grow over the period,
 users churn (free more than VIP) and a few come back. Events are generated day by day from a
 seeded random generator, so a run is reproducible, then sent as Segment `/v1/batch` requests with
-the write key, showing a progress bar. Finally the script defines the sign-up -> trial -> purchase
-funnels (where the gateway has the funnels API) and prints the dashboard URL and the read key.
+the write key, showing a progress bar. Then it defines a few funnels through the API (visit ->
+sign-up -> purchase, free -> VIP upgrade, sign-up -> trial -> purchase without a lapsed trial,
+activation), waits until the metrics service has evaluated them over the history (a progress
+line), and prints the dashboard URL, the keys and the funnels' URLs.
 
 Only the standard library: it talks to Pulse over HTTP like any client.
 
@@ -51,16 +53,37 @@ FEATURE_EVENTS = (
     ("Export Downloaded", 1),
     ("Search Performed", 3),
 )
-FUNNELS = (
+DAY = 86400
+# Funnels over the generator's events. A purchase ends a 14-day trial that starts within 21 days
+# of sign-up, so the funnels ending in one allow 35 days (7 would show no purchase at all).
+FUNNELS: tuple[dict[str, Any], ...] = (
     {
-        "name": "Sign-up to purchase",
+        "name": "Visit to purchase",
+        "steps": [{"event": "Home"}, {"event": "Signed Up"}, {"event": "Order Completed"}],
+        "window_seconds": 35 * DAY,
+    },
+    {
+        "name": "Free to VIP upgrade",
+        "steps": [
+            {"event": "Trial Started"},
+            {
+                "event": "Order Completed",
+                "where": [{"property": "plan", "op": "eq", "value": "vip"}],
+            },
+        ],
+        "window_seconds": 15 * DAY,
+    },
+    {
+        # Persons whose trial lapsed before they bought are left out (exclusion).
+        "name": "Sign-up, trial, purchase (no lapsed trial)",
         "steps": [{"event": "Signed Up"}, {"event": "Trial Started"}, {"event": "Order Completed"}],
-        "window_seconds": 30 * 86400,
+        "window_seconds": 35 * DAY,
+        "exclusions": [{"event": "Trial Ended", "from_step": 2, "to_step": 3}],
     },
     {
         "name": "Activation",
         "steps": [{"event": "Signed Up"}, {"event": "Report Created"}, {"event": "Report Shared"}],
-        "window_seconds": 7 * 86400,
+        "window_seconds": 7 * DAY,
     },
 )
 
@@ -309,19 +332,44 @@ def wait_applied(gateway: str, read_key: str, expected: int, timeout: float = 60
     raise RuntimeError(f"only {status} applied after {timeout:.0f}s, expected {expected}")
 
 
-def define_funnels(gateway: str, read_key: str) -> list[str]:
-    """Create the demo funnels; an empty list when this gateway has no funnels API yet."""
+def define_funnels(gateway: str, read_key: str) -> list[dict[str, Any]]:
+    """Create the demo funnels; returns them as the API answered (with their ids)."""
     created = []
     for funnel in FUNNELS:
         status, body, _ = _request(
             "POST", f"{gateway}/v1/funnels", funnel, {"Authorization": f"Bearer {read_key}"}
         )
-        if status in (404, 405):
-            return []
         if status != 201:
             raise RuntimeError(f"defining funnel {funnel['name']!r} failed: {status} {body}")
-        created.append(str(funnel["name"]))
+        created.append(dict(body))
     return created
+
+
+def wait_backfilled(gateway: str, read_key: str, ids: list[int], timeout: float = 600) -> bool:
+    """Wait until the metrics service has evaluated the funnels over the whole history, with a
+    progress line; False when that takes longer than `timeout` (they keep filling meanwhile)."""
+    started = time.monotonic()
+    wanted = set(ids)
+    done: set[int] = set()
+    while True:
+        code, body, _ = _request(
+            "GET", f"{gateway}/v1/funnels", headers={"Authorization": f"Bearer {read_key}"}
+        )
+        if code != 200:
+            raise RuntimeError(f"listing the funnels failed: {code} {body}")
+        done = {
+            f["id"] for f in body["funnels"] if f["id"] in wanted and f["backfill"] == "complete"
+        }
+        elapsed = time.monotonic() - started
+        sys.stderr.write(
+            f"\rbackfilling funnels over the history: {len(done)}/{len(wanted)} complete, "
+            f"{elapsed:.0f} s"
+        )
+        sys.stderr.flush()
+        if done == wanted or elapsed > timeout:
+            sys.stderr.write("\n")
+            return done == wanted
+        time.sleep(0.5)
 
 
 class ProgressBar:
@@ -373,22 +421,33 @@ def main() -> int:
         print("Waiting for the metrics service to apply everything ...", file=sys.stderr)
         wait_applied(gateway, project["read_key"], len(events))
         funnels = define_funnels(gateway, project["read_key"])
+        complete = wait_backfilled(gateway, project["read_key"], [f["id"] for f in funnels])
     except (urllib.error.URLError, OSError, RuntimeError) as exc:
         print(f"\nerror: {exc}", file=sys.stderr)
         return 1
     last = config.end.astimezone(ZoneInfo(config.timezone)).date()
     first = last - timedelta(days=29)
+    span = f"from={first}&to={last}"
+    width = max(len(f["name"]) for f in funnels)
+    funnel_lines = "\n".join(
+        f"  #{f['id']:<4} {f['name']:<{width}}  {gateway}/v1/funnels/{f['id']}?{span}"
+        for f in funnels
+    )
+    state = "" if complete else " (still backfilling: the dashboard shows it)"
     print(
         f"""
 Demo project "{project["name"]}" (id {project["id"]}): {len(events):,} events, {config.days} days.
-Funnels: {", ".join(funnels) if funnels else "not defined (this gateway has no funnels API yet)"}
 
   dashboard   {gateway}/
   read key    {project["read_key"]}
   write key   {project["write_key"]}
 
+Funnels{state}, last 30 days (send the read key as a Bearer token; the dashboard's Funnels
+panel has a picker):
+{funnel_lines}
+
   curl -H "Authorization: Bearer {project["read_key"]}" \\
-       "{gateway}/v1/events?from={first}&to={last}"
+       "{gateway}/v1/funnels/{funnels[0]["id"]}?{span}"
 """
     )
     return 0

@@ -26,6 +26,7 @@ from services.gateway.routes import (
     admin,
     dashboard,
     engagement,
+    funnels,
     live,
     paths,
     retention,
@@ -63,16 +64,20 @@ def create_app(settings: GatewaySettings) -> FastAPI:
 
     app = FastAPI(
         title="Pulse gateway",
-        description="Product analytics read API: activity, pipeline status and project admin.",
+        description=(
+            "Product analytics read API: activity, funnels, pipeline status and project admin."
+        ),
         lifespan=lifespan,
     )
     install_error_handlers(app)
     # Added before the request metrics so that reused responses are observed like the others.
+    versions = VersionCache(lambda: app.state.pulse, settings.read_cache_staleness_seconds)
     app.add_middleware(
         ReadCaching,
         max_age=settings.read_cache_max_age_seconds,
         max_entries=settings.read_cache_entries,
-        version_of=VersionCache(lambda: app.state.pulse, settings.read_cache_staleness_seconds),
+        version_of=versions,
+        on_write=versions.forget,
     )
     install_request_metrics(app)
 
@@ -84,7 +89,17 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         return all(checks.values()), checks
 
     install_health_routes(app, ready)
-    for module in (admin, activity, engagement, live, paths, retention, sessions, status):
+    for module in (
+        admin,
+        activity,
+        engagement,
+        funnels,
+        live,
+        paths,
+        retention,
+        sessions,
+        status,
+    ):
         app.include_router(module.router)
     app.include_router(dashboard.router)
     install_openapi(app)

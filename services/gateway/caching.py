@@ -17,8 +17,19 @@ Two layers:
   answer is at most that much behind the pipeline, and consistent with the other reads of the
   same moment. Concurrent identical requests for an uncached version wait for one computation.
 
-Reads whose answer also depends on the clock or on definitions (funnels, live) get validators but
-are not reused. Admin responses (they hold keys) are marked `no-store`.
+Funnel reads (`/v1/funnels`, `/v1/funnels/{id}`) also depend on the project's funnel definitions
+and on each funnel's backfill, which change outside those transactions: the gateway creates and
+deletes funnels, and the metrics service backfills a new one in transactions of its own, each
+moving the funnel's `backfill_cursor` (and finally `backfill`, `backfill_done_at`). Their version
+therefore adds the project's funnels `(id, backfill, backfill_cursor, backfill_done_at)`: any
+creation, deletion or backfill step is a new version. (`funnel_attempts` otherwise change only in
+the metrics batch transactions, which bump the counters and offsets.) A successful POST or DELETE
+under `/v1/funnels` drops this process's known version of the project before its response is
+sent, so a client reads its own write at once; other gateway processes see it within the
+staleness bound like any change.
+
+Reads whose answer also depends on the clock (live) get validators but are not reused. Writes
+(any method but GET) and admin responses (they hold keys) are marked `no-store`.
 """
 
 from __future__ import annotations
@@ -37,12 +48,15 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.common.logging import get_logger
+from services.common.projects import Project
 from services.gateway.state import GatewayState
 
 log = get_logger(__name__)
 
 READ_PREFIX = "/v1/"
 ADMIN_PREFIX = "/v1/projects"
+FUNNELS_PREFIX = "/v1/funnels"
+# A path listed here is versioned, and so are the paths below it (`/v1/funnels/{id}`).
 VERSIONED_READS = (
     "/v1/activity",
     "/v1/stickiness",
@@ -53,6 +67,7 @@ VERSIONED_READS = (
     "/v1/paths",
     "/v1/status",
     "/v1/rejected",
+    FUNNELS_PREFIX,
 )
 MAX_CACHED_BYTES = 64 * 1024 * 1024
 
@@ -60,11 +75,19 @@ VERSION_SQL = text(
     """
 SELECT s.events_processed, s.duplicates_dropped, s.rejected, s.processed_through,
        (SELECT coalesce(sum(o.next_offset), 0) FROM consumer_offsets o
-        WHERE o.consumer_group = :group AND o.topic = :topic) AS applied
+        WHERE o.consumer_group = :group AND o.topic = :topic) AS applied,
+       (SELECT string_agg(format('%s %s %L %L', f.id, f.backfill, f.backfill_cursor,
+                                 f.backfill_done_at), ',' ORDER BY f.id)
+        FROM funnels f WHERE f.project_id = :project) AS funnels
 FROM (SELECT 1) AS one
 LEFT JOIN project_stats s ON s.project_id = :project
 """
 )
+
+
+def under(path: str, prefixes: tuple[str, ...]) -> bool:
+    """`path` is one of `prefixes` or below one of them."""
+    return any(path == p or path.startswith(p + "/") for p in prefixes)
 
 
 def etag_for(body: bytes) -> str:
@@ -110,6 +133,7 @@ class Stored:
 
 
 VersionOf = Callable[[Scope], Awaitable[tuple[Any, ...] | None]]
+OnWrite = Callable[[Scope], Awaitable[None]]
 
 
 class ResponseStore:
@@ -197,12 +221,14 @@ class ReadCaching:
         max_entries: int,
         version_of: VersionOf | None = None,
         versioned: tuple[str, ...] = VERSIONED_READS,
+        on_write: OnWrite | None = None,
     ) -> None:
         self.app = app
         self.max_age = max_age
         self.store = ResponseStore(max_entries)
         self.version_of = version_of
         self.versioned = versioned
+        self.on_write = on_write  # told of a successful write to a versioned path
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "") if scope["type"] == "http" else ""
@@ -210,10 +236,13 @@ class ReadCaching:
             await self.app(scope, receive, send)
             return
         if path.startswith(ADMIN_PREFIX) or scope["method"] != "GET":
-            await self.app(scope, receive, _with_header(send, b"cache-control", b"no-store"))
+            send = _with_header(send, b"cache-control", b"no-store")
+            if self.on_write is not None and under(path, self.versioned):
+                send = _before_success(send, self.on_write, scope)
+            await self.app(scope, receive, send)
             return
         key, version = None, None
-        if self.version_of is not None and path in self.versioned:
+        if self.version_of is not None and under(path, self.versioned):
             version = await self.version_of(scope)
             if version is not None:
                 key = (version[0], path, scope.get("query_string", b""))
@@ -266,6 +295,26 @@ def _with_header(send: Send, name: bytes, value: bytes) -> Send:
     return sending
 
 
+def _before_success(send: Send, hook: OnWrite, scope: Scope) -> Send:
+    """Run `hook` once the app answered a success, before the client can see the answer."""
+
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start" and message["status"] < 400:
+            await hook(scope)
+        await send(message)
+
+    return sending
+
+
+@dataclass(frozen=True)
+class Version:
+    """What a project's reads depend on: the pipeline's position for all of them, and the
+    funnels' definitions and backfill state for the funnel reads as well."""
+
+    pipeline: tuple[Any, ...]  # project id first: the response store keys on it
+    funnels: str | None
+
+
 class VersionCache:
     """The gateway's versions: one PostgreSQL read per project per `staleness` seconds.
 
@@ -273,22 +322,45 @@ class VersionCache:
     and concurrent requests share one read. Reads stay consistent with each other (every
     response stored under a version was computed after that version was read), and none is
     more than `staleness` behind the pipeline; 0 reads the version for every request.
+    `forget` (after a funnel write) makes the next request read a version begun after it.
     """
 
     def __init__(self, app_state: Callable[[], GatewayState], staleness: float) -> None:
         self._state = app_state
         self._staleness = staleness
-        self._known: dict[int, tuple[float, tuple[Any, ...] | None]] = {}
-        self._reading: dict[int, asyncio.Future[tuple[float, tuple[Any, ...] | None]]] = {}
+        self._known: dict[int, tuple[float, Version | None]] = {}
+        self._reading: dict[int, asyncio.Future[tuple[float, Version | None]]] = {}
+        self._written: dict[int, float] = {}  # per project: when its funnels last changed here
 
     async def __call__(self, scope: Scope) -> tuple[Any, ...] | None:
         state = self._state()
+        project = await self._project(state, scope)
+        if project is None:
+            return None  # no key, or the route refuses it with 401
+        version = await self._version(state, project)
+        if version is None:
+            return None
+        if under(scope.get("path", ""), (FUNNELS_PREFIX,)):
+            return (*version.pipeline, version.funnels)
+        return version.pipeline
+
+    async def forget(self, scope: Scope) -> None:
+        """The project's funnels changed: versions read before now are no longer current."""
+        state = self._state()
+        project = await self._project(state, scope)
+        if project is None:
+            return
+        self._written[project.id] = time.monotonic()
+        self._known.pop(project.id, None)
+        self._reading.pop(project.id, None)  # requests from now on start a read of their own
+
+    async def _project(self, state: GatewayState, scope: Scope) -> Project | None:
         scheme, _, key = Headers(scope=scope).get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not key.strip():
             return None
-        project = await state.projects.by_read_key(key.strip())
-        if project is None:
-            return None  # the route refuses it with 401
+        return await state.projects.by_read_key(key.strip())
+
+    async def _version(self, state: GatewayState, project: Project) -> Version | None:
         known = self._known.get(project.id)
         if known is not None and time.monotonic() - known[0] < self._staleness:
             return known[1]
@@ -296,15 +368,18 @@ class VersionCache:
         if reading is None:
             reading = asyncio.ensure_future(self._read(state, project.id))
             self._reading[project.id] = reading
-            reading.add_done_callback(lambda _: self._reading.pop(project.id, None))
+            reading.add_done_callback(lambda done: self._done_reading(project.id, done))
         began, version = await asyncio.shield(reading)
-        if version is not None:
+        if version is not None and began >= self._written.get(project.id, float("-inf")):
             self._known[project.id] = (began, version)
         return version
 
-    async def _read(
-        self, state: GatewayState, project_id: int
-    ) -> tuple[float, tuple[Any, ...] | None]:
+    def _done_reading(self, project_id: int, reading: asyncio.Future[Any]) -> None:
+        # Only this read's own entry: `forget` may have put a newer read in its place.
+        if self._reading.get(project_id) is reading:
+            del self._reading[project_id]
+
+    async def _read(self, state: GatewayState, project_id: int) -> tuple[float, Version | None]:
         began = time.monotonic()
         try:
             async with state.engine.connect() as conn:
@@ -324,4 +399,11 @@ class VersionCache:
             return began, None
         ends = await state.lag.end_offsets()
         topic_end = None if ends is None else tuple(sorted(ends.items()))
-        return began, (project_id, *row, topic_end)
+        counters = (
+            row.events_processed,
+            row.duplicates_dropped,
+            row.rejected,
+            row.processed_through,
+            row.applied,
+        )
+        return began, Version((project_id, *counters, topic_end), row.funnels)

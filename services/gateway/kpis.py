@@ -12,7 +12,19 @@ exports the same values (aggregate with `max by (project, window)`).
 `pulse_project_info{project, name}` (always 1) lets dashboards show names: the `project` label
 is the id, which never changes when a project is renamed.
 
-Funnel conversion ratios are exported once funnels exist.
+`pulse_funnel_conversion_ratio{project, funnel}`: for each funnel, among the persons with an
+attempt opened during the 7 complete days ending yesterday (project timezone), the share whose
+best attempt in that range reached the last step. That is the counting of
+`GET /v1/funnels/{id}?from=<yesterday - 6>&to=<yesterday>` (docs/funnels.md "Counting": a person
+counts once, with their deepest attempt, ties by earliest entry), last step's users / first
+step's users, unrounded. Complete days only, so the value does not swing through the day; absent
+while nobody entered, and while the funnel's backfill is running (its rows then cover only the
+persons walked so far). Attempts younger than the funnel's window can still convert, so with a
+long window the value is below its final one: it is meant to be compared with itself. `funnel`
+is the funnel id (names can repeat, ids do not); `pulse_funnel_info{project, funnel, name}`
+(always 1) gives names. One statement for all funnels of all projects: per funnel and person,
+the deepest attempt of the range in `funnel_attempts` (whose rows already are each day's best
+attempt).
 """
 
 from __future__ import annotations
@@ -21,7 +33,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -71,12 +83,47 @@ GROUP BY t.project_id, n.days
 )
 
 
+# Per funnel: persons whose deepest attempt over the 7 days ending yesterday reached depth n
+# (the last step) among all who entered. A person's deepest attempt is their best one (ties on
+# entry time only choose among attempts of that same depth), so max(depth) decides.
+FUNNEL_SQL = text(
+    """
+WITH f AS (
+    SELECT f.id, f.project_id, f.name, f.backfill, t.yesterday,
+           jsonb_array_length(f.definition -> 'steps') AS n
+    FROM unnest(CAST(:ids AS integer[]), CAST(:yesterdays AS date[])) AS t(project_id, yesterday)
+    JOIN funnels f ON f.project_id = t.project_id
+),
+best AS (
+    SELECT a.funnel_id, max(a.depth) AS depth
+    FROM f
+    JOIN funnel_attempts a
+      ON a.funnel_id = f.id AND a.day BETWEEN f.yesterday - 6 AND f.yesterday
+    WHERE f.backfill = 'complete'
+    GROUP BY a.funnel_id, a.person_id
+)
+SELECT f.project_id, f.id, f.name, count(b.funnel_id) AS entered,
+       count(b.funnel_id) FILTER (WHERE b.depth >= f.n) AS converted
+FROM f LEFT JOIN best b ON b.funnel_id = f.id
+GROUP BY f.project_id, f.id, f.name
+"""
+)
+
+
+@dataclass(frozen=True)
+class FunnelKpi:
+    funnel_id: int
+    name: str
+    conversion: float | None  # None: nobody entered in the 7 days, or still backfilling
+
+
 @dataclass(frozen=True)
 class ProjectKpis:
     project_id: int
     name: str
     active_users: dict[int, int]  # window in days -> persons
     retention: dict[int, float]  # N -> share of the cohort of N days before yesterday
+    funnels: list[FunnelKpi] = field(default_factory=list)  # by id
 
 
 def today_in(timezone: str, now: datetime) -> date:
@@ -93,20 +140,24 @@ async def read_kpis(conn: AsyncConnection, now: datetime) -> list[ProjectKpis]:
         r.project_id: {1: r.d1, 7: r.d7, 30: r.d30}
         for r in await conn.execute(ACTIVE_USERS_SQL, {"ids": ids, "todays": todays})
     }
+    yesterdays = [d - timedelta(days=1) for d in todays]
     retention: dict[int, dict[int, float]] = {}
     rows = await conn.execute(
-        RETENTION_SQL,
-        {
-            "ids": ids,
-            "yesterdays": [d - timedelta(days=1) for d in todays],
-            "days": list(RETENTION_DAYS),
-        },
+        RETENTION_SQL, {"ids": ids, "yesterdays": yesterdays, "days": list(RETENTION_DAYS)}
     )
     for r in rows:
         retention.setdefault(r.project_id, {})[r.days] = r.retained / r.cohort
+    funnel_kpis: dict[int, list[FunnelKpi]] = {}
+    for r in await conn.execute(FUNNEL_SQL, {"ids": ids, "yesterdays": yesterdays}):
+        ratio = r.converted / r.entered if r.entered else None
+        funnel_kpis.setdefault(r.project_id, []).append(FunnelKpi(r.id, r.name, ratio))
     return [
         ProjectKpis(
-            p.id, p.name, counts.get(p.id, dict.fromkeys(WINDOWS, 0)), retention.get(p.id, {})
+            p.id,
+            p.name,
+            counts.get(p.id, dict.fromkeys(WINDOWS, 0)),
+            retention.get(p.id, {}),
+            sorted(funnel_kpis.get(p.id, []), key=lambda f: f.funnel_id),
         )
         for p in sorted(listed, key=lambda p: p.id)
     ]
@@ -135,6 +186,17 @@ class KpiCollector(Collector):
             "Share of the persons first active N days before yesterday who were active yesterday",
             labels=["project", "day"],
         )
+        conversion = GaugeMetricFamily(
+            "pulse_funnel_conversion_ratio",
+            "Share of the persons entering the funnel in the 7 days ending yesterday whose best "
+            "attempt reached its last step",
+            labels=["project", "funnel"],
+        )
+        funnel_info = GaugeMetricFamily(
+            "pulse_funnel_info",
+            "Funnel names by id (value always 1)",
+            labels=["project", "funnel", "name"],
+        )
         for kpis in self.snapshot:
             project = str(kpis.project_id)
             info.add_metric([project, kpis.name], 1)
@@ -142,9 +204,15 @@ class KpiCollector(Collector):
                 active.add_metric([project, f"{window}d"], kpis.active_users[window])
             for days, ratio in sorted(kpis.retention.items()):
                 retention.add_metric([project, str(days)], ratio)
+            for funnel in kpis.funnels:
+                funnel_info.add_metric([project, str(funnel.funnel_id), funnel.name], 1)
+                if funnel.conversion is not None:
+                    conversion.add_metric([project, str(funnel.funnel_id)], funnel.conversion)
         yield active
         yield retention
+        yield conversion
         yield info
+        yield funnel_info
         if self.refreshed_at is not None:
             yield GaugeMetricFamily(
                 "pulse_gateway_kpi_refreshed_timestamp_seconds",

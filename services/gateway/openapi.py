@@ -49,7 +49,7 @@ def _error(description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": ERROR_REF}}}
 
 
-def _document(path: str, operation: dict[str, Any]) -> None:
+def _document(path: str, method: str, operation: dict[str, Any]) -> None:
     responses: dict[str, Any] = operation.setdefault("responses", {})
     admin = path.startswith(ADMIN_PREFIX)
     operation["security"] = [{"adminToken": []}] if admin else [{"readKey": []}]
@@ -58,8 +58,8 @@ def _document(path: str, operation: dict[str, Any]) -> None:
         responses["422"] = _error("a parameter is invalid; the message names it")
     if "{" in path:
         responses.setdefault("404", _error("no such resource"))
-    if admin:
-        return
+    if admin or method != "get":
+        return  # only reads are cached (caching.py): writes answer no-store, never 304
     params = operation.get("parameters", [])
     ok = responses.get("200", {})
     ok["headers"] = {**ok.get("headers", {}), **CACHE_HEADERS}
@@ -108,8 +108,8 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     for path, operations in schema.get("paths", {}).items():
         if not path.startswith(READ_PREFIX):
             continue
-        for operation in operations.values():
-            _document(path, operation)
+        for method, operation in operations.items():
+            _document(path, method, operation)
     return schema
 
 

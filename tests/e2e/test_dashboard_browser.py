@@ -1,21 +1,25 @@
 """The dashboard in a real browser: Debian's headless Chromium driven by Playwright.
 
-Generates a small product with the `make demo` generator, sends it through ingest, signs in on
-the page with the read key and checks that every chart drew exactly the numbers the API gives.
-The screenshot lands in tests/artifacts/dashboard.png.
+Generates a small product with the `make demo` generator, sends it through ingest, defines two
+funnels on it (and waits for their backfill), signs in on the page with the read key and checks
+that every chart drew exactly the numbers the API gives — the funnel bars and the paths after
+the picked start event included, also after switching the pickers. The screenshot lands in
+tests/artifacts/dashboard.png.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
+import time
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page, Route, async_playwright
 
 from deploy.demo import DemoConfig, Generator, send_all
 from tests.support.services import ARTIFACTS, Pipeline
@@ -75,12 +79,90 @@ async def sign_in(page: Page, key: str) -> None:
     await page.click("#signin-form button[type=submit]")
 
 
+# Steps the demo generator's visitors and users really do (deploy/demo.py).
+FUNNELS = (
+    {
+        "name": "Visit to first report",
+        "steps": [{"event": "Home"}, {"event": "Signed Up"}, {"event": "Report Created"}],
+        "window_seconds": 86400,
+    },
+    {
+        "name": "Free sign-up to trial",
+        "steps": [
+            {"event": "Signed Up", "where": [{"property": "plan", "op": "eq", "value": "free"}]},
+            {"event": "Trial Started"},
+        ],
+        "window_seconds": 21 * 86400,
+    },
+)
+
+
+def define_funnels(pipeline: Pipeline, key: str) -> list[int]:
+    """POST the funnels, then wait until the metrics service has walked the history for them."""
+    ids = []
+    for definition in FUNNELS:
+        response = httpx.post(
+            f"{pipeline.gateway.url}/v1/funnels",
+            json=definition,
+            headers={"Authorization": f"Bearer {key}"},
+        )
+        assert response.status_code == 201, response.text
+        ids.append(int(response.json()["id"]))
+    deadline = time.monotonic() + 120
+    while True:
+        listed = pipeline.read("/v1/funnels", key)["funnels"]
+        if {f["id"]: f["backfill"] for f in listed} == dict.fromkeys(ids, "complete"):
+            return ids
+        assert time.monotonic() < deadline, listed
+        time.sleep(0.3)
+
+
+def _number(value: str | None) -> float | None:
+    return None if value is None else float(value)
+
+
+async def funnel_bars(page: Page) -> list[tuple[Any, ...]]:
+    """(series, step, event, users, from start, from previous, median) of each drawn bar."""
+    return [
+        (
+            p["series"],
+            int(p["x"]),
+            p["event"],
+            int(p["y"]),
+            _number(p.get("fromStart")),
+            _number(p.get("fromPrevious")),
+            _number(p.get("median")),
+        )
+        for p in await points(page, "funnels")
+    ]
+
+
+def funnel_numbers(report: dict[str, Any]) -> list[tuple[Any, ...]]:
+    return [
+        (
+            f"funnel-{report['id']}",
+            i,
+            s["event"],
+            s["users"],
+            s["conversion_from_start"],
+            s["conversion_from_previous"],
+            s["median_seconds_to_convert"],
+        )
+        for i, s in enumerate(report["steps"], start=1)
+    ]
+
+
+async def path_bands(page: Page) -> list[tuple[int, str, str, int]]:
+    return [(int(p["step"]), p["from"], p["to"], int(p["y"])) for p in await points(page, "paths")]
+
+
 async def test_dashboard_draws_what_the_api_says(pipeline: Pipeline, browser: Browser) -> None:
     project = pipeline.create_project("dashboard-browser")
     events = list(Generator(DemoConfig(days=35, signups_per_day=5, seed=11)).events())
     send_all(pipeline.ingest.url, project["write_key"], events)
     pipeline.wait_processed(project["read_key"], len(events), timeout=120)
     key = project["read_key"]
+    first_funnel, second_funnel = define_funnels(pipeline, key)
 
     page = await browser.new_page(viewport={"width": 1400, "height": 1000})
     errors: list[str] = []
@@ -158,9 +240,88 @@ async def test_dashboard_draws_what_the_api_says(pipeline: Pipeline, browser: Br
         query = {**span, "length": "14", "period": "day", "mode": "on"}
         cohorts = pipeline.read("/v1/retention", key, **query)["cohorts"][-30:]
         drawn = await points(page, "retention")
-        assert [(p["series"], int(p["x"]), int(p["y"])) for p in drawn] == [
-            (c["date"], k, n) for c in cohorts for k, n in enumerate(c["retained"])
+        today = date.fromisoformat(span["to"])
+        cells = [
+            (c["date"], k, n, date.fromisoformat(c["date"]) + timedelta(days=k) > today)
+            for c in cohorts
+            for k, n in enumerate(c["retained"])
         ]
+        assert [(p["series"], int(p["x"]), int(p["y"])) for p in drawn] == [
+            (d, k, n) for d, k, n, future in cells if not future
+        ]
+        # Days that have not happened are blank grey cells, not 0%.
+        blank = await page.eval_on_selector_all(
+            '[data-panel="retention"] .future',
+            "nodes => nodes.map(n => [n.dataset.series, +n.dataset.x])",
+        )
+        assert blank == [[d, k] for d, k, _, future in cells if future]
+        assert blank  # the last 14 cohorts reach past today
+        shares = await page.eval_on_selector_all(
+            '[data-panel="retention"] text.cell', "nodes => nodes.length"
+        )
+        assert shares == len(drawn)
+
+    # Funnels: the picker lists both, the first is drawn with the API's numbers.
+    options = await page.eval_on_selector_all(
+        "#funnel-picker option", "nodes => nodes.map(n => n.value)"
+    )
+    assert options == [str(first_funnel), str(second_funnel)]
+    report = pipeline.read(f"/v1/funnels/{first_funnel}", key, **span)
+    assert report["backfill"] == "complete"
+    assert [s["users"] for s in report["steps"]][-1] > 0  # a funnel the demo data goes through
+    assert await funnel_bars(page) == funnel_numbers(report)
+    assert await page.is_hidden("#funnel-backfill")
+    await page.select_option("#funnel-picker", str(second_funnel))
+    await wait_until(
+        page,
+        "id => document.querySelector(`[data-panel=funnels] .pt[data-series=funnel-${id}]`)",
+        second_funnel,
+    )
+    report = pipeline.read(f"/v1/funnels/{second_funnel}", key, **span)
+    assert report["steps"][1]["users"] > 0
+    assert await funnel_bars(page) == funnel_numbers(report)
+
+    # While the API says the backfill is running, the panel says so.
+    async def backfilling(route: Route) -> None:
+        headers = {k: v for k, v in route.request.headers.items() if k != "if-none-match"}
+        response = await route.fetch(headers=headers)
+        await route.fulfill(
+            response=response, json={**await response.json(), "backfill": "running"}
+        )
+
+    pattern = re.compile(rf"/v1/funnels/{second_funnel}\?")
+    await page.route(pattern, backfilling)
+    await page.click("#refresh")
+    await wait_until(page, "!document.querySelector('#funnel-backfill').hidden")
+    assert await page.text_content("#funnel-backfill") == "backfilling…"
+    await page.unroute(pattern)
+    await page.click("#refresh")
+    await wait_until(page, "document.querySelector('#funnel-backfill').hidden")
+
+    # Paths: the start-event picker offers the top events, the bands are /v1/paths' edges.
+    top = pipeline.read("/v1/events", key, limit="12", **span)["events"]
+    options = await page.eval_on_selector_all(
+        "#paths-start option", "nodes => nodes.map(n => n.value)"
+    )
+    assert options == [e["event"] for e in top]
+    assert await page.input_value("#paths-start") == top[0]["event"]
+    assert "Signed Up" in options
+    for start in (top[0]["event"], "Signed Up"):
+        if start != top[0]["event"]:
+            await page.select_option("#paths-start", start)
+            await wait_until(
+                page,
+                "s => document.querySelector("
+                "`[data-panel=paths] .pt[data-step='1'][data-from='${s}']`)",
+                start,
+            )
+        edges = pipeline.read("/v1/paths", key, start_event=start, depth="3", limit="10", **span)[
+            "edges"
+        ]
+        assert {e["step"] for e in edges} == {1, 2, 3}, start
+        assert await path_bands(page) == [
+            (e["step"], e["from"], e["to"], e["persons"]) for e in edges
+        ], start
 
     ARTIFACTS.mkdir(exist_ok=True)
     await page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)

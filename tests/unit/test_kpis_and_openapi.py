@@ -69,9 +69,16 @@ def test_openapi_documents_credentials_errors_csv_and_caching() -> None:
     assert status["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/Status"
     }
-    # Every operation under /v1 names what its 200 (or 201) holds.
+    # Every operation under /v1 names what its 200 (or 201) holds; a DELETE answers 204, empty.
     for path, operations in schema["paths"].items():
         for method, operation in operations.items():
+            if method == "delete":
+                assert set(operation["responses"]) >= {"204", "401", "404"}, path
+                assert "content" not in operation["responses"]["204"], path
+                continue
             ok_status = "201" if method == "post" and "rotate" not in path else "200"
             assert operation["responses"][ok_status]["content"], (method, path)
+            # Only reads with a read key are cached: a write or an admin call never answers 304.
+            cached = method == "get" and not path.startswith("/v1/projects")
+            assert ("304" in operation["responses"]) == cached, (method, path)
     assert "/" not in schema["paths"] and "/metrics" not in schema["paths"]

@@ -2,12 +2,26 @@
 // for a date range, draws every panel, and refreshes every 10 seconds while the tab is visible.
 // Requests always revalidate (cache: "no-cache"): unchanged numbers come back as a 304.
 
-import { PALETTE, barChart, clear, el, formatNumber, heatmap, horizontalBars, lineChart } from "./charts.js";
+import {
+  PALETTE,
+  barChart,
+  clear,
+  el,
+  formatDuration,
+  formatNumber,
+  formatPercent,
+  funnelChart,
+  heatmap,
+  horizontalBars,
+  lineChart,
+  pathsChart,
+} from "./charts.js";
 
 const KEY_STORE = "pulse.readKey";
 const REFRESH_MS = 10_000;
 const TOP_EVENTS = 12;
-const MAX_FUNNELS = 3;
+const PATHS_DEPTH = 3;
+const PATHS_LIMIT = 10; // edges per step: more would not be legible in the panel
 
 const state = {
   key: sessionStorage.getItem(KEY_STORE),
@@ -17,6 +31,11 @@ const state = {
   stickinessPeriod: "week",
   stickinessStart: null,
   lifecyclePeriod: "week",
+  funnelId: null, // the picked funnel (a string, as the <select> holds it)
+  pathsStart: null, // the picked start event of the paths panel
+  // A picker change loads its panel at once, possibly while a refresh loads it too: only the
+  // latest load of a panel may draw.
+  loads: { funnels: 0, paths: 0 },
 };
 
 const $ = (selector) => document.querySelector(selector);
@@ -245,33 +264,85 @@ async function loadRetention({ from, to }) {
     setPanelState("retention", "empty", "no cohorts in this range");
     return;
   }
-  heatmap(panelBody("retention"), cohorts.slice(-30), { label: "retention by cohort day" });
+  // Days after today (the browser's, like the range presets) have not happened: blank cells.
+  heatmap(panelBody("retention"), cohorts.slice(-30), { label: "retention by cohort day", today: daysAgo(0) });
+}
+
+// Replaces a <select>'s options only when they changed, so a refresh does not close it.
+function fillSelect(select, options, value) {
+  const signature = JSON.stringify(options);
+  if (select.dataset.options !== signature) {
+    clear(select);
+    for (const [optionValue, text] of options) select.append(el("option", { value: optionValue }, text));
+    select.dataset.options = signature;
+  }
+  select.value = value;
+}
+
+function orderText(order) {
+  return { ordered: "in order", strict: "in strict order", any: "in any order" }[order] || order;
 }
 
 async function loadFunnels({ from, to }) {
-  const listed = await get("/v1/funnels");
-  const funnels = (Array.isArray(listed) ? listed : listed.funnels || []).slice(0, MAX_FUNNELS);
-  const body = clear(panelBody("funnels"));
+  const load = ++state.loads.funnels;
+  const { funnels } = await get("/v1/funnels");
+  const picker = $("#funnel-picker");
+  const badge = $("#funnel-backfill");
+  picker.hidden = funnels.length === 0;
   if (!funnels.length) {
-    setPanelState("funnels", "empty", "no funnels defined yet (POST /v1/funnels)");
+    state.funnelId = null;
+    badge.hidden = true;
+    setPanelState("funnels", "empty", "no funnels yet: define one with POST /v1/funnels");
     return;
   }
-  for (const funnel of funnels) {
-    const result = await get(`/v1/funnels/${encodeURIComponent(funnel.id)}`, { from, to });
-    const chart = el("div");
-    const title = `${funnel.name}${result.backfill === "running" ? " (backfilling…)" : ""}`;
-    body.append(el("h3", {}, title), chart);
-    horizontalBars(
-      chart,
-      result.steps.map((s) => ({
-        label: s.event,
-        value: s.users,
-        note: `${formatNumber(s.users)} · ${(s.conversion_from_start * 100).toFixed(1)}%`,
-        data: { conversion: s.conversion_from_start },
-      })),
-      { key: `funnel-${funnel.id}`, label: `funnel ${funnel.name}` },
-    );
+  if (!funnels.some((f) => String(f.id) === state.funnelId)) state.funnelId = String(funnels[0].id);
+  fillSelect(picker, funnels.map((f) => [String(f.id), `${f.name} (#${f.id})`]), state.funnelId);
+  const funnel = funnels.find((f) => String(f.id) === state.funnelId);
+  const report = await get(`/v1/funnels/${encodeURIComponent(funnel.id)}`, { from, to });
+  if (load !== state.loads.funnels) return; // a newer load (another funnel, range) draws
+  badge.hidden = report.backfill !== "running";
+  const { steps } = report;
+  const entered = steps[0].users;
+  const last = steps[steps.length - 1];
+  const exclusions = funnel.exclusions.length ? ` · excluding ${funnel.exclusions.map((e) => e.event).join(", ")}` : "";
+  const body = clear(panelBody("funnels"));
+  body.append(
+    el(
+      "p",
+      { class: "axis-note", "data-funnel": report.id },
+      `${formatNumber(entered)} persons entered in the range · ${formatPercent(last.conversion_from_start)} reached ${last.event} · ` +
+        `within ${formatDuration(funnel.window_seconds)}, ${orderText(funnel.order)}${exclusions}`,
+    ),
+  );
+  const chart = el("div");
+  body.append(chart);
+  funnelChart(chart, steps, { key: `funnel-${report.id}`, label: `funnel ${report.name}: persons per step` });
+}
+
+async function loadPaths({ from, to }) {
+  const load = ++state.loads.paths;
+  const { events } = await get("/v1/events", { from, to, limit: TOP_EVENTS });
+  const picker = $("#paths-start");
+  const names = events.map((e) => e.event);
+  if (!names.length) {
+    picker.hidden = true;
+    setPanelState("paths", "empty", "no events in this range");
+    return;
   }
+  picker.hidden = false;
+  if (!names.includes(state.pathsStart)) state.pathsStart = names[0];
+  fillSelect(picker, names.map((name) => [name, name]), state.pathsStart);
+  const start = state.pathsStart;
+  const { edges } = await get("/v1/paths", { from, to, start_event: start, depth: PATHS_DEPTH, limit: PATHS_LIMIT });
+  if (load !== state.loads.paths) return;
+  if (!edges.length) {
+    setPanelState("paths", "empty", `nobody did anything after ${start} in this range`);
+    return;
+  }
+  const body = clear(panelBody("paths"));
+  const chart = el("div");
+  body.append(el("p", { class: "axis-note" }, `the ${PATHS_DEPTH} steps after each person's first ${start} (top ${PATHS_LIMIT} moves per step)`), chart);
+  pathsChart(chart, start, edges, PATHS_DEPTH, { label: `paths after ${start}` });
 }
 
 async function loadSessions({ from, to }) {
@@ -307,6 +378,7 @@ const LOADERS = {
   status: loadStatus,
   retention: loadRetention,
   funnels: loadFunnels,
+  paths: loadPaths,
   sessions: loadSessions,
   live: loadLive,
 };
@@ -378,11 +450,18 @@ function showBoard() {
 async function downloadCsv(path) {
   const span = range();
   const params = path === "/v1/rejected" ? { limit: 1000, format: "csv" } : { ...span, format: "csv" };
+  let name = path.split("/").pop();
   if (path === "/v1/lifecycle") params.period = state.lifecyclePeriod;
   if (path === "/v1/stickiness") params.period = state.stickinessPeriod;
+  if (path === "/v1/paths") Object.assign(params, { start_event: state.pathsStart, depth: PATHS_DEPTH, limit: PATHS_LIMIT });
+  if (path === "funnel") {
+    if (state.funnelId === null) return;
+    path = `/v1/funnels/${encodeURIComponent(state.funnelId)}`;
+    name = `funnel-${state.funnelId}`;
+  }
   try {
     const text = await get(path, params);
-    const link = el("a", { href: URL.createObjectURL(new Blob([text], { type: "text/csv" })), download: `${path.split("/").pop()}-${span.from}-${span.to}.csv` });
+    const link = el("a", { href: URL.createObjectURL(new Blob([text], { type: "text/csv" })), download: `${name}-${span.from}-${span.to}.csv` });
     document.body.append(link);
     link.click();
     link.remove();
@@ -420,6 +499,14 @@ function wire() {
   $("#lifecycle-period").addEventListener("change", (event) => {
     state.lifecyclePeriod = event.target.value;
     guarded("lifecycle", () => loadLifecycle(range()));
+  });
+  $("#funnel-picker").addEventListener("change", (event) => {
+    state.funnelId = event.target.value;
+    guarded("funnels", () => loadFunnels(range()));
+  });
+  $("#paths-start").addEventListener("change", (event) => {
+    state.pathsStart = event.target.value;
+    guarded("paths", () => loadPaths(range()));
   });
   for (const button of document.querySelectorAll("[data-csv]")) {
     button.addEventListener("click", () => downloadCsv(button.dataset.csv));

@@ -212,8 +212,16 @@ function truncate(text, n) {
   return text.length > n ? text.slice(0, n - 1) + "…" : text;
 }
 
+function addDays(iso, days) {
+  const date = new Date(`${iso}T00:00:00Z`);
+  date.setUTCDate(date.getUTCDate() + days);
+  return date.toISOString().slice(0, 10);
+}
+
 // cohorts: [{date, size, retained: [n0, n1, ...]}]: one row per cohort, shade = share retained.
-export function heatmap(container, cohorts, { label = "retention" } = {}) {
+// A cell whose day (cohort + k periods) is after `today` has not happened yet: it is drawn as
+// an empty grey cell (class "future", not a data point) rather than as 0%.
+export function heatmap(container, cohorts, { label = "retention", today = null, periodDays = 1 } = {}) {
   clear(container);
   sizeTo(container);
   const columns = Math.max(0, ...cohorts.map((c) => c.retained.length));
@@ -229,13 +237,176 @@ export function heatmap(container, cohorts, { label = "retention" } = {}) {
     const yTop = 20 + row * cellH;
     svg.append(el("svg:text", { x: left - 8, y: yTop + 14, class: "tick", "text-anchor": "end" }, `${shortLabel(cohort.date)} (${formatNumber(cohort.size)})`));
     cohort.retained.forEach((n, k) => {
+      const box = { x: left + k * cellW, y: yTop, width: cellW - 2, height: cellH - 2 };
+      const day = addDays(cohort.date, k * periodDays);
+      if (today && day > today) {
+        const cell = el("svg:rect", { ...box, class: "future", "data-series": cohort.date, "data-x": String(k) });
+        cell.append(el("svg:title", {}, `${cohort.date} +${k}: ${day} has not happened yet`));
+        svg.append(cell);
+        return;
+      }
       const share = cohort.size ? n / cohort.size : 0;
-      const cell = point("svg:rect", { x: left + k * cellW, y: yTop, width: cellW - 2, height: cellH - 2, fill: PALETTE[0], "fill-opacity": (0.08 + 0.92 * share).toFixed(3) }, cohort.date, String(k), n, `${cohort.date} +${k}: ${n} of ${cohort.size} (${(share * 100).toFixed(1)}%)`);
+      const cell = point("svg:rect", { ...box, fill: PALETTE[0], "fill-opacity": (0.08 + 0.92 * share).toFixed(3) }, cohort.date, String(k), n, `${cohort.date} +${k}: ${n} of ${cohort.size} (${(share * 100).toFixed(1)}%)`);
       svg.append(cell);
       if (cellW >= 30) {
         svg.append(el("svg:text", { x: left + k * cellW + cellW / 2 - 1, y: yTop + 13, class: share > 0.5 ? "cell light" : "cell", "text-anchor": "middle" }, `${Math.round(share * 100)}%`));
       }
     });
+  });
+  container.append(svg);
+}
+
+export function formatPercent(ratio) {
+  return ratio === null || ratio === undefined ? "–" : `${(ratio * 100).toFixed(1)}%`;
+}
+
+export function formatDuration(seconds) {
+  if (seconds === null || seconds === undefined) return "–";
+  const one = (value) => String(Math.round(value * 10) / 10); // 21 d, not 21.0 d
+  if (seconds < 90) return `${Math.round(seconds)} s`;
+  if (seconds < 5400) return `${Math.round(seconds / 60)} min`;
+  if (seconds < 172800) return `${one(seconds / 3600)} h`;
+  return `${one(seconds / 86400)} d`;
+}
+
+// steps: [{event, users, conversion_from_start, conversion_from_previous,
+// median_seconds_to_convert}] as GET /v1/funnels/{id} gives them: one column per step, the bar's
+// height the step's users (the first step's users fill the pale track behind every bar), users
+// and conversion from start above it, conversion from the previous step and the median time to
+// convert below the step's name. Each bar carries the step's numbers as data attributes.
+export function funnelChart(container, steps, { key = "funnel", label = "funnel", height = 250 } = {}) {
+  clear(container);
+  sizeTo(container);
+  const svg = frame(height, label);
+  const top = 30;
+  const bottom = 62;
+  const plotH = height - top - bottom;
+  const max = Math.max(1, ...steps.map((s) => s.users));
+  // At most 200 px a step, centred: two steps on a wide panel stay side by side.
+  const slot = Math.min(200, (W - 16) / Math.max(1, steps.length));
+  const offset = (W - slot * steps.length) / 2;
+  const barW = Math.max(14, Math.min(110, slot * 0.62));
+  const chars = Math.max(6, Math.floor(slot / 6.5));
+  steps.forEach((step, i) => {
+    const cx = offset + slot * i + slot / 2;
+    const h = (plotH * step.users) / max;
+    svg.append(el("svg:rect", { x: cx - barW / 2, y: top, width: barW, height: plotH, class: "track", rx: 3 }));
+    const bar = point(
+      "svg:rect",
+      { x: cx - barW / 2, y: top + plotH - h, width: barW, height: Math.max(h, step.users ? 1 : 0), fill: PALETTE[i === 0 ? 0 : 1], rx: 3 },
+      key,
+      String(i + 1),
+      step.users,
+      `${i + 1}. ${step.event}: ${formatNumber(step.users)} persons, ${formatPercent(step.conversion_from_start)} of step 1`,
+    );
+    const data = {
+      event: step.event,
+      "from-start": step.conversion_from_start,
+      "from-previous": step.conversion_from_previous,
+      median: step.median_seconds_to_convert,
+    };
+    for (const [name, value] of Object.entries(data)) {
+      if (value !== null && value !== undefined) bar.setAttribute(`data-${name}`, String(value));
+    }
+    const baseline = top + plotH;
+    svg.append(
+      bar,
+      el("svg:text", { x: cx, y: top + plotH - h - 16, class: "label", "text-anchor": "middle" }, formatNumber(step.users)),
+      el("svg:text", { x: cx, y: top + plotH - h - 4, class: "tick", "text-anchor": "middle" }, formatPercent(step.conversion_from_start)),
+      el("svg:text", { x: cx, y: baseline + 16, class: "label", "text-anchor": "middle" }, truncate(`${i + 1}. ${step.event}`, chars)),
+    );
+    if (i > 0) {
+      svg.append(
+        el("svg:text", { x: cx, y: baseline + 32, class: "tick", "text-anchor": "middle" }, truncate(`${formatPercent(step.conversion_from_previous)} of previous`, chars)),
+        el("svg:text", { x: cx, y: baseline + 47, class: "tick", "text-anchor": "middle" }, truncate(`median ${formatDuration(step.median_seconds_to_convert)}`, chars)),
+      );
+    }
+  });
+  container.append(svg);
+}
+
+// edges: [{from, to, step, persons}] as GET /v1/paths gives them from `start`: a column per step
+// (0 = the start event), a node per event in a column, a band per edge as wide as its persons.
+// Each band is a data point (series "step-k", x "from → to", y persons).
+export function pathsChart(container, start, edges, depth, { label = "paths", height = 300 } = {}) {
+  clear(container);
+  sizeTo(container);
+  const svg = frame(height, label);
+  const columns = Array.from({ length: depth + 1 }, () => new Map());
+  const node = (k, name) => {
+    if (!columns[k].has(name)) columns[k].set(name, { name, into: 0, out: 0, inUsed: 0, outUsed: 0 });
+    return columns[k].get(name);
+  };
+  node(0, start);
+  for (const e of edges) {
+    node(e.step - 1, e.from).out += e.persons;
+    node(e.step, e.to).into += e.persons;
+  }
+  const gap = 6;
+  const padY = 6;
+  const value = (n) => Math.max(n.into, n.out);
+  const totals = columns.map((c) => [...c.values()].reduce((t, n) => t + value(n), 0));
+  const gaps = Math.max(...columns.map((c) => c.size - 1), 0) * gap;
+  const scale = (height - 2 * padY - gaps) / Math.max(1, ...totals);
+  const nodeW = 10;
+  const left = 4;
+  // Every label sits right of its node; the last column's need room at the right edge.
+  const labelRoom = Math.min(170, W * 0.26);
+  const spacing = (W - left - labelRoom - nodeW) / Math.max(1, depth);
+  const colX = (k) => left + spacing * k;
+  // ~6.2 px a character at 12 px; 3 of them go to the count after the name.
+  const chars = Math.max(8, Math.floor((Math.min(spacing - nodeW - 8, labelRoom) - 8) / 6.2) - 3);
+  columns.forEach((column, k) => {
+    let y = padY;
+    const nodes = [...column.values()].sort((a, b) => value(b) - value(a) || (a.name < b.name ? -1 : 1));
+    for (const n of nodes) {
+      n.x = colX(k);
+      n.y = y;
+      n.h = Math.max(2, value(n) * scale);
+      y += n.h + gap;
+    }
+  });
+  for (const e of edges) {
+    const a = columns[e.step - 1].get(e.from);
+    const b = columns[e.step].get(e.to);
+    const w = Math.max(1, e.persons * scale);
+    const y0 = a.y + a.outUsed + w / 2;
+    const y1 = b.y + b.inUsed + w / 2;
+    a.outUsed += w;
+    b.inUsed += w;
+    const x0 = a.x + nodeW;
+    const x1 = b.x;
+    const mid = (x0 + x1) / 2;
+    const band = point(
+      "svg:path",
+      { d: `M${x0.toFixed(1)},${y0.toFixed(1)} C${mid.toFixed(1)},${y0.toFixed(1)} ${mid.toFixed(1)},${y1.toFixed(1)} ${x1.toFixed(1)},${y1.toFixed(1)}`, fill: "none", stroke: PALETTE[(e.step - 1) % PALETTE.length], "stroke-width": w.toFixed(1) },
+      `step-${e.step}`,
+      `${e.from} → ${e.to}`,
+      e.persons,
+      `step ${e.step}: ${e.from} → ${e.to}: ${formatNumber(e.persons)} persons`,
+    );
+    band.classList.add("band");
+    band.setAttribute("data-from", e.from);
+    band.setAttribute("data-to", e.to);
+    band.setAttribute("data-step", String(e.step));
+    svg.append(band);
+  }
+  columns.forEach((column) => {
+    for (const n of column.values()) {
+      const box = el("svg:rect", { x: n.x, y: n.y, width: nodeW, height: n.h, class: "node", rx: 2 });
+      box.append(el("svg:title", {}, `${n.name}: ${formatNumber(value(n))} persons`));
+      svg.append(box);
+      // Nodes too thin for a line of text keep their name in the tooltip only.
+      if (n.h >= 11 || column.size === 1) {
+        svg.append(
+          el(
+            "svg:text",
+            { x: n.x + nodeW + 4, y: n.y + Math.min(n.h / 2, 9) + 4, class: "label" },
+            `${truncate(n.name, chars)} ${formatNumber(value(n))}`,
+          ),
+        );
+      }
+    }
   });
   container.append(svg);
 }

@@ -1,0 +1,201 @@
+"""Funnel reads (docs/funnels.md "Counting"): steps, conversions, medians, breakdown, entry days.
+
+Read from `funnel_attempts`, which the metrics service keeps: per funnel, person and entry day,
+that day's best attempt (`depth`, `seconds[i]` from step i-1 to step i with `seconds[1] = 0`, and
+the step-1 event's `props`). A person counts once over the range, with their best attempt: the
+deepest, then the earliest `entry_ts` (`DISTINCT ON (person_id) ... ORDER BY person_id, depth
+DESC, entry_ts`); `users(i)` is the number of best attempts of depth >= i. Each read is one
+set-based statement over the `(funnel_id, day, person_id)` index range, aggregating every step in
+one pass (no row per step and person).
+
+Figures: conversions rounded to 4 decimals, halves up (null when the divisor is 0; 1.0 at step 1
+unless nobody entered); medians by `percentile_cont(0.5)` (the mean of the two middle values for
+an even count) rounded to 3, null at step 1 and when nobody reached the step.
+
+Breakdown values are the best attempt's `props -> key`, by `jsonb_typeof`: a string as it is; a
+number as its JSON text, as the event archive holds it — the spelling Pulse's JSON writer gave it
+(`1` is "1", `1.0` is "1.0", `2.5` is "2.5": what Python's `json.dumps` writes, and what the
+activity breakdown shows), except that PostgreSQL never writes an exponent (`1e20` is
+"100000000000000000000"); a boolean as "true" / "false"; a missing key, JSON null, an object or an
+array as null. So `1` and `1.0` are two values, as the SDK sent them. At most `MAX_GROUPS`
+values, by persons at step 1 (descending), then value (code point order, null last).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.common.funnels import MAX_STEPS
+
+MAX_GROUPS = 50
+RATE_PLACES = Decimal("0.0001")
+
+
+class FunnelStep(BaseModel):
+    event: str
+    users: int
+    conversion_from_start: float | None
+    conversion_from_previous: float | None
+    median_seconds_to_convert: float | None
+
+
+class BreakdownGroup(BaseModel):
+    value: str | None  # None: the key was missing, null, an object or an array
+    steps: list[FunnelStep]
+
+
+class EntryDay(BaseModel):
+    date: date
+    users: list[int]  # per step, for the persons who entered that day (their best attempt of it)
+
+
+# The best attempt per person over the range; `{value}` adds a column for breakdowns. Sorting
+# person ids by code point ("C") is much cheaper than by the database's collation, and equality
+# is the same; `day` last gives a total order.
+BEST_ATTEMPTS = """
+SELECT DISTINCT ON (person_id COLLATE "C") depth, seconds{value}
+FROM funnel_attempts
+WHERE funnel_id = :funnel AND day BETWEEN :start AND :stop
+ORDER BY person_id COLLATE "C", depth DESC, entry_ts, day
+"""
+
+# One pass over the best attempts for every step's figures, whatever the funnel's length (steps
+# a funnel does not have count nobody): `users_i` and `median_i` (from step 2).
+FIGURES = ",\n".join(
+    [f"count(*) FILTER (WHERE depth >= {i}) AS users_{i}" for i in range(1, MAX_STEPS + 1)]
+    + [
+        f"percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds[{i}]) FILTER (WHERE depth >= {i})"
+        f" AS median_{i}"
+        for i in range(2, MAX_STEPS + 1)
+    ]
+)
+
+STEPS_SQL = text(
+    f"""
+WITH best AS ({BEST_ATTEMPTS.format(value="")})
+SELECT {FIGURES}
+FROM best
+"""
+)
+
+# A value is a string as it is, a number as its JSON text, a boolean as true/false (all three
+# as ->> writes them); anything else is null.
+BREAKDOWN_VALUE = """,
+       CASE WHEN jsonb_typeof(props -> CAST(:key AS text)) IN ('string', 'number', 'boolean')
+            THEN props ->> CAST(:key AS text) END AS value"""
+
+BREAKDOWN_SQL = text(
+    f"""
+WITH best AS ({BEST_ATTEMPTS.format(value=BREAKDOWN_VALUE)})
+SELECT value, {FIGURES}
+FROM best
+GROUP BY value
+ORDER BY users_1 DESC, value COLLATE "C" NULLS LAST
+LIMIT :limit
+"""
+)
+
+# Each row already is its person's best attempt of that day: a histogram of depths per day.
+ENTRY_DAYS_SQL = text(
+    """
+SELECT day, least(depth, :n) AS depth, count(*) AS persons
+FROM funnel_attempts
+WHERE funnel_id = :funnel AND day BETWEEN :start AND :stop
+GROUP BY 1, 2
+"""
+)
+
+
+def _rate(part: int, whole: int) -> float | None:
+    """part / whole to 4 decimals, halves up (1/32 is 0.0313), as a person rounds."""
+    if not whole:
+        return None
+    return float((Decimal(part) / Decimal(whole)).quantize(RATE_PLACES, rounding=ROUND_HALF_UP))
+
+
+def _steps(
+    step_events: Sequence[str], users: dict[int, int], medians: dict[int, Any]
+) -> list[FunnelStep]:
+    """The figures of each step from `users[i]` and the median of `seconds[i]` (1-based)."""
+    out = []
+    first = users.get(1, 0)
+    for i, event in enumerate(step_events, start=1):
+        n = users.get(i, 0)
+        previous = users.get(i - 1, 0) if i > 1 else first
+        median = medians.get(i)
+        out.append(
+            FunnelStep(
+                event=event,
+                users=n,
+                conversion_from_start=_rate(n, first),
+                conversion_from_previous=_rate(n, previous),
+                median_seconds_to_convert=(
+                    round(float(median), 3) if i > 1 and n and median is not None else None
+                ),
+            )
+        )
+    return out
+
+
+def _params(funnel_id: int, start: date, stop: date) -> dict[str, Any]:
+    return {"funnel": funnel_id, "start": start, "stop": stop}
+
+
+def _figures(row: Any, n_steps: int) -> tuple[dict[int, int], dict[int, Any]]:
+    users = {i: row._mapping[f"users_{i}"] for i in range(1, n_steps + 1)}
+    medians = {i: row._mapping[f"median_{i}"] for i in range(2, n_steps + 1)}
+    return users, medians
+
+
+async def read_funnel_steps(
+    conn: AsyncConnection, funnel_id: int, step_events: list[str], start: date, stop: date
+) -> list[FunnelStep]:
+    """The funnel's steps over persons whose best attempt in [start, stop] entered it."""
+    row = (await conn.execute(STEPS_SQL, _params(funnel_id, start, stop))).one()
+    return _steps(step_events, *_figures(row, len(step_events)))
+
+
+async def read_funnel_breakdown(
+    conn: AsyncConnection,
+    funnel_id: int,
+    step_events: list[str],
+    start: date,
+    stop: date,
+    key: str,
+) -> list[BreakdownGroup]:
+    """The same figures per value of `key` in the best attempt's step-1 properties."""
+    params = {**_params(funnel_id, start, stop), "key": key, "limit": MAX_GROUPS}
+    rows = await conn.execute(BREAKDOWN_SQL, params)
+    return [
+        BreakdownGroup(value=r.value, steps=_steps(step_events, *_figures(r, len(step_events))))
+        for r in rows
+    ]
+
+
+async def read_entry_days(
+    conn: AsyncConnection, funnel_id: int, n_steps: int, start: date, stop: date
+) -> list[EntryDay]:
+    """Per day of [start, stop]: persons who entered that day, per step reached (zeros if none)."""
+    params = {**_params(funnel_id, start, stop), "n": n_steps}
+    rows = await conn.execute(ENTRY_DAYS_SQL, params)
+    depths: dict[date, list[int]] = {}
+    for r in rows:
+        depths.setdefault(r.day, [0] * (n_steps + 1))[r.depth] += r.persons
+    out = []
+    for offset in range((stop - start).days + 1):
+        day = start + timedelta(days=offset)
+        at_depth = depths.get(day, [0] * (n_steps + 1))
+        # users(i) = persons whose attempt reached step i or deeper: a suffix sum of depths.
+        users, reached = [], 0
+        for depth in range(n_steps, 0, -1):
+            reached += at_depth[depth]
+            users.append(reached)
+        out.append(EntryDay(date=day, users=users[::-1]))
+    return out
