@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Annotated
 
-from fastapi import Query
+from fastapi import Query, Request
 
 from services.common.http import ApiError
 from services.gateway.render import Format
@@ -31,3 +31,25 @@ def date_range(
     if (to - from_).days >= MAX_RANGE_DAYS:
         raise ApiError(422, "invalid_parameter", f"to: a range spans at most {MAX_RANGE_DAYS} days")
     return DateRange(from_, to, format)
+
+
+def tracked_breakdown(
+    request: Request,
+    breakdown: Annotated[
+        str | None,
+        Query(
+            description="split by this event property / trait (one of PULSE_BREAKDOWN_KEYS: the "
+            "metrics service keeps values only for those)"
+        ),
+    ] = None,
+) -> str | None:
+    keys: list[str] = request.app.state.pulse.settings.breakdown_key_list
+    if breakdown is not None and breakdown not in keys:
+        tracked = ", ".join(keys) or "none"
+        raise ApiError(
+            422,
+            "invalid_parameter",
+            f"breakdown: {breakdown!r} is not tracked (tracked: {tracked}; "
+            "set PULSE_BREAKDOWN_KEYS on the metrics service and the gateway)",
+        )
+    return breakdown

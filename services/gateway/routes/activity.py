@@ -8,17 +8,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.common.http import ApiError
 from services.common.projects import Project
 from services.gateway.auth import read_project
-from services.gateway.params import DateRange, date_range
+from services.gateway.params import DateRange, date_range, tracked_breakdown
 from services.gateway.queries.activity import ActivityDay, read_activity
 from services.gateway.queries.breakdown import BreakdownRow, BreakdownSeries, read_breakdown
-from services.gateway.queries.freshness import Freshness, read_freshness
+from services.gateway.queries.freshness import Freshness
 from services.gateway.render import respond
 from services.gateway.state import GatewayState
 
@@ -36,28 +36,17 @@ async def activity(
     request: Request,
     project: Annotated[Project, Depends(read_project)],
     span: Annotated[DateRange, Depends(date_range)],
-    breakdown: Annotated[
-        str | None,
-        Query(description="split by this event property / trait (one of PULSE_BREAKDOWN_KEYS)"),
-    ] = None,
+    breakdown: Annotated[str | None, Depends(tracked_breakdown)],
 ) -> Response:
     state: GatewayState = request.app.state.pulse
-    if breakdown is not None and breakdown not in state.settings.breakdown_key_list:
-        tracked = ", ".join(state.settings.breakdown_key_list) or "none"
-        raise ApiError(
-            422,
-            "invalid_parameter",
-            f"breakdown: {breakdown!r} is not tracked (tracked: {tracked}; "
-            "set PULSE_BREAKDOWN_KEYS on the metrics service and the gateway)",
-        )
-    async with state.engine.connect() as conn:
+
+    async def read(conn: AsyncConnection) -> tuple[list[ActivityDay], list[BreakdownSeries] | None]:
         days = await read_activity(conn, project.id, span.start, span.stop)
-        series = (
-            await read_breakdown(conn, project.id, breakdown, span.start, span.stop)
-            if breakdown
-            else None
-        )
-        freshness = await read_freshness(conn, project.id, state.lag, state.settings)
+        if breakdown is None:
+            return days, None
+        return days, await read_breakdown(conn, project.id, breakdown, span.start, span.stop)
+
+    (days, series), freshness = await state.read_fresh(project.id, read)
     body = ActivityOut(days=days, breakdown=series, freshness=freshness)
     if series is None:
         return respond(span.format, body, days, "activity")

@@ -12,7 +12,7 @@ from services.common.projects import Project
 from services.gateway.auth import read_project
 from services.gateway.params import DateRange, date_range
 from services.gateway.queries.events import EventCount, read_events
-from services.gateway.queries.freshness import Freshness, read_freshness
+from services.gateway.queries.freshness import Freshness
 from services.gateway.queries.lifecycle import LifecyclePeriod, read_lifecycle
 from services.gateway.queries.periods import Period
 from services.gateway.queries.stickiness import StickinessPeriod, StickinessRow, read_stickiness
@@ -46,9 +46,9 @@ async def lifecycle(
 ) -> Response:
     """New, returning, resurrecting and dormant (negative) persons per whole calendar period."""
     state: GatewayState = request.app.state.pulse
-    async with state.engine.connect() as conn:
-        rows = await read_lifecycle(conn, project.id, span.start, span.stop, period)
-        freshness = await read_freshness(conn, project.id, state.lag, state.settings)
+    rows, freshness = await state.read_fresh(
+        project.id, lambda conn: read_lifecycle(conn, project.id, span.start, span.stop, period)
+    )
     return respond(span.format, LifecycleOut(periods=rows, freshness=freshness), rows, "lifecycle")
 
 
@@ -61,9 +61,9 @@ async def stickiness(
 ) -> Response:
     """Per period, how many persons were active on exactly 1..7 (week) or 1..31 (month) days."""
     state: GatewayState = request.app.state.pulse
-    async with state.engine.connect() as conn:
-        rows = await read_stickiness(conn, project.id, span.start, span.stop, period)
-        freshness = await read_freshness(conn, project.id, state.lag, state.settings)
+    rows, freshness = await state.read_fresh(
+        project.id, lambda conn: read_stickiness(conn, project.id, span.start, span.stop, period)
+    )
     body = StickinessOut(periods=rows, freshness=freshness)
     return respond(span.format, body, rows, "stickiness")
 
@@ -77,7 +77,7 @@ async def events(
 ) -> Response:
     """Active events by name over the range: total count and distinct persons."""
     state: GatewayState = request.app.state.pulse
-    async with state.engine.connect() as conn:
-        rows = await read_events(conn, project.id, span.start, span.stop, limit)
-        freshness = await read_freshness(conn, project.id, state.lag, state.settings)
+    rows, freshness = await state.read_fresh(
+        project.id, lambda conn: read_events(conn, project.id, span.start, span.stop, limit)
+    )
     return respond(span.format, EventsOut(events=rows, freshness=freshness), rows, "events")

@@ -10,7 +10,7 @@ from fastapi.responses import Response
 
 from services.common.projects import Project
 from services.gateway.auth import read_project
-from services.gateway.queries.freshness import Freshness, read_freshness
+from services.gateway.queries.freshness import Freshness
 from services.gateway.queries.live import Live, LiveMinute, read_live
 from services.gateway.render import Format, respond
 from services.gateway.state import GatewayState
@@ -30,9 +30,9 @@ async def live(
 ) -> Response:
     """By event time, as of now (never served from the gateway's response reuse)."""
     state: GatewayState = request.app.state.pulse
-    async with state.engine.connect() as conn:
-        view = await read_live(conn, project.id, datetime.now(UTC))
-        freshness = await read_freshness(conn, project.id, state.lag, state.settings)
+    view, freshness = await state.read_fresh(
+        project.id, lambda conn: read_live(conn, project.id, datetime.now(UTC))
+    )
     body = LiveOut(**view.model_dump(), freshness=freshness)
     rows: list[LiveMinute] = view.minutes
     return respond(format, body, rows, "live")

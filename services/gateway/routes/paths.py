@@ -12,7 +12,7 @@ from services.common.http import ApiError
 from services.common.projects import Project
 from services.gateway.auth import read_project
 from services.gateway.params import DateRange, date_range
-from services.gateway.queries.freshness import Freshness, read_freshness
+from services.gateway.queries.freshness import Freshness
 from services.gateway.queries.paths import Direction, PathEdge, day_bounds, read_paths
 from services.gateway.render import respond
 from services.gateway.state import GatewayState
@@ -50,7 +50,8 @@ async def paths(
     anchor = start_event or end_event or ""
     state: GatewayState = request.app.state.pulse
     bounds = day_bounds(span.start, span.stop, project.timezone)
-    async with state.engine.connect() as conn:
-        edges = await read_paths(conn, project.id, bounds, anchor, direction, depth, limit)
-        freshness = await read_freshness(conn, project.id, state.lag, state.settings)
+    edges, freshness = await state.read_fresh(
+        project.id,
+        lambda conn: read_paths(conn, project.id, bounds, anchor, direction, depth, limit),
+    )
     return respond(span.format, PathsOut(edges=edges, freshness=freshness), edges, "paths")

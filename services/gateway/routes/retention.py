@@ -11,12 +11,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.common.http import ApiError
 from services.common.projects import Project
 from services.gateway.auth import read_project
-from services.gateway.params import DateRange, date_range
-from services.gateway.queries.freshness import Freshness, read_freshness
+from services.gateway.params import DateRange, date_range, tracked_breakdown
+from services.gateway.queries.freshness import Freshness
 from services.gateway.queries.retention import (
     Cohort,
     RetentionMode,
@@ -49,6 +49,7 @@ async def retention(
     request: Request,
     project: Annotated[Project, Depends(read_project)],
     span: Annotated[DateRange, Depends(date_range)],
+    breakdown: Annotated[str | None, Depends(tracked_breakdown)],
     length: Annotated[int, Query(ge=0, le=90, description="periods after the cohort's")] = 14,
     period: Annotated[RetentionPeriod, Query(description="day or week (ISO)")] = "day",
     mode: Annotated[
@@ -60,32 +61,17 @@ async def retention(
     return_event: Annotated[
         str | None, Query(description="count a return only for this event (default: any)")
     ] = None,
-    breakdown: Annotated[
-        str | None,
-        Query(
-            description="split the cohorts by the value of this event property / trait on each "
-            "member's cohort-defining day (one of PULSE_BREAKDOWN_KEYS)"
-        ),
-    ] = None,
 ) -> Response:
     """Cohorts whose first active day (or first `start_event`) is in [from, to]."""
     state: GatewayState = request.app.state.pulse
-    if breakdown is not None and breakdown not in state.settings.breakdown_key_list:
-        tracked = ", ".join(state.settings.breakdown_key_list) or "none"
-        raise ApiError(
-            422,
-            "invalid_parameter",
-            f"breakdown: {breakdown!r} is not tracked (tracked: {tracked}; "
-            "set PULSE_BREAKDOWN_KEYS on the metrics service and the gateway)",
-        )
     query = (span.start, span.stop, length, period, mode, start_event, return_event)
-    splits: list[RetentionSplit] | None = None
-    async with state.engine.connect() as conn:
+
+    async def read(conn: AsyncConnection) -> tuple[list[Cohort], list[RetentionSplit] | None]:
         if breakdown is None:
-            cohorts = await read_retention(conn, project.id, *query)
-        else:
-            cohorts, splits = await read_retention_breakdown(conn, project.id, breakdown, *query)
-        freshness = await read_freshness(conn, project.id, state.lag, state.settings)
+            return await read_retention(conn, project.id, *query), None
+        return await read_retention_breakdown(conn, project.id, breakdown, *query)
+
+    (cohorts, splits), freshness = await state.read_fresh(project.id, read)
     body = RetentionOut(cohorts=cohorts, breakdown=splits, freshness=freshness)
     if splits is None:
         return respond(span.format, body, cohorts, "retention")

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from services.common.projects import Project
 from services.gateway.auth import read_project
 from services.gateway.params import DateRange, date_range
-from services.gateway.queries.freshness import Freshness, read_freshness
+from services.gateway.queries.freshness import Freshness
 from services.gateway.queries.sessions import SessionsDay, read_sessions
 from services.gateway.render import respond
 from services.gateway.state import GatewayState
@@ -33,7 +33,7 @@ async def sessions(
     """Per day (sessions count on the day they start): a session ends after 30 minutes without an
     active event and lasts at most 24 h; durations in seconds from first to last event."""
     state: GatewayState = request.app.state.pulse
-    async with state.engine.connect() as conn:
-        days = await read_sessions(conn, project.id, span.start, span.stop)
-        freshness = await read_freshness(conn, project.id, state.lag, state.settings)
+    days, freshness = await state.read_fresh(
+        project.id, lambda conn: read_sessions(conn, project.id, span.start, span.stop)
+    )
     return respond(span.format, SessionsOut(days=days, freshness=freshness), days, "sessions")
