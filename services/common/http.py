@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUESTS = Counter(
     "pulse_http_requests_total", "HTTP requests by route and status", ["route", "method", "status"]
@@ -83,23 +84,45 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, on_unexpected)
 
 
-def _route_template(request: Request) -> str:
+def _route_template(scope: Scope) -> str:
     """The matched route's path template (set by the router), so labels stay bounded."""
-    route = request.scope.get("route")
-    return str(getattr(route, "path", "unmatched"))
+    return str(getattr(scope.get("route"), "path", "unmatched"))
+
+
+class RequestMetrics:
+    """Request count and latency per route template, method and status.
+
+    A plain ASGI middleware rather than `@app.middleware("http")`: Starlette's BaseHTTPMiddleware
+    runs each request in a task group and pipes the body through a stream, a cost every cheap
+    answer (a 304, a reused response) would pay again.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500  # unless the app answers: an exception becomes a 500 outside this layer
+
+        async def observed(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, observed)
+        finally:
+            route, method = _route_template(scope), scope["method"]
+            REQUEST_SECONDS.labels(route, method).observe(time.perf_counter() - started)
+            REQUESTS.labels(route, method, str(status)).inc()
 
 
 def install_request_metrics(app: FastAPI) -> None:
-    @app.middleware("http")
-    async def observe(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = _route_template(request)
-        REQUEST_SECONDS.labels(route, request.method).observe(time.perf_counter() - started)
-        REQUESTS.labels(route, request.method, str(response.status_code)).inc()
-        return response
+    app.add_middleware(RequestMetrics)
 
 
 def install_health_routes(app: FastAPI, ready: Callable[[], Awaitable[tuple[bool, Any]]]) -> None:

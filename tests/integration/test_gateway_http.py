@@ -148,3 +148,35 @@ def test_activity_breakdown_by_plan(pipeline: Pipeline) -> None:
     )
     assert untracked.status_code == 422
     assert untracked.json()["message"].startswith("breakdown")
+
+
+def _requests_counted(metrics: str, route: str, status: str) -> float:
+    prefix = f'pulse_http_requests_total{{method="GET",route="{route}",status="{status}"}} '
+    lines = [line for line in metrics.splitlines() if line.startswith(prefix)]
+    return float(lines[0].removeprefix(prefix)) if lines else 0.0
+
+
+def test_requests_are_counted_by_route_template_and_status(pipeline: Pipeline) -> None:
+    project = pipeline.create_project("gw-request-metrics")
+    headers = {"Authorization": f"Bearer {project['read_key']}"}
+    url = f"{pipeline.gateway.url}/v1/activity?from=2026-01-01&to=2026-01-02"
+    metrics_url = f"{pipeline.gateway.url}/metrics"
+    before = httpx.get(metrics_url).text
+
+    first = httpx.get(url, headers=headers)
+    assert first.status_code == 200
+    again = httpx.get(url, headers={**headers, "If-None-Match": first.headers["etag"]})
+    assert again.status_code == 304
+    assert httpx.get(url).status_code == 401
+    assert httpx.get(f"{pipeline.gateway.url}/v1/nowhere", headers=headers).status_code == 404
+
+    after = httpx.get(metrics_url).text
+    for route, status in [
+        ("/v1/activity", "200"),
+        ("/v1/activity", "304"),
+        ("/v1/activity", "401"),
+        ("unmatched", "404"),
+    ]:
+        counted = _requests_counted(after, route, status) - _requests_counted(before, route, status)
+        assert counted == 1, (route, status)
+    assert 'pulse_http_request_duration_seconds_count{method="GET",route="/v1/activity"}' in after
