@@ -28,8 +28,10 @@ under `/v1/funnels` drops this process's known version of the project before its
 sent, so a client reads its own write at once; other gateway processes see it within the
 staleness bound like any change.
 
-Reads whose answer also depends on the clock (live) get validators but are not reused. Writes
-(any method but GET) and admin responses (they hold keys) are marked `no-store`.
+Reads whose answer also depends on the clock (`CLOCKED_READS`: the live view's sliding windows)
+are reused the same way but for at most `CLOCKED_REUSE_SECONDS` (1 s): new events still show as
+soon as their version is read, and the windows slide within the second the live view promises.
+Writes (any method but GET) and admin responses (they hold keys) are marked `no-store`.
 """
 
 from __future__ import annotations
@@ -69,6 +71,9 @@ VERSIONED_READS = (
     "/v1/rejected",
     FUNNELS_PREFIX,
 )
+# Versioned like the reads above, and also expired by age: their answer moves with the clock.
+CLOCKED_READS = ("/v1/live",)
+CLOCKED_REUSE_SECONDS = 1.0
 MAX_CACHED_BYTES = 64 * 1024 * 1024
 
 VERSION_SQL = text(
@@ -123,6 +128,7 @@ class Captured:
     headers: list[tuple[bytes, bytes]]
     body: bytes
     route: Any = None  # the matched route, so request metrics label a reused response alike
+    began: float = 0.0  # time.monotonic() when the app started on it
 
 
 @dataclass(frozen=True)
@@ -146,9 +152,13 @@ class ResponseStore:
         self._bytes = 0
         self._inflight: dict[tuple[Any, ...], asyncio.Future[Captured]] = {}
 
-    def get(self, key: tuple[Any, ...], version: tuple[Any, ...]) -> Stored | None:
+    def get(
+        self, key: tuple[Any, ...], version: tuple[Any, ...], max_age: float | None = None
+    ) -> Stored | None:
         stored = self._entries.get(key)
         if stored is None or stored.version != version:
+            return None
+        if max_age is not None and time.monotonic() - stored.response.began >= max_age:
             return None
         self._entries.move_to_end(key)
         return stored
@@ -192,6 +202,7 @@ class ResponseStore:
 
 async def capture(app: ASGIApp, scope: Scope, receive: Receive) -> Captured:
     """Run the app to completion and keep what it sent."""
+    began = time.monotonic()
     start: Message = {}
     chunks: list[bytes] = []
 
@@ -208,6 +219,7 @@ async def capture(app: ASGIApp, scope: Scope, receive: Receive) -> Captured:
         headers=list(start.get("headers", [])),
         body=b"".join(chunks),
         route=scope.get("route"),
+        began=began,
     )
 
 
@@ -222,12 +234,14 @@ class ReadCaching:
         version_of: VersionOf | None = None,
         versioned: tuple[str, ...] = VERSIONED_READS,
         on_write: OnWrite | None = None,
+        clocked: tuple[str, ...] = CLOCKED_READS,
     ) -> None:
         self.app = app
         self.max_age = max_age
         self.store = ResponseStore(max_entries)
         self.version_of = version_of
         self.versioned = versioned
+        self.clocked = clocked
         self.on_write = on_write  # told of a successful write to a versioned path
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -242,7 +256,8 @@ class ReadCaching:
             await self.app(scope, receive, send)
             return
         key, version = None, None
-        if self.version_of is not None and under(path, self.versioned):
+        clocked = under(path, self.clocked)
+        if self.version_of is not None and (clocked or under(path, self.versioned)):
             version = await self.version_of(scope)
             if version is not None:
                 key = (version[0], path, scope.get("query_string", b""))
@@ -250,10 +265,13 @@ class ReadCaching:
             captured = await capture(self.app, scope, receive)
             etag = etag_for(captured.body)
         else:
-            stored = self.store.get(key, version)
+            max_age = CLOCKED_REUSE_SECONDS if clocked else None
+            stored = self.store.get(key, version, max_age)
             if stored is None:
+                # A clocked read's run is shared only by requests within its own second.
+                slot = time.monotonic() // max_age if max_age else None
                 captured = await self.store.compute_once(
-                    (key, version), lambda: capture(self.app, scope, receive)
+                    (key, version, slot), lambda: capture(self.app, scope, receive)
                 )
                 etag = etag_for(captured.body)
                 if captured.status == 200:

@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from starlette.types import Scope
 
 from services.common.http import ApiError, install_error_handlers
+from services.gateway import caching
 from services.gateway.caching import ReadCaching, etag_for, none_match
 
 
@@ -152,13 +153,24 @@ async def test_without_a_version_every_request_runs_the_route() -> None:
     assert backend.calls == 2
 
 
-async def test_reads_that_depend_on_the_clock_get_validators_but_are_not_reused() -> None:
+async def test_reads_that_depend_on_the_clock_are_reused_for_at_most_a_second(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     backend = Backend()
+    now = [1000.0]
+    monkeypatch.setattr(caching.time, "monotonic", lambda: now[0])
     async with client(make_app(backend)) as http:
         first = await http.get("/v1/live")
+        now[0] += 0.9
         second = await http.get("/v1/live", headers={"If-None-Match": first.headers["etag"]})
-    assert second.status_code == 304
-    assert backend.calls == 2
+        assert second.status_code == 304
+        assert backend.calls == 1  # reused: same version, under a second old
+        backend.value, backend.version = 2, (7, "v2")
+        assert (await http.get("/v1/live")).json() == {"value": 2}  # a new version at once
+        assert backend.calls == 2
+        now[0] += 1.0
+        assert (await http.get("/v1/live")).json() == {"value": 2}
+        assert backend.calls == 3  # same version, but the clock moved on: computed again
 
 
 async def test_concurrent_identical_reads_compute_once() -> None:
