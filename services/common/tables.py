@@ -108,13 +108,14 @@ activity_daily = Table(
     PrimaryKeyConstraint("project_id", "day"),
 )
 
-# A person's first active day: new_users(d) counts persons whose first_day is d.
+# A person's first and last active days: new users, cohorts, unbounded retention.
 persons = Table(
     "persons",
     metadata,
     Column("project_id", Integer, nullable=False),
     Column("person_id", Text, nullable=False),
     Column("first_day", Date, nullable=False),
+    Column("last_day", Date, nullable=False),
     PrimaryKeyConstraint("project_id", "person_id"),
     Index(None, "project_id", "first_day"),
 )
@@ -238,4 +239,27 @@ funnel_attempts = Table(
     Column("props", JSONB),
     PrimaryKeyConstraint("funnel_id", "person_id", "day"),
     Index(None, "funnel_id", "day", "person_id"),
+)
+
+# Retention rollups (services/metrics/aggregates/retention.py), kept exact by deltas in each batch:
+# persons of cohort `cohort` (their first active day) active on `day`...
+retention_days = Table(
+    "retention_days",
+    metadata,
+    Column("project_id", Integer, nullable=False),
+    Column("cohort", Date, nullable=False),
+    Column("day", Date, nullable=False),
+    Column("persons", Integer, nullable=False),
+    PrimaryKeyConstraint("project_id", "cohort", "day"),
+)
+
+# ...and persons of cohort `cohort` whose last active day is `last_day` (unbounded retention).
+retention_spans = Table(
+    "retention_spans",
+    metadata,
+    Column("project_id", Integer, nullable=False),
+    Column("cohort", Date, nullable=False),
+    Column("last_day", Date, nullable=False),
+    Column("persons", Integer, nullable=False),
+    PrimaryKeyConstraint("project_id", "cohort", "last_day"),
 )

@@ -1,4 +1,5 @@
-"""Retention cohorts (SPEC §4), from person-day rows, exact under late events and merges.
+"""Retention cohorts (SPEC §4), exact under late events and merges: by day over any activity
+from the retention rollups, otherwise from person-day rows.
 
 Cohort: persons whose first active day (or first `start_event`) falls in period c — over all
 history, so a late event that moves a person's first day moves them to the right cohort.
@@ -89,6 +90,26 @@ SELECT true, s.value, s.cohort, c.k, count(*)
 FROM shown s JOIN counted c USING (cohort, person_id)
 GROUP BY s.value, s.cohort, c.k"""
 
+# By day, over any activity, without a breakdown: the rollups the metrics service keeps
+# (services/metrics/aggregates/retention.py) give the same rows as the statement above — sizes
+# with k NULL, then for `on` the persons active at k, for `on_or_after` the persons whose last
+# active day is at k (capped at the length) — in O(cohorts x length).
+ROLLUP_SQL = """
+SELECT false AS split, NULL::text AS value, cohort, NULL::int AS k, sum(persons) AS persons
+FROM retention_spans
+WHERE project_id = :project AND cohort BETWEEN :first_cohort AND :last_cohort
+GROUP BY cohort
+UNION ALL
+SELECT false, NULL, cohort, day - cohort, persons FROM retention_days
+WHERE :mode = 'on' AND project_id = :project AND cohort BETWEEN :first_cohort AND :last_cohort
+  AND day - cohort <= CAST(:length AS int)
+UNION ALL
+SELECT false, NULL, cohort, LEAST(last_day - cohort, CAST(:length AS int)), sum(persons)
+FROM retention_spans
+WHERE :mode = 'on_or_after' AND project_id = :project
+  AND cohort BETWEEN :first_cohort AND :last_cohort
+GROUP BY 3, 4"""
+
 ANY_ACTIVITY = "person_days WHERE project_id = :project"
 ONE_EVENT = "person_event_days WHERE project_id = :project AND event = {param}"
 
@@ -172,7 +193,10 @@ async def _read(
         "key": key,
         "limit": MAX_VALUES,
     }
-    sql = retention_sql(start_event is not None, return_event is not None, key is not None)
+    if period == "day" and start_event is None and return_event is None and key is None:
+        sql = ROLLUP_SQL
+    else:
+        sql = retention_sql(start_event is not None, return_event is not None, key is not None)
     everyone = _Counts(length)
     by_value: dict[str | None, _Counts] = defaultdict(lambda: _Counts(length))
     for r in await conn.execute(text(sql), params):

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from services.common.events import ACTIVE_TYPES, EventRecord
+from services.metrics.aggregates import retention
 from services.metrics.aggregates.rollup import add_batch
 
 # All three take rows already aggregated in Python, in key order (no deadlocks between
@@ -47,13 +48,14 @@ DO UPDATE SET events = person_day_values.events + excluded.events
 MAX_VALUE_CHARS = 200
 
 # A late event can move a person's first day earlier; it never moves later.
-UPSERT_FIRST_DAYS = """
-INSERT INTO persons (project_id, person_id, first_day)
-SELECT * FROM unnest($1::int[], $2::text[], $3::date[])
+UPSERT_FIRST_LAST_DAYS = """
+INSERT INTO persons AS p (project_id, person_id, first_day, last_day)
+SELECT * FROM unnest($1::int[], $2::text[], $3::date[], $4::date[])
 ORDER BY 1, 2
 ON CONFLICT (project_id, person_id)
-DO UPDATE SET first_day = excluded.first_day
-WHERE excluded.first_day < persons.first_day
+DO UPDATE SET first_day = LEAST(p.first_day, excluded.first_day),
+              last_day = GREATEST(p.last_day, excluded.last_day)
+WHERE excluded.first_day < p.first_day OR excluded.last_day > p.last_day
 """
 
 
@@ -106,7 +108,9 @@ async def apply_activity(
     rows = sorted(person_days)
     columns = ([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
     counts = [person_days[r] for r in rows]
-    await add_batch(conn, *columns, counts)  # reads the rows as they were before this batch
+    # The rollups read the rows as they were before this batch.
+    await add_batch(conn, *columns, counts)
+    await retention.add_batch(conn, *columns)
     await conn.execute(UPSERT_PERSON_DAYS, *columns, counts)
     ordered = sorted(event_days)
     await conn.execute(
@@ -118,9 +122,15 @@ async def apply_activity(
             UPSERT_PERSON_DAY_VALUES, *zip(*keyed, strict=True), [value_days[k] for k in keyed]
         )
     first: dict[tuple[int, str], date] = {}
+    last: dict[tuple[int, str], date] = {}
     for project_id, person, day in rows:  # sorted: the first seen is the earliest
         first.setdefault((project_id, person), day)
+        last[(project_id, person)] = day
     keys = sorted(first)
     await conn.execute(
-        UPSERT_FIRST_DAYS, [k[0] for k in keys], [k[1] for k in keys], [first[k] for k in keys]
+        UPSERT_FIRST_LAST_DAYS,
+        [k[0] for k in keys],
+        [k[1] for k in keys],
+        [first[k] for k in keys],
+        [last[k] for k in keys],
     )

@@ -4,9 +4,9 @@ A person is a connected component of distinct ids linked by `identify` (userId +
 and `alias` (previousId -> userId). Its label is the smallest id of the component, a function of
 the component alone, so the final labels do not depend on the order in which links and events
 arrive. When a link joins two components, every row stored under the larger label is moved to
-the smaller one — identities, daily activity, per-event activity, first days, and the daily
-rollup — and the survivor's sessions and funnel attempts are recomputed, so days already
-counted for an anonymous id now count for the person, once.
+the smaller one — identities, daily activity, per-event activity, first and last days, and the
+activity and retention rollups — and the survivor's sessions and funnel attempts are
+recomputed, so days already counted for an anonymous id now count for the person, once.
 
 Callers hold the project's advisory lock (exclusive when merging), so labels cannot change
 between resolving them and writing rows under them.
@@ -19,6 +19,7 @@ from collections.abc import Iterable, Sequence
 import asyncpg
 
 from services.common.events import EventRecord
+from services.metrics.aggregates import retention
 from services.metrics.aggregates.rollup import persons_contribution
 from services.metrics.aggregates.sessions import recompute_persons
 from services.metrics.funnels import maintain as funnels
@@ -86,12 +87,13 @@ REKEY = [
     moved AS (
         DELETE FROM persons p USING m
         WHERE p.project_id = m.project_id AND p.person_id = m.old
-        RETURNING p.project_id, m.new, p.first_day
+        RETURNING p.project_id, m.new, p.first_day, p.last_day
     )
-    INSERT INTO persons (project_id, person_id, first_day)
-    SELECT project_id, new, min(first_day) FROM moved GROUP BY 1, 2 ORDER BY 1, 2
+    INSERT INTO persons (project_id, person_id, first_day, last_day)
+    SELECT project_id, new, min(first_day), max(last_day) FROM moved GROUP BY 1, 2 ORDER BY 1, 2
     ON CONFLICT (project_id, person_id)
-    DO UPDATE SET first_day = LEAST(persons.first_day, excluded.first_day)
+    DO UPDATE SET first_day = LEAST(persons.first_day, excluded.first_day),
+                  last_day = GREATEST(persons.last_day, excluded.last_day)
     """,
 ]
 
@@ -153,14 +155,17 @@ async def apply_merges(conn: asyncpg.Connection, events: Sequence[EventRecord]) 
         return
     columns = ([m[0] for m in moves], [m[1] for m in moves], [m[2] for m in moves])
     survivors = [(project, new) for project, _, new in moves]
-    await persons_contribution(conn, [(p, old) for p, old, _ in moves] + survivors, -1)
+    merged = [(p, old) for p, old, _ in moves] + survivors
+    await persons_contribution(conn, merged, -1)
+    await retention.persons_contribution(conn, merged, -1)
     for statement in REKEY:
         await conn.execute(statement, *columns)
     await persons_contribution(conn, survivors, +1)
+    await retention.persons_contribution(conn, survivors, +1)
     # Sessions: the merged-away labels' rows go, the survivors' whole histories are redone.
-    await recompute_persons(conn, [(p, old) for p, old, _ in moves] + survivors)
+    await recompute_persons(conn, merged)
     # Funnels likewise (their attempts span distinct ids the merge just joined).
-    await funnels.recompute_persons(conn, [(p, old) for p, old, _ in moves] + survivors)
+    await funnels.recompute_persons(conn, merged)
 
 
 async def resolve_people(conn: asyncpg.Connection, events: Sequence[EventRecord]) -> dict[Key, str]:
