@@ -40,6 +40,15 @@ class EventRecord(BaseModel):
         return self.user_id or self.anonymous_id or ""
 
     @property
+    def props(self) -> dict[str, Any]:
+        """Its properties over the traits its SDK attached (`context.traits`): what funnels
+        filter on and breakdowns split by — "a property, else the trait as of the event"."""
+        traits = self.context.get("traits")
+        if isinstance(traits, dict) and traits:
+            return {**traits, **self.properties}
+        return self.properties
+
+    @property
     def partition_key(self) -> bytes:
         """One device (or user, when there is no device id) always lands on one partition."""
         return f"{self.project_id}:{self.anonymous_id or self.user_id}".encode()

@@ -32,6 +32,11 @@ metadata = MetaData(
     }
 )
 
+# A tenant. Its session settings (README "Sessions"): a session ends after
+# `session_timeout_seconds` without an active event and lasts at most `session_cap_seconds`.
+# Changing them rebuilds every session of the project from the archive (sessions_rebuild.py):
+# `sessions_rebuild` is 'running' until then, `sessions_rebuild_cursor` the last person done;
+# `sessions_generation` counts the changes (a version of the sessions for the gateway's cache).
 projects = Table(
     "projects",
     metadata,
@@ -41,8 +46,20 @@ projects = Table(
     Column("write_key", Text, nullable=False),
     Column("read_key", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("session_timeout_seconds", Integer, nullable=False, server_default="1800"),
+    Column("session_cap_seconds", Integer, nullable=False, server_default="86400"),
+    Column("sessions_rebuild", Text, nullable=False, server_default="complete"),
+    Column("sessions_rebuild_cursor", Text),
+    Column("sessions_rebuild_done_at", DateTime(timezone=True)),
+    Column("sessions_generation", Integer, nullable=False, server_default="0"),
     UniqueConstraint("write_key"),
     UniqueConstraint("read_key"),
+    CheckConstraint("session_timeout_seconds BETWEEN 60 AND 86400", name="session_timeout"),
+    CheckConstraint(
+        "session_cap_seconds >= session_timeout_seconds AND session_cap_seconds <= 604800",
+        name="session_cap",
+    ),
+    CheckConstraint("sessions_rebuild IN ('running', 'complete')", name="sessions_rebuild"),
 )
 
 # Dedup memory: a (project, messageId) seen here is never applied again (SPEC §3, PULSE_DEDUP_DAYS).
@@ -175,8 +192,8 @@ active_events = Table(
 )
 
 # A person's sessions (SPEC §4): `day` is the start's date in the project's timezone. A chain is
-# a run of sessions with no 30-minute gap between them (only the 24 h cap split it); its bounds
-# tell the metrics service how far a late event's effect can reach.
+# a run of sessions with no gap over the project's session timeout between them (only the cap
+# split it); its bounds tell the metrics service how far a late event's effect can reach.
 sessions = Table(
     "sessions",
     metadata,
@@ -262,4 +279,19 @@ retention_spans = Table(
     Column("last_day", Date, nullable=False),
     Column("persons", Integer, nullable=False),
     PrimaryKeyConstraint("project_id", "cohort", "last_day"),
+)
+
+# Traits set by identify calls for the keys of PULSE_BREAKDOWN_KEYS, under the distinct id that
+# sent them (merges never rewrite it), at the event time rounded to the second like the archive.
+# An active event without the key in its own properties or SDK traits takes its person's latest
+# value at or before it (services/metrics/aggregates/traits.py).
+trait_changes = Table(
+    "trait_changes",
+    metadata,
+    Column("project_id", Integer, nullable=False),
+    Column("distinct_id", Text, nullable=False),
+    Column("key", Text, nullable=False),
+    Column("ts", DateTime(timezone=True), nullable=False),
+    Column("value", Text, nullable=False),
+    PrimaryKeyConstraint("project_id", "distinct_id", "key", "ts"),
 )

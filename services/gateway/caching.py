@@ -28,6 +28,17 @@ under `/v1/funnels` drops this process's known version of the project before its
 sent, so a client reads its own write at once; other gateway processes see it within the
 staleness bound like any change.
 
+The sessions read (`/v1/sessions`) also depends on the project's session settings and on the
+rebuild of its sessions after they change, which happen outside those transactions: the admin
+API changes the settings (`PATCH /v1/projects/{id}`), and the metrics service rebuilds the
+sessions in transactions of its own, each moving `projects.sessions_rebuild_cursor` (and finally
+`sessions_rebuild`). Its version therefore adds the project's `(session_timeout_seconds,
+session_cap_seconds, sessions_generation, sessions_rebuild, sessions_rebuild_cursor)`: a change
+bumps the generation and restarts the cursor, and within a generation the cursor only moves
+forward, so every change and every rebuild step is a new version. A successful PATCH of a
+project drops this process's known version of it, like a funnel write. (Paths are cut by
+neither setting: their version is the pipeline's.)
+
 Reads whose answer also depends on the clock (`CLOCKED_READS`: the live view's sliding windows)
 are reused the same way but for at most `CLOCKED_REUSE_SECONDS` (1 s): new events still show as
 soon as their version is read, and the windows slide within the second the live view promises.
@@ -38,6 +49,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -58,6 +70,7 @@ log = get_logger(__name__)
 READ_PREFIX = "/v1/"
 ADMIN_PREFIX = "/v1/projects"
 FUNNELS_PREFIX = "/v1/funnels"
+SESSIONS_PATH = "/v1/sessions"
 # A path listed here is versioned, and so are the paths below it (`/v1/funnels/{id}`).
 VERSIONED_READS = (
     "/v1/activity",
@@ -65,7 +78,7 @@ VERSIONED_READS = (
     "/v1/lifecycle",
     "/v1/events",
     "/v1/retention",
-    "/v1/sessions",
+    SESSIONS_PATH,
     "/v1/paths",
     "/v1/status",
     "/v1/rejected",
@@ -83,16 +96,29 @@ SELECT s.events_processed, s.duplicates_dropped, s.rejected, s.processed_through
         WHERE o.consumer_group = :group AND o.topic = :topic) AS applied,
        (SELECT string_agg(format('%s %s %L %L', f.id, f.backfill, f.backfill_cursor,
                                  f.backfill_done_at), ',' ORDER BY f.id)
-        FROM funnels f WHERE f.project_id = :project) AS funnels
+        FROM funnels f WHERE f.project_id = :project) AS funnels,
+       (SELECT format('%s %s %s %s %L', p.session_timeout_seconds, p.session_cap_seconds,
+                      p.sessions_generation, p.sessions_rebuild, p.sessions_rebuild_cursor)
+        FROM projects p WHERE p.id = :project) AS sessions
 FROM (SELECT 1) AS one
 LEFT JOIN project_stats s ON s.project_id = :project
 """
 )
+# A change of a project's session settings: PATCH /v1/projects/{id} (admin API).
+SETTINGS_WRITE = re.compile(r"/v1/projects/(\d+)")
 
 
 def under(path: str, prefixes: tuple[str, ...]) -> bool:
     """`path` is one of `prefixes` or below one of them."""
     return any(path == p or path.startswith(p + "/") for p in prefixes)
+
+
+def settings_written(scope: Scope) -> int | None:
+    """The project whose session settings `scope` changes, if it is such a request."""
+    match = SETTINGS_WRITE.fullmatch(scope.get("path", ""))
+    if match is None or scope.get("method") != "PATCH":
+        return None
+    return int(match.group(1))
 
 
 def etag_for(body: bytes) -> str:
@@ -251,7 +277,8 @@ class ReadCaching:
             return
         if path.startswith(ADMIN_PREFIX) or scope["method"] != "GET":
             send = _with_header(send, b"cache-control", b"no-store")
-            if self.on_write is not None and under(path, self.versioned):
+            written = under(path, self.versioned) or settings_written(scope) is not None
+            if self.on_write is not None and written:
                 send = _before_success(send, self.on_write, scope)
             await self.app(scope, receive, send)
             return
@@ -326,11 +353,13 @@ def _before_success(send: Send, hook: OnWrite, scope: Scope) -> Send:
 
 @dataclass(frozen=True)
 class Version:
-    """What a project's reads depend on: the pipeline's position for all of them, and the
-    funnels' definitions and backfill state for the funnel reads as well."""
+    """What a project's reads depend on: the pipeline's position for all of them, the funnels'
+    definitions and backfill state for the funnel reads as well, and the session settings and
+    rebuild state for the sessions read."""
 
     pipeline: tuple[Any, ...]  # project id first: the response store keys on it
     funnels: str | None
+    sessions: str | None
 
 
 class VersionCache:
@@ -358,19 +387,25 @@ class VersionCache:
         version = await self._version(state, project)
         if version is None:
             return None
-        if under(scope.get("path", ""), (FUNNELS_PREFIX,)):
+        path = scope.get("path", "")
+        if under(path, (FUNNELS_PREFIX,)):
             return (*version.pipeline, version.funnels)
+        if under(path, (SESSIONS_PATH,)):
+            return (*version.pipeline, version.sessions)
         return version.pipeline
 
     async def forget(self, scope: Scope) -> None:
-        """The project's funnels changed: versions read before now are no longer current."""
-        state = self._state()
-        project = await self._project(state, scope)
-        if project is None:
-            return
-        self._written[project.id] = time.monotonic()
-        self._known.pop(project.id, None)
-        self._reading.pop(project.id, None)  # requests from now on start a read of their own
+        """The project's funnels (a read key's write) or session settings (an admin's PATCH)
+        changed: versions read before now are no longer current."""
+        project_id = settings_written(scope)
+        if project_id is None:
+            project = await self._project(self._state(), scope)
+            if project is None:
+                return
+            project_id = project.id
+        self._written[project_id] = time.monotonic()
+        self._known.pop(project_id, None)
+        self._reading.pop(project_id, None)  # requests from now on start a read of their own
 
     async def _project(self, state: GatewayState, scope: Scope) -> Project | None:
         scheme, _, key = Headers(scope=scope).get("authorization", "").partition(" ")
@@ -424,4 +459,4 @@ class VersionCache:
             row.processed_through,
             row.applied,
         )
-        return began, Version((project_id, *counters, topic_end), row.funnels)
+        return began, Version((project_id, *counters, topic_end), row.funnels, row.sessions)

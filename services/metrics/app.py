@@ -24,6 +24,7 @@ from services.common.settings import MetricsSettings
 from services.metrics.dedup import prune_seen_messages
 from services.metrics.funnels.backfill import backfill_forever
 from services.metrics.runner import Runner
+from services.metrics.sessions_rebuild import rebuild_forever
 
 log = get_logger(__name__)
 
@@ -33,12 +34,14 @@ def create_app(settings: MetricsSettings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=4)
+        # one connection each: consumer, dedup pruner, funnel backfill, sessions rebuild, /readyz
+        pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=5)
         await ensure_topics(settings)
         runner = Runner(settings, pool)
         task = asyncio.create_task(runner.run(), name="consumer")
         pruner = asyncio.create_task(prune_seen_messages(pool, settings), name="dedup-pruner")
         backfiller = asyncio.create_task(backfill_forever(pool), name="funnel-backfill")
+        rebuilder = asyncio.create_task(rebuild_forever(pool), name="sessions-rebuild")
         task.add_done_callback(lambda t: _exit_if_failed(app, t))
         state.update(pool=pool, runner=runner, task=task)
         log.info("metrics_started", port=settings.port)
@@ -51,6 +54,7 @@ def create_app(settings: MetricsSettings) -> FastAPI:
             await asyncio.wait({task}, timeout=30)
             pruner.cancel()
             backfiller.cancel()
+            rebuilder.cancel()
             await pool.close()
             log.info("metrics_stopped")
 

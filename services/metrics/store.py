@@ -20,9 +20,11 @@ import orjson
 
 from services.common.events import ACTIVE_TYPES, EventRecord, RejectedRecord
 from services.metrics import metric_defs as m
+from services.metrics.aggregates import traits
 from services.metrics.aggregates.activity import apply_activity
 from services.metrics.aggregates.archive import apply_archive
 from services.metrics.aggregates.identity import apply_merges, links, resolve_people
+from services.metrics.aggregates.sessions import lock_persons
 from services.metrics.funnels.maintain import apply_funnels
 from services.metrics.offsets import PartitionKey, store_offsets
 from services.metrics.parse import ParsedBatch
@@ -88,12 +90,18 @@ class Store:
             await store_offsets(conn, self._group, batch.next_offsets, epochs)
             fresh = await self._claim(conn, candidates)
             await self._lock_projects(conn, fresh)
-            await apply_merges(conn, fresh)
+            survivors = await apply_merges(conn, fresh)
             people = await resolve_people(conn, [e for e in fresh if e.type in ACTIVE_TYPES])
+            retraited = await self._record_traits(conn, fresh)
+            # Every person this batch writes, locked at once in key order (sessions.py).
+            await lock_persons(conn, {(p, who) for (p, _), who in people.items()} | set(retraited))
             zones = await self._zones(conn, fresh)
             await apply_activity(conn, fresh, people, zones, self._breakdown_keys)
             await apply_archive(conn, fresh, people)
             await apply_funnels(conn, fresh, people)
+            # Values from a new trait on, and a merged person's whole history, are redone.
+            since = {**retraited, **dict.fromkeys(survivors)}
+            await traits.recompute(conn, since, zones, self._breakdown_keys)
             await self._insert_rejected(conn, batch.rejected)
             await self._update_stats(conn, batch.events, fresh, batch.rejected)
         applied_at = datetime.now(UTC)
@@ -115,6 +123,24 @@ class Store:
             )
             self._zone_cache.update({r["id"]: ZoneInfo(r["timezone"]) for r in rows})
         return self._zone_cache
+
+    async def _record_traits(
+        self, conn: asyncpg.Connection, events: list[EventRecord]
+    ) -> dict[tuple[int, str], datetime]:
+        """Store the identify traits of the breakdown keys; the persons they change, with the
+        time of their earliest change."""
+        if not self._breakdown_keys:
+            return {}
+        changes = await traits.record_changes(conn, events, self._breakdown_keys)
+        if not changes:
+            return {}
+        senders = {(e.project_id, e.distinct_id): e for e in events if e.type == "identify"}
+        labels = await resolve_people(conn, [senders[(p, d)] for p, d, _ in changes])
+        earliest: dict[tuple[int, str], datetime] = {}
+        for project_id, distinct_id, at in changes:
+            person = (project_id, labels[(project_id, distinct_id)])
+            earliest[person] = min(at, earliest.get(person, at))
+        return earliest
 
     async def _lock_projects(self, conn: asyncpg.Connection, events: list[EventRecord]) -> None:
         merging = {p for p, _, _ in links(events)}

@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from services.common.events import EventRecord
+from services.gateway.queries.breakdown import read_breakdown
 from services.gateway.queries.retention import (
     RetentionMode,
     RetentionPeriod,
@@ -28,7 +29,7 @@ from services.gateway.queries.retention import (
 from services.metrics.parse import ParsedBatch
 from services.metrics.store import Store
 from tests.support import oracle
-from tests.support.breakdown_oracle import ValuedEvent, retention_breakdown
+from tests.support.breakdown_oracle import ValuedEvent, retention_breakdown, values_as_of
 from tests.support.store_db import Db, new_project
 
 START = date(2026, 5, 4)  # a Monday
@@ -62,18 +63,33 @@ active_event = st.builds(
     st.sampled_from(PLANS),
 )
 link_event = st.builds(
-    lambda kind, a, b, day: (kind, a, b, day),
-    st.sampled_from(["identify", "alias"]),
+    lambda kind, a, b, day, hour, plan: (kind, a, b, day, hour, plan),
+    st.sampled_from(["identify", "identify", "alias"]),
     ids,
     ids,
     st.integers(0, SPAN_DAYS - 1),
+    st.integers(0, 23),
+    st.sampled_from(PLANS),  # the plan an identify sets, from then on
+)
+# An identify that only sets a trait (a server-side SDK: userId and traits, nothing to merge).
+trait_event = st.builds(
+    lambda a, day, hour, plan: ("identify", a, None, day, hour, plan),
+    ids,
+    st.integers(0, SPAN_DAYS - 1),
+    st.integers(0, 23),
+    st.sampled_from(["free", "vip"]),
 )
 # Two events of one actor on one day, each with its own plan (often two plans on a first day).
 same_day = st.builds(
     lambda first, second: [first, (*first[:3], *second[3:])], active_event, active_event
 )
 histories = st.lists(
-    st.one_of(active_event.map(lambda e: [e]), same_day, link_event.map(lambda e: [e])),
+    st.one_of(
+        active_event.map(lambda e: [e]),
+        same_day,
+        link_event.map(lambda e: [e]),
+        trait_event.map(lambda e: [e]),
+    ),
     min_size=1,
     max_size=25,
 ).map(lambda items: [e for item in items for e in item])
@@ -92,8 +108,9 @@ def _valued(history: list[tuple[Any, ...]]) -> list[ValuedEvent]:
             sent = oracle.SentEvent(message_id, kind, actor, _at(day, hour), event=name)
             out.append(ValuedEvent(sent, prop, trait))
         else:
-            kind, a, b, day = item
-            out.append(ValuedEvent(oracle.SentEvent(message_id, kind, a, _at(day, 0), linked=b)))
+            kind, a, b, day, hour, plan = item
+            sent = oracle.SentEvent(message_id, kind, a, _at(day, hour), linked=b)
+            out.append(ValuedEvent(sent, sets=plan if kind == "identify" else None))
     return out
 
 
@@ -101,8 +118,9 @@ def _record(project_id: int, v: ValuedEvent) -> EventRecord:
     e = v.sent
     fields: dict[str, object] = {"user_id": e.person}
     if e.type == "identify":
-        # Traits sent with identify are not applied to events (README); they must not count.
-        fields |= {"anonymous_id": e.linked, "traits": {"plan": "identified"}}
+        fields["anonymous_id"] = e.linked
+        if v.sets is not None:
+            fields["traits"] = {"plan": v.sets}
     elif e.type == "alias":
         fields["previous_id"] = e.linked
     elif e.person.startswith("anon"):
@@ -164,6 +182,7 @@ async def _assert_oracle(
             start_event,
             return_event,
         )
+        activity = await read_breakdown(conn, project_id, "plan", start, stop)
     want_cohorts, want_splits = retention_breakdown(
         events, start, stop, length, period, mode, start_event, return_event, tz
     )
@@ -175,6 +194,10 @@ async def _assert_oracle(
         assert want_cohorts == oracle.retention(
             sent, start, stop, length, period, mode, start_event, return_event
         ), query
+        # The activity breakdown reads the same values (person_day_values).
+        assert [s.model_dump(mode="json") for s in activity] == oracle.breakdown(
+            sent, values_as_of(events), start, stop
+        )
     got = [s.model_dump(mode="json") for s in splits]
     assert got == want_splits, query
     return got
@@ -332,3 +355,50 @@ async def test_at_most_fifty_values_largest_first_and_null_last(db: Db) -> None:
     got = await _assert_oracle(db, project_id, events, DAY_ON, start=START, stop=START)
     assert [g["value"] for g in got] == ["v54", "v53", *(f"v{n:02}" for n in range(48)), None]
     assert [g["cohorts"][0]["size"] for g in got[:3]] == [3, 2, 1]
+
+
+async def test_identify_traits_apply_from_their_time_on_even_when_late(db: Db) -> None:
+    """A server-side SDK sends the plan only with identify: tracks carry none of their own."""
+    project_id = await new_project(db.pool)
+    tracks = [_track("user-t", day, hour=hour) for day, hour in [(1, 10), (2, 9), (2, 11), (3, 10)]]
+
+    def identify(day: int, hour: int, plan: str) -> ValuedEvent:
+        sent = oracle.SentEvent(str(uuid.uuid4()), "identify", "user-t", _at(day, hour))
+        return ValuedEvent(sent, sets=plan)
+
+    await _apply(db, project_id, [*tracks, identify(2, 10, "vip")])
+    query: Query = ("day", "on", None, None, 3)
+    first = await _assert_oracle(db, project_id, [*tracks, identify(2, 10, "vip")], query)
+    # Cohort day 1 carried no plan yet: the person is in the null group.
+    assert [(g["value"], g["cohorts"][0]["size"]) for g in first] == [(None, 1)]
+    # A late identify on day 1 sets "free" from 00:00: day 1 and day 2 09:00 are free now.
+    late = identify(1, 0, "free")
+    await _apply(db, project_id, [late])
+    everything = [*tracks, identify(2, 10, "vip"), late]
+    split = await _assert_oracle(db, project_id, everything, query)
+    assert [(g["value"], g["cohorts"][0]["size"]) for g in split] == [("free", 1)]
+    async with db.engine.connect() as conn:
+        series = await read_breakdown(conn, project_id, "plan", _at(1).date(), _at(3).date())
+    dau = {(s.value, d.date.day - START.day): d.dau for s in series for d in s.days}
+    assert dau[("free", 1)] == 1 and dau[("free", 2)] == 1 and dau[("vip", 2)] == 1
+    assert dau[("vip", 3)] == 1 and dau[("free", 3)] == 0
+
+
+async def test_a_merge_applies_the_users_traits_to_the_devices_events(db: Db) -> None:
+    """The plan was set on the user id; the device's events learn it when the link arrives."""
+    project_id = await new_project(db.pool)
+    device = [_track("anon-d", 1, hour=8), _track("anon-d", 2, hour=8)]
+    sets = ValuedEvent(
+        oracle.SentEvent(str(uuid.uuid4()), "identify", "user-d", _at(1, 12)), sets="vip"
+    )
+    await _apply(db, project_id, [*device, sets])
+    query: Query = ("day", "on", None, None, 3)
+    before = await _assert_oracle(db, project_id, [*device, sets], query)
+    assert [(g["value"], g["cohorts"][0]["size"]) for g in before] == [(None, 1)]
+    link = _link("identify", "user-d", "anon-d", 3)
+    await _apply(db, project_id, [link])
+    await _assert_oracle(db, project_id, [*device, sets, link], query)
+    async with db.engine.connect() as conn:
+        series = await read_breakdown(conn, project_id, "plan", _at(1).date(), _at(3).date())
+    # Day 1 08:00 was before the trait was set; day 2's event is after it: vip.
+    assert [(s.value, [d.dau for d in s.days]) for s in series] == [("vip", [0, 1, 0])]

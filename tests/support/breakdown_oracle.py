@@ -2,15 +2,18 @@
 
 `oracle.SentEvent` carries no properties, so `ValuedEvent` adds what the SDK put on the event for
 the breakdown key — as an event property, as a `context.traits` trait, or both (the property
-wins, as in the metrics service). Plain Python over the deduplicated events, with oracle.py's
-identity merges, so it can be trusted as the reference for the streaming aggregates.
+wins, as in the metrics service) — and, for an identify, the trait it sets. An event without a
+value of its own takes its person's latest identify trait at or before it (to the second; the
+larger value when two identifies share a second). Plain Python over the deduplicated events,
+with oracle.py's identity merges, so it can be trusted as the reference for the streaming
+aggregates.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from tests.support import oracle
@@ -24,10 +27,38 @@ class ValuedEvent:
     sent: SentEvent
     prop: str | None = None  # properties[key]
     trait: str | None = None  # context.traits[key]
+    sets: str | None = None  # an identify's traits[key]
 
     @property
     def value(self) -> str | None:
         return self.prop if self.prop is not None else self.trait
+
+
+def _second(ts: datetime) -> datetime:
+    return (ts + timedelta(milliseconds=500)).replace(microsecond=0)
+
+
+def values_as_of(events: list[ValuedEvent]) -> dict[str, str]:
+    """message_id -> the active event's value: its own, else its person's identify trait as of
+    the event."""
+    unique = list({v.sent.message_id: v for v in events}.values())
+    person = oracle._people([v.sent for v in unique])
+    sets: dict[str, list[tuple[datetime, str]]] = defaultdict(list)
+    for v in unique:
+        if v.sent.type == "identify" and v.sets:
+            sets[person[v.sent.person]].append((_second(v.sent.timestamp), v.sets))
+    out = {}
+    for v in unique:
+        if v.sent.type not in ACTIVE:
+            continue
+        value = v.value
+        if value is None:
+            at = _second(v.sent.timestamp)
+            earlier = [s for s in sets[person[v.sent.person]] if s[0] <= at]
+            value = max(earlier)[1] if earlier else None
+        if value is not None:
+            out[v.sent.message_id] = value
+    return out
 
 
 def _name(e: SentEvent) -> str:
@@ -52,6 +83,7 @@ def retention_breakdown(
     """
     unique = list({v.sent.message_id: v for v in events}.values())
     person = oracle._people([v.sent for v in unique])
+    resolved = values_as_of(unique)
     step = 7 if period == "week" else 1
     zone = ZoneInfo(tz)
 
@@ -70,8 +102,8 @@ def retention_breakdown(
             first_day[p] = min(first_day.get(p, day), day)
         if return_event is None or _name(e) == return_event:
             returns[p].add(period_of(day))
-        if v.value is not None:
-            values_on[(p, day)].add(v.value)
+        if e.message_id in resolved:
+            values_on[(p, day)].add(resolved[e.message_id])
 
     starts = []
     cohort = period_of(start)

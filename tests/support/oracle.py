@@ -226,17 +226,25 @@ def _timelines(events: list[SentEvent]) -> dict[str, list[SentEvent]]:
     return out
 
 
-def sessions(events: list[SentEvent], start: date, stop: date, tz: str = "UTC") -> list[dict]:  # type: ignore[type-arg]
-    """Per day: sessions started (30 min inactivity, 24 h cap), median/mean seconds (median as
-    percentile_cont(0.5)), events per session, bounce rate; rounded as the API documents."""
+def sessions(
+    events: list[SentEvent],
+    start: date,
+    stop: date,
+    tz: str = "UTC",
+    gap: timedelta = timedelta(minutes=30),
+    cap: timedelta = timedelta(hours=24),
+) -> list[dict]:  # type: ignore[type-arg]
+    """Per day: sessions started (`gap` of inactivity ends one, at most `cap` long: by default 30
+    min and 24 h), median/mean seconds (median as percentile_cont(0.5)), events per session,
+    bounce rate; rounded as the API documents."""
     zone = ZoneInfo(tz)
     by_day: dict[date, list[tuple[float, int]]] = defaultdict(list)  # (seconds, events)
     for timeline in _timelines(events).values():
         found: list[list[datetime]] = []
         for e in timeline:
             t = e.timestamp
-            gap_ok = found and t - found[-1][-1] <= timedelta(minutes=30)
-            if gap_ok and t - found[-1][0] <= timedelta(hours=24):
+            gap_ok = found and t - found[-1][-1] <= gap
+            if gap_ok and t - found[-1][0] <= cap:
                 found[-1].append(t)
             else:
                 found.append([t])

@@ -4,12 +4,16 @@ Read from the `sessions` table the metrics service maintains (services/metrics/a
 sessions.py); a session counts on the day it starts, in the project's timezone. Durations are
 whole seconds (event times are archived to the second): last event time - first event time.
 The median is `percentile_cont(0.5)` (the mean of the two middle durations for an even count);
-figures are rounded to 3 decimals, the bounce rate to 4, like stickiness.
+figures are rounded to 3 decimals, the bounce rate to 4, like stickiness. While the sessions are
+being rebuilt after a change of the project's session settings (services/metrics/
+sessions_rebuild.py), persons not reached yet still have sessions cut with the old ones:
+`read_rebuild` says so.
 """
 
 from __future__ import annotations
 
 from datetime import date
+from typing import Literal
 
 from pydantic import BaseModel
 from sqlalchemy import text
@@ -45,6 +49,17 @@ LEFT JOIN per_day p ON p.day = g.d::date
 ORDER BY 1
 """
 )
+
+
+REBUILD_SQL = text("SELECT sessions_rebuild FROM projects WHERE id = :project")
+
+Rebuild = Literal["running", "complete"]
+
+
+async def read_rebuild(conn: AsyncConnection, project_id: int) -> Rebuild:
+    """'running' while the project's sessions are rebuilt after a settings change."""
+    state = await conn.scalar(REBUILD_SQL, {"project": project_id})
+    return "running" if state == "running" else "complete"
 
 
 async def read_sessions(

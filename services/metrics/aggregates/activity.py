@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 import asyncpg
 
 from services.common.events import ACTIVE_TYPES, EventRecord
-from services.metrics.aggregates import retention
+from services.metrics.aggregates import retention, traits
 from services.metrics.aggregates.rollup import add_batch
 
 # All three take rows already aggregated in Python, in key order (no deadlocks between
@@ -45,8 +45,6 @@ ON CONFLICT (project_id, key, value, day, person_id)
 DO UPDATE SET events = person_day_values.events + excluded.events
 """
 
-MAX_VALUE_CHARS = 200
-
 # A late event can move a person's first day earlier; it never moves later.
 UPSERT_FIRST_LAST_DAYS = """
 INSERT INTO persons AS p (project_id, person_id, first_day, last_day)
@@ -57,18 +55,6 @@ DO UPDATE SET first_day = LEAST(p.first_day, excluded.first_day),
               last_day = GREATEST(p.last_day, excluded.last_day)
 WHERE excluded.first_day < p.first_day OR excluded.last_day > p.last_day
 """
-
-
-def breakdown_value(event: EventRecord, key: str) -> str | None:
-    """The event's own property, else the trait its SDK attached (context.traits); scalars only."""
-    for source in (event.properties, event.context.get("traits")):
-        if isinstance(source, dict):
-            value = source.get(key)
-            if isinstance(value, bool):
-                return "true" if value else "false"
-            if isinstance(value, str | int | float) and value != "":
-                return str(value)[:MAX_VALUE_CHARS]
-    return None
 
 
 def event_name(event: EventRecord) -> str:
@@ -92,6 +78,8 @@ async def apply_activity(
     person_days: Counter[tuple[int, str, date]] = Counter()
     event_days: Counter[tuple[int, date, str, str]] = Counter()
     value_days: Counter[tuple[int, str, str, date, str]] = Counter()
+    lacking: list[tuple[int, str, str, datetime]] = []  # no value of their own: ask the traits
+    lacking_days: list[date] = []
     for e in events:
         if e.type not in ACTIVE_TYPES:
             continue
@@ -99,10 +87,19 @@ async def apply_activity(
         day = e.timestamp.astimezone(zones[e.project_id]).date()
         person_days[(e.project_id, person, day)] += 1
         event_days[(e.project_id, day, event_name(e), person)] += 1
+        props = e.props
         for key in breakdown_keys:
-            value = breakdown_value(e, key)
+            value = traits.value_of(props, key)
             if value is not None:
                 value_days[(e.project_id, key, value, day, person)] += 1
+            else:
+                lacking.append((e.project_id, person, key, e.timestamp))
+                lacking_days.append(day)
+    for (project_id, person, key, _), day, value in zip(
+        lacking, lacking_days, await traits.values_as_of(conn, lacking), strict=True
+    ):
+        if value is not None:
+            value_days[(project_id, key, value, day, person)] += 1
     if not person_days:
         return
     rows = sorted(person_days)

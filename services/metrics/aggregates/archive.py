@@ -30,14 +30,8 @@ FROM unnest($1::int[], $2::text[], $3::timestamptz[], $4::text[], $5::text[])
 
 def archived_props(event: EventRecord) -> str | None:
     """The event's properties over the traits its SDK attached, as JSON (docs/funnels.md)."""
-    traits = event.context.get("traits")
-    if isinstance(traits, dict) and traits:
-        merged = {**traits, **event.properties}
-    elif event.properties:
-        merged = event.properties
-    else:
-        return None
-    return orjson.dumps(merged).decode()
+    props = event.props
+    return orjson.dumps(props).decode() if props else None
 
 
 async def apply_archive(

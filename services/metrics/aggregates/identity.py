@@ -144,15 +144,16 @@ def plan_merges(
     return sorted((k[0], k[1], find(k)[1]) for k in parent if find(k) != k)
 
 
-async def apply_merges(conn: asyncpg.Connection, events: Sequence[EventRecord]) -> None:
+async def apply_merges(conn: asyncpg.Connection, events: Sequence[EventRecord]) -> list[Key]:
+    """Merge what the batch's links join; return the surviving persons that absorbed others."""
     pairs = links(events)
     if not pairs:
-        return
+        return []
     keys = {(p, a) for p, a, _ in pairs} | {(p, b) for p, _, b in pairs}
     await _ensure(conn, keys)
     moves = plan_merges(pairs, await _labels(conn, keys))
     if not moves:
-        return
+        return []
     columns = ([m[0] for m in moves], [m[1] for m in moves], [m[2] for m in moves])
     survivors = [(project, new) for project, _, new in moves]
     merged = [(p, old) for p, old, _ in moves] + survivors
@@ -166,6 +167,7 @@ async def apply_merges(conn: asyncpg.Connection, events: Sequence[EventRecord]) 
     await recompute_persons(conn, merged)
     # Funnels likewise (their attempts span distinct ids the merge just joined).
     await funnels.recompute_persons(conn, merged)
+    return sorted(set(survivors))
 
 
 async def resolve_people(conn: asyncpg.Connection, events: Sequence[EventRecord]) -> dict[Key, str]:

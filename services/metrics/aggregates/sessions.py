@@ -1,18 +1,26 @@
 """Each person's sessions (SPEC §4), kept exact under late events and identity merges.
 
-A session ends after 30 minutes without an active event and lasts at most 24 h (the event that
-would make it longer starts the next one). Call a *chain* a maximal run of a person's events with
-no gap over 30 minutes: the chain alone decides its sessions (cut every 24 h from its first
-event). A new event can only change the chain it joins, which may bridge older chains into one;
-every chain it reaches has a stored session overlapping [t - 30 min, t + 30 min]. So for each
-person a batch touches, the window [earliest chain start, latest chain end] of the sessions near
-its new events (widened to the new events) holds whole chains: its sessions are deleted and
-recomputed from the person's archived events in it — every distinct id of the person, through
-`identities`. Whole chains, not just the sessions touched: an event before a chain's first
-moves every later 24 h cut of it; and rewriting whole chains keeps the chain bounds stored on
-each session row current (the tests have a case for each). A merge recomputes the surviving
-person's whole history instead (merges touch few persons), and drops the merged-away labels'
-rows.
+A session ends after the project's timeout G (`projects.session_timeout_seconds`, default 30
+minutes) without an active event and lasts at most its cap C (`session_cap_seconds`, default
+24 h; the event that would make it longer starts the next one). Call a *chain* a maximal run of
+a person's events with no gap over G: the chain alone decides its sessions (cut every C from its
+first event). A new event can only change the chain it joins, which may bridge older chains
+into one; every chain it reaches has a stored session overlapping [t - G, t + G], which started
+at most C before it ended, so at or after t - G - C. So for each person a batch touches, the
+window [earliest chain start, latest chain end] of the sessions near its new events (widened to
+the new events) holds whole chains: its sessions are deleted and recomputed from the person's
+archived events in it — every distinct id of the person, through `identities`. Whole chains,
+not just the sessions touched: an event before a chain's first moves every later cut of it; and
+rewriting whole chains keeps the chain bounds stored on each session row current (the tests
+have a case for each). A merge recomputes the surviving person's whole history instead (merges
+touch few persons), and drops the merged-away labels' rows.
+
+G and C are read from `projects` by the window statement itself, for every batch, so there is
+no cache to invalidate: the bounds it scans and the cuts Python makes use the values the
+statement saw. The argument above holds when the stored sessions were cut with those values;
+after a change they were not, until the rebuild (sessions_rebuild.py) has recomputed every
+person's whole history with the new ones — which it does after every batch that could still
+have read the old values has committed.
 
 Runs in the batch transaction after the batch's events are archived (archive.py). Concurrent
 consumers may hold events of one person (devices on different partitions): a transaction lock
@@ -22,38 +30,43 @@ per person, taken in key order, serializes their recomputations.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import groupby
 
 import asyncpg
 
+# The defaults of `projects.session_timeout_seconds` and `session_cap_seconds`.
 GAP = timedelta(minutes=30)
 CAP = timedelta(hours=24)
 
 # (project, person, lo, hi): the time span of a person's new events; NULLs mean the whole history.
-# Deletes the sessions in each person's window and returns the archived events in it.
-# (project, person, lo, hi): the time span of a person's new events; NULLs mean the whole history.
-# Deletes the sessions in each person's window and returns the archived events in it.
+# Deletes the sessions in each person's window and returns the archived events in it, with the
+# project's timeout and cap (seconds) the window was found with.
 TAKE_WINDOWS = """
 WITH t AS (
     -- rounded to the second like the archived times (archive.py)
-    SELECT project_id, person_id, date_trunc('second', lo + interval '500 milliseconds') AS lo,
-           date_trunc('second', hi + interval '500 milliseconds') AS hi
+    SELECT t.project_id, t.person_id,
+           date_trunc('second', t.lo + interval '500 milliseconds') AS lo,
+           date_trunc('second', t.hi + interval '500 milliseconds') AS hi,
+           p.session_timeout_seconds AS gap, p.session_cap_seconds AS cap
     FROM unnest($1::int[], $2::text[], $3::timestamptz[], $4::timestamptz[])
         AS t(project_id, person_id, lo, hi)
+    JOIN projects p ON p.id = t.project_id
 ),
 w AS (
-    SELECT t.project_id, t.person_id,
+    SELECT t.project_id, t.person_id, min(t.gap) AS gap, min(t.cap) AS cap,
            least(coalesce(t.lo, '-infinity'), min(s.chain_start)) AS l,
            greatest(coalesce(t.hi, 'infinity'), max(s.chain_end)) AS r
     FROM t LEFT JOIN sessions s
       ON s.project_id = t.project_id AND s.person_id = t.person_id
-     -- a session lasts at most 24 h: this bounds the primary-key range scanned
-     AND s.start_ts >= coalesce(t.lo, '-infinity') - interval '24 hours 30 minutes'
-     AND s.start_ts <= coalesce(t.hi, 'infinity') + interval '30 minutes'
-     AND s.end_ts >= coalesce(t.lo, '-infinity') - interval '30 minutes'
+     -- a session lasts at most the cap: this bounds the primary-key range scanned
+     AND s.start_ts >= coalesce(t.lo, '-infinity') - make_interval(secs => t.cap + t.gap)
+     AND s.start_ts <= coalesce(t.hi, 'infinity') + make_interval(secs => t.gap)
+     AND s.end_ts >= coalesce(t.lo, '-infinity') - make_interval(secs => t.gap)
+    -- only t's own columns (gap and cap are the project's): grouped by a projects column, the
+    -- planner expects a group per session row, and deletes the window by a sequential scan
     GROUP BY t.project_id, t.person_id, t.lo, t.hi
 ),
 dropped AS (
@@ -61,12 +74,12 @@ dropped AS (
     WHERE s.project_id = w.project_id AND s.person_id = w.person_id
       AND s.start_ts BETWEEN w.l AND w.r
 )
-SELECT w.project_id, w.person_id, a.ts
+SELECT w.project_id, w.person_id, w.gap, w.cap, a.ts
 FROM w
 JOIN identities i ON i.project_id = w.project_id AND i.person_id = w.person_id
 JOIN active_events a ON a.project_id = i.project_id AND a.distinct_id = i.distinct_id
                     AND a.ts BETWEEN w.l AND w.r
-ORDER BY 1, 2, 3
+ORDER BY 1, 2, 5
 """
 
 INSERT_SESSIONS = """
@@ -101,8 +114,9 @@ class Session:
     chain_end: datetime
 
 
-def split(times: Sequence[datetime]) -> list[Session]:
-    """A person's sessions from their sorted event times (whole chains only)."""
+def split(times: Sequence[datetime], gap: timedelta = GAP, cap: timedelta = CAP) -> list[Session]:
+    """A person's sessions from their sorted event times (whole chains only): a session ends
+    after `gap` without an event and lasts at most `cap`."""
     out: list[Session] = []
     chain: list[tuple[datetime, datetime, int]] = []  # (start, end, events) of the open chain
 
@@ -111,9 +125,9 @@ def split(times: Sequence[datetime]) -> list[Session]:
         chain.clear()
 
     for ts in times:
-        if chain and ts - chain[-1][1] <= GAP:
+        if chain and ts - chain[-1][1] <= gap:
             start, _, n = chain[-1]
-            if ts - start <= CAP:
+            if ts - start <= cap:
                 chain[-1] = (start, ts, n + 1)
             else:
                 chain.append((ts, ts, 1))
@@ -150,8 +164,11 @@ async def recompute(
     )
     await conn.execute(USUAL_PLANS)
     found: list[tuple[int, str, Session]] = []
-    for (project_id, person_id), group in groupby(rows, key=lambda r: (r[0], r[1])):
-        found.extend((project_id, person_id, s) for s in split([r[2] for r in group]))
+    for (project_id, person_id, gap, cap), group in groupby(
+        rows, key=lambda r: (r[0], r[1], r[2], r[3])
+    ):
+        cut = split([r[4] for r in group], timedelta(seconds=gap), timedelta(seconds=cap))
+        found.extend((project_id, person_id, s) for s in cut)
     if not found:
         return
     await conn.execute(
@@ -172,9 +189,16 @@ async def apply_sessions(
     """Fold a batch's new events ((project, person) -> earliest, latest time) into sessions."""
     if not spans:
         return
-    keys = sorted({lock_key(p) for p in spans})
-    await conn.execute(LOCK_PERSONS, keys)
+    await lock_persons(conn, spans)
     await recompute(conn, [(p, person, lo, hi) for (p, person), (lo, hi) in spans.items()])
+
+
+async def lock_persons(conn: asyncpg.Connection, people: Iterable[Person]) -> None:
+    """Take the persons' transaction locks, in key order (concurrent consumers never deadlock:
+    a transaction takes all it needs in one statement, or only ones it already holds)."""
+    keys = sorted({lock_key(p) for p in people})
+    if keys:
+        await conn.execute(LOCK_PERSONS, keys)
 
 
 async def recompute_persons(conn: asyncpg.Connection, people: Sequence[Person]) -> None:
