@@ -31,6 +31,7 @@ from services.metrics.funnels.backfill import backfill_pending
 from services.metrics.parse import ParsedBatch
 from services.metrics.store import Store
 from tests.support import funnel_oracle as oracle
+from tests.support.delivery import drawn_batches
 from tests.support.funnel_oracle import FunnelEvent
 from tests.support.store_db import Db, new_project
 
@@ -280,20 +281,7 @@ async def test_funnels_equal_the_oracle_whatever_the_delivery(
         *data.draw(st.lists(st.one_of(b, b, link), max_size=4), "other events and links"),
     ]
     sent = _sent(history)
-    repeats = data.draw(st.lists(st.sampled_from(sent), max_size=6), label="duplicates")
-    mode = data.draw(st.sampled_from(["any", "newest_first", "some_late"]), label="mode")
-    if mode == "any":
-        delivery = data.draw(st.permutations(sent + repeats), label="order")
-    else:
-        delivery = sorted(sent + repeats, key=lambda e: e.timestamp, reverse=mode != "some_late")
-        late = data.draw(st.sets(st.sampled_from(range(len(delivery))), max_size=4), label="late")
-        delivery = [e for i, e in enumerate(delivery) if i not in late] + [
-            delivery[i] for i in sorted(late)
-        ]
-    cuts = sorted(
-        data.draw(st.sets(st.integers(1, max(1, len(delivery) - 1)), max_size=8), label="cuts")
-    )
-    batches = [delivery[i:j] for i, j in zip([0, *cuts], [*cuts, len(delivery)], strict=True)]
+    batches = drawn_batches(data, sent, max_repeats=6, max_cuts=8)
     middle = data.draw(st.integers(0, len(batches)), label="funnel added before batch")
     timezone = data.draw(st.sampled_from(["UTC", "Asia/Kolkata"]), label="timezone")
     chunk = data.draw(st.sampled_from([1, 2, 1000]), label="chunk_persons")

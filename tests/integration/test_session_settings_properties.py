@@ -39,6 +39,7 @@ from tests.integration.test_sessions_properties import (
     names,
 )
 from tests.support import oracle
+from tests.support.delivery import drawn_batches
 from tests.support.oracle import SentEvent
 from tests.support.store_db import Db, new_project
 
@@ -86,24 +87,6 @@ any_history = st.one_of(histories, dense)
 SET_SETTINGS = """
 UPDATE projects SET session_timeout_seconds = $2, session_cap_seconds = $3 WHERE id = $1
 """
-
-
-def _deliveries(sent: list[SentEvent], data: st.DataObject) -> list[list[SentEvent]]:
-    """`sent` with duplicates, in any order (or newest first, or late stragglers), in batches."""
-    repeats = data.draw(st.lists(st.sampled_from(sent), max_size=10), label="duplicates")
-    mode = data.draw(st.sampled_from(["any", "newest_first", "some_late"]), label="mode")
-    if mode == "any":
-        delivery = data.draw(st.permutations(sent + repeats), label="order")
-    else:
-        delivery = sorted(sent + repeats, key=lambda e: e.timestamp, reverse=mode != "some_late")
-        late = data.draw(st.sets(st.sampled_from(range(len(delivery))), max_size=4), label="late")
-        delivery = [e for i, e in enumerate(delivery) if i not in late] + [
-            delivery[i] for i in sorted(late)
-        ]
-    cuts = sorted(
-        data.draw(st.sets(st.integers(1, max(1, len(delivery) - 1)), max_size=10), label="cuts")
-    )
-    return [delivery[i:j] for i, j in zip([0, *cuts], [*cuts, len(delivery)], strict=True)]
 
 
 async def _project(db: Db, timezone: str, gap: timedelta, cap: timedelta) -> int:
@@ -182,7 +165,7 @@ async def test_sessions_equal_the_oracle_under_any_project_settings(
     db: Db, history: list[tuple], data: st.DataObject
 ) -> None:  # type: ignore[type-arg]
     sent = _sent(history)
-    batches = _deliveries(sent, data)
+    batches = drawn_batches(data, sent)
     timezone = data.draw(st.sampled_from(["UTC", "Asia/Kolkata"]), label="timezone")
     rules = data.draw(st.sampled_from(SETTINGS), label="settings")
 
@@ -203,7 +186,7 @@ async def test_changed_settings_rebuild_every_session_to_the_oracle(
     db: Db, history: list[tuple], data: st.DataObject
 ) -> None:  # type: ignore[type-arg]
     sent = _sent(history)
-    batches = _deliveries(sent, data)
+    batches = drawn_batches(data, sent)
     timezone = data.draw(st.sampled_from(["UTC", "Asia/Kolkata"]), label="timezone")
     rules = data.draw(st.sampled_from(SETTINGS), label="settings")
     # One or two changes, each to settings other than the ones in force.

@@ -22,6 +22,7 @@ from services.gateway.queries.sessions import read_sessions
 from services.metrics.parse import ParsedBatch
 from services.metrics.store import Store
 from tests.support import oracle
+from tests.support.delivery import drawn_batches
 from tests.support.store_db import Db, new_project
 
 START = datetime(2026, 3, 2, tzinfo=UTC)
@@ -115,21 +116,7 @@ async def test_sessions_and_paths_equal_the_oracle_whatever_the_delivery(
     db: Db, history: list[tuple], data: st.DataObject
 ) -> None:  # type: ignore[type-arg]
     sent = _sent(history)
-    repeats = data.draw(st.lists(st.sampled_from(sent), max_size=10), label="duplicates")
-    # Any order; newest first (a backfill); or in time order with a few events held back.
-    mode = data.draw(st.sampled_from(["any", "newest_first", "some_late"]), label="mode")
-    if mode == "any":
-        delivery = data.draw(st.permutations(sent + repeats), label="order")
-    else:
-        delivery = sorted(sent + repeats, key=lambda e: e.timestamp, reverse=mode != "some_late")
-        late = data.draw(st.sets(st.sampled_from(range(len(delivery))), max_size=4), label="late")
-        delivery = [e for i, e in enumerate(delivery) if i not in late] + [
-            delivery[i] for i in sorted(late)
-        ]
-    cuts = sorted(
-        data.draw(st.sets(st.integers(1, max(1, len(delivery) - 1)), max_size=10), label="cuts")
-    )
-    batches = [delivery[i:j] for i, j in zip([0, *cuts], [*cuts, len(delivery)], strict=True)]
+    batches = drawn_batches(data, sent)
     timezone = data.draw(st.sampled_from(["UTC", "Asia/Kolkata"]), label="timezone")
 
     project_id = await new_project(db.pool, timezone)
