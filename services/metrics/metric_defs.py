@@ -34,6 +34,8 @@ END_TO_END_SECONDS = Histogram(
 CONSUMER_LAG = Gauge(
     "pulse_consumer_lag_events", "Records in Kafka not yet applied", ["topic", "partition"]
 )
-FUNNEL_BACKFILL_PERSONS = Counter(
-    "pulse_metrics_funnel_backfill_persons_total", "Persons walked by funnel backfills"
+WALKED_PERSONS = Counter(
+    "pulse_metrics_walked_persons_total",
+    "Persons redone by background walks (funnel backfills, sessions rebuilds)",
+    ["job"],
 )

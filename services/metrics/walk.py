@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from services.common.logging import get_logger
+from services.metrics import metric_defs as m
 from services.metrics.aggregates.sessions import Person, lock_persons
 
 log = get_logger(__name__)
@@ -62,6 +63,7 @@ async def walk_chunk(pool: asyncpg.Pool, walk: Walk, chunk_persons: int = 1000) 
             people = [(project_id, p) for p in persons]
             await lock_persons(conn, people)
             await walk.redo(conn, job_id, people)
+            m.WALKED_PERSONS.labels(walk.name).inc(len(persons))
         if len(persons) < chunk_persons:
             await conn.execute(walk.complete, job_id, persons[-1] if persons else cursor)
             log.info(f"{walk.name}_done", job=job_id, project=project_id)

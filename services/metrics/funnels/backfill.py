@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncpg
 
-from services.metrics import metric_defs as m
 from services.metrics.aggregates.sessions import Person
 from services.metrics.funnels.maintain import load_funnels, recompute
 from services.metrics.walk import Walk, walk_chunk, walk_forever, walk_pending
@@ -26,7 +25,6 @@ from services.metrics.walk import Walk, walk_chunk, walk_forever, walk_pending
 async def _redo(conn: asyncpg.Connection, funnel_id: int, people: list[Person]) -> None:
     funnels = await load_funnels(conn, sorted({p for p, _ in people}), only=funnel_id)
     await recompute(conn, funnels, dict.fromkeys(people))
-    m.FUNNEL_BACKFILL_PERSONS.inc(len(people))
 
 
 BACKFILL = Walk(
