@@ -75,12 +75,23 @@ def install_error_handlers(app: FastAPI) -> None:
         )
         return error_response(422, "invalid_parameter", problems)
 
+    async def on_timeout(_: Request, exc: Exception) -> Response:
+        # A database statement over its command timeout (services/common/db.py): the service is
+        # fine, this one answer is too costly right now. A client may retry or ask for less.
+        return error_response(
+            503,
+            "timeout",
+            "the answer took too long to compute; retry, or ask for a shorter range",
+            {"Retry-After": "5"},
+        )
+
     async def on_unexpected(_: Request, exc: Exception) -> Response:
         return error_response(500, "internal_error", "unexpected error; it has been logged")
 
     app.add_exception_handler(ApiError, on_api_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(TimeoutError, on_timeout)
     app.add_exception_handler(Exception, on_unexpected)
 
 

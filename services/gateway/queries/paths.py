@@ -48,12 +48,19 @@ near AS (
     WHERE s.n BETWEEN a.n0 - CASE WHEN :after THEN 0 ELSE :depth END
                   AND a.n0 + CASE WHEN :after THEN :depth ELSE 0 END
 ),
+-- A person's k run 0..depth without gaps: the event one step closer to the anchor is the
+-- previous row by k (a window, not a self-join of `near`, whose plan could go quadratic).
+linked AS (
+    SELECT person_id, event, k,
+           lag(event) OVER (PARTITION BY person_id ORDER BY k) AS closer
+    FROM near
+),
 edges AS (
-    SELECT far.k AS step,
-           CASE WHEN :after THEN close.event ELSE far.event END AS source,
-           CASE WHEN :after THEN far.event ELSE close.event END AS target,
+    SELECT k AS step,
+           CASE WHEN :after THEN closer ELSE event END AS source,
+           CASE WHEN :after THEN event ELSE closer END AS target,
            count(*) AS persons
-    FROM near far JOIN near close ON close.person_id = far.person_id AND close.k = far.k - 1
+    FROM linked WHERE k >= 1
     GROUP BY 1, 2, 3
 ),
 ranked AS (
