@@ -9,6 +9,7 @@ import importlib
 import os
 import subprocess
 import sys
+import traceback
 from pathlib import Path
 
 from bench.harness import RESULTS, Figure, report
@@ -22,14 +23,22 @@ def main(argv: list[str]) -> int:
     chosen = argv or BENCHMARKS
     RESULTS.unlink(missing_ok=True)
     figures: list[Figure] = []
+    failed: list[str] = []
     with local_stack(fast=False) as started:
         env = {**os.environ, **started}
         subprocess.run([str(Path(sys.executable).parent / "pulse"), "migrate"], env=env, check=True)
         for name in chosen:
             module = importlib.import_module(f"bench.{name}")
             print(f"== {name}", flush=True)
-            figures += module.run(env)
+            try:
+                figures += module.run(env)
+            except Exception:  # one broken benchmark must not lose the others' figures
+                traceback.print_exc()
+                failed.append(name)
     report(figures)
+    if failed:
+        print(f"FAILED: {', '.join(failed)}", file=sys.stderr)
+        return 1
     return 0
 
 
