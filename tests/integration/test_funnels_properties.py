@@ -417,6 +417,11 @@ HARD_CASES: dict[str, tuple[FunnelDefinition, list[list[FunnelEvent]]]] = {
         _funnel("a", "b", window=60, order="strict"),
         [[_ev("user0", 0, "a"), _ev("user0", 0, "d"), _ev("user0", 10, "b")]],
     ),
+    # Strict: two identical a's in one second, then b: the second a is followed by b.
+    "strict_identical_events_in_one_second": (
+        _funnel("a", "b", "a", window=60, order="strict"),
+        [[_ev("anon0", 0, "a"), _ev("anon0", 0, "b"), _ev("anon0", 0, "a")]],
+    ),
     # Strict: a's next event is the b of its own second, whose next is the other b, not c.
     "strict_after_a_same_second_candidate": (
         _funnel("a", "b", "c", window=H, order="strict"),

@@ -164,13 +164,10 @@ def _sequences(f: FunnelDefinition, timeline: list[_Ev], e1: _Ev) -> Iterator[li
 
 def _strict_times(f: FunnelDefinition, timeline: list[_Ev], e1: _Ev) -> tuple[int, ...]:
     """`strict`: each step is the very next event in the person's total order."""
-    order = sorted(timeline, key=lambda e: (e.t, e.name, canonical(e.props)))
-    # Events equal in time, name and properties are interchangeable: start at the first of them.
-    position = next(
-        i
-        for i, e in enumerate(order)
-        if (e.t, e.name, canonical(e.props)) == (e1.t, e1.name, canonical(e1.props))
-    )
+    # Events equal in time, name and properties are interchangeable: the order of the list is
+    # the same whichever of them stands where, and each still opens its own attempt.
+    order = sorted(timeline, key=lambda e: (e.t, e.name, canonical(e.props), e.idx))
+    position = order.index(e1)
     times = [e1.t]
     for step, e in zip(f.steps[1:], order[position + 1 :], strict=False):
         if not _matches(step, e) or e.t > e1.t + f.window_seconds:

@@ -211,6 +211,12 @@ def test_strict_orders_a_second_by_name_then_properties() -> None:
     assert users([ev("a", 0, props={"k": 1}), ev("a", 0, props={"k": 2}), ev("b", 0)], h) == [1, 1]
 
 
+def test_strict_identical_events_each_open_their_own_attempt() -> None:
+    # a, a, b in one second: the first a is followed by the other a, the second by b.
+    f = funnel("a", "b", "a", order="strict")
+    assert users([ev("a", 0), ev("b", 0), ev("a", 0)], f) == [1, 1, 0]
+
+
 def test_strict_a_same_step_event_in_between_breaks_too() -> None:
     f = funnel("a", "b", "c", order="strict")
     assert users([ev("a", 0), ev("b", 5), ev("b", 7), ev("c", 10)], f) == [1, 1, 0]
