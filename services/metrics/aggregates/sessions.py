@@ -37,6 +37,8 @@ from itertools import groupby
 
 import asyncpg
 
+from services.metrics.plans import custom_plans
+
 # The defaults of `projects.session_timeout_seconds` and `session_cap_seconds`.
 GAP = timedelta(minutes=30)
 CAP = timedelta(hours=24)
@@ -96,11 +98,6 @@ ORDER BY 1, 2, 3
 
 LOCK_PERSONS = "SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k"
 
-# TAKE_WINDOWS is a prepared statement: after five runs PostgreSQL may switch to a generic plan,
-# made without the arrays' sizes and contents, that joins whole tables (seconds per batch
-# instead of milliseconds, measured). So it is planned for its arguments, and only it.
-CUSTOM_PLANS = "SET LOCAL plan_cache_mode = force_custom_plan"
-USUAL_PLANS = "SET LOCAL plan_cache_mode TO DEFAULT"
 
 Person = tuple[int, str]  # (project_id, person label)
 
@@ -154,15 +151,14 @@ async def recompute(
     if not windows:
         return
     ordered = sorted(windows, key=lambda w: (w[0], w[1]))
-    await conn.execute(CUSTOM_PLANS)
-    rows = await conn.fetch(
-        TAKE_WINDOWS,
-        [w[0] for w in ordered],
-        [w[1] for w in ordered],
-        [w[2] for w in ordered],
-        [w[3] for w in ordered],
-    )
-    await conn.execute(USUAL_PLANS)
+    async with custom_plans(conn):
+        rows = await conn.fetch(
+            TAKE_WINDOWS,
+            [w[0] for w in ordered],
+            [w[1] for w in ordered],
+            [w[2] for w in ordered],
+            [w[3] for w in ordered],
+        )
     found: list[tuple[int, str, Session]] = []
     for (project_id, person_id, gap, cap), group in groupby(
         rows, key=lambda r: (r[0], r[1], r[2], r[3])

@@ -31,6 +31,7 @@ import asyncpg
 import orjson
 
 from services.common.events import EventRecord
+from services.metrics.plans import custom_plans
 
 Person = tuple[int, str]  # (project_id, person label)
 
@@ -98,9 +99,6 @@ SELECT * FROM unnest($1::int[], $2::text[], $3::text[], $4::date[], $5::text[], 
 ORDER BY 1, 2, 3, 4, 5
 """
 
-CUSTOM_PLANS = "SET LOCAL plan_cache_mode = force_custom_plan"
-USUAL_PLANS = "SET LOCAL plan_cache_mode TO DEFAULT"
-
 
 def value_of(source: Any, key: str) -> str | None:
     """A breakdown value: a non-empty string, a number or a boolean, as text; else none."""
@@ -160,16 +158,15 @@ async def values_as_of(
     out: list[str | None] = [None] * len(wanted)
     if not asked:
         return out
-    await conn.execute(CUSTOM_PLANS)
-    rows = await conn.fetch(
-        AS_OF,
-        [i for i, _ in asked],
-        [w[0] for _, w in asked],
-        [w[1] for _, w in asked],
-        [w[2] for _, w in asked],
-        [to_second(w[3]) for _, w in asked],
-    )
-    await conn.execute(USUAL_PLANS)
+    async with custom_plans(conn):
+        rows = await conn.fetch(
+            AS_OF,
+            [i for i, _ in asked],
+            [w[0] for _, w in asked],
+            [w[1] for _, w in asked],
+            [w[2] for _, w in asked],
+            [to_second(w[3]) for _, w in asked],
+        )
     for r in rows:
         out[r[0]] = r[1]
     return out
@@ -209,9 +206,8 @@ async def recompute(
             times.append(r[3])
             values.append(r[4])
 
-    await conn.execute(CUSTOM_PLANS)
-    rows = await conn.fetch(FETCH_EVENTS, projects, persons, [lo[p] for p in people])
-    await conn.execute(USUAL_PLANS)
+    async with custom_plans(conn):
+        rows = await conn.fetch(FETCH_EVENTS, projects, persons, [lo[p] for p in people])
     counts: Counter[tuple[int, str, str, date, str]] = Counter()
     for person, group in groupby(rows, key=lambda r: (r[0], r[1])):
         zone = zones[person[0]]

@@ -30,6 +30,7 @@ from services.common.events import ACTIVE_TYPES, EventRecord
 from services.common.funnels import FunnelDefinition
 from services.metrics.aggregates.activity import event_name
 from services.metrics.funnels.evaluate import Attempt, FunnelEvent, best_attempts, sort_events
+from services.metrics.plans import custom_plans
 
 Person = tuple[int, str]  # (project_id, person label)
 
@@ -83,11 +84,6 @@ WHERE f.funnel_id = w.funnel_id AND f.person_id = w.person_id
       WHERE new.funnel_id = f.funnel_id AND new.person_id = f.person_id AND new.day = f.day
   )
 """
-
-# As in sessions.py: FETCH_EVENTS and REPLACE_ATTEMPTS must be planned for their arrays, never
-# generically (a generic plan scans whole tables).
-CUSTOM_PLANS = "SET LOCAL plan_cache_mode = force_custom_plan"
-USUAL_PLANS = "SET LOCAL plan_cache_mode TO DEFAULT"
 
 # Archived times are the event times rounded to the second: a span widened by this covers them.
 ROUNDING = timedelta(seconds=1)
@@ -174,22 +170,21 @@ async def recompute(
                 best = best_attempts(f.definition, mine, f.zone, days)
                 found.extend((f.id, person[1], day, a) for day, a in best.items())
 
-    await conn.execute(CUSTOM_PLANS)
-    await conn.execute(
-        REPLACE_ATTEMPTS,
-        [w[0] for w in replaced],
-        [w[1] for w in replaced],
-        [w[2] for w in replaced],
-        [w[3] for w in replaced],
-        [i[0] for i in found],
-        [i[1] for i in found],
-        [i[2] for i in found],
-        [i[3].entry_ts for i in found],
-        [i[3].depth for i in found],
-        ["{" + ",".join(map(str, i[3].seconds)) + "}" for i in found],
-        [i[3].props_json for i in found],
-    )
-    await conn.execute(USUAL_PLANS)
+    async with custom_plans(conn):
+        await conn.execute(
+            REPLACE_ATTEMPTS,
+            [w[0] for w in replaced],
+            [w[1] for w in replaced],
+            [w[2] for w in replaced],
+            [w[3] for w in replaced],
+            [i[0] for i in found],
+            [i[1] for i in found],
+            [i[2] for i in found],
+            [i[3].entry_ts for i in found],
+            [i[3].depth for i in found],
+            ["{" + ",".join(map(str, i[3].seconds)) + "}" for i in found],
+            [i[3].props_json for i in found],
+        )
 
 
 async def _fetch(
@@ -207,18 +202,17 @@ async def _fetch(
         }
     )
     ordered = sorted(windows.items())
-    await conn.execute(CUSTOM_PLANS)
-    rows = await conn.fetch(
-        FETCH_EVENTS,
-        [p[0] for p, _ in ordered],
-        [p[1] for p, _ in ordered],
-        [w.lo for _, w in ordered],
-        [w.hi for _, w in ordered],
-        [n[0] for n in names],
-        [n[1] for n in names],
-        every_event,
-    )
-    await conn.execute(USUAL_PLANS)
+    async with custom_plans(conn):
+        rows = await conn.fetch(
+            FETCH_EVENTS,
+            [p[0] for p, _ in ordered],
+            [p[1] for p, _ in ordered],
+            [w.lo for _, w in ordered],
+            [w.hi for _, w in ordered],
+            [n[0] for n in names],
+            [n[1] for n in names],
+            every_event,
+        )
     out: dict[Person, list[FunnelEvent]] = {}
     for person, group in groupby(rows, key=lambda r: (r[0], r[1])):
         out[person] = [FunnelEvent(r[2], r[3], props_json=r[4]) for r in group]
