@@ -55,9 +55,10 @@ SELECT * FROM unnest($1::int[], $2::text[], $3::text[], $4::text[], $5::timestam
 
 # Merging batches take their projects' lock exclusively, others share it: labels cannot change
 # under a batch that is writing rows keyed by them. Project ids come sorted: no deadlock.
-LOCK_PROJECTS = """
-SELECT CASE WHEN t.merging THEN pg_advisory_xact_lock(1347, t.project_id)
-            ELSE pg_advisory_xact_lock_shared(1347, t.project_id) END
+PROJECT_LOCK_CLASS = 1347  # the first key of a project's advisory lock (walk.py takes it too)
+LOCK_PROJECTS = f"""
+SELECT CASE WHEN t.merging THEN pg_advisory_xact_lock({PROJECT_LOCK_CLASS}, t.project_id)
+            ELSE pg_advisory_xact_lock_shared({PROJECT_LOCK_CLASS}, t.project_id) END
 FROM unnest($1::int[], $2::bool[]) AS t(project_id, merging)
 """
 

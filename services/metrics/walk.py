@@ -26,6 +26,7 @@ import asyncpg
 from services.common.logging import get_logger
 from services.metrics import metric_defs as m
 from services.metrics.aggregates.sessions import Person, lock_persons
+from services.metrics.store import PROJECT_LOCK_CLASS
 
 log = get_logger(__name__)
 
@@ -35,8 +36,8 @@ WHERE project_id = $1 AND distinct_id = person_id AND ($2::text IS NULL OR disti
 ORDER BY distinct_id LIMIT $3
 """
 
-LOCK_PROJECT = "SELECT pg_advisory_xact_lock(1347, $1)"  # the key store.py's LOCK_PROJECTS uses
-LOCK_PROJECT_SHARED = "SELECT pg_advisory_xact_lock_shared(1347, $1)"
+LOCK_PROJECT = f"SELECT pg_advisory_xact_lock({PROJECT_LOCK_CLASS}, $1)"
+LOCK_PROJECT_SHARED = f"SELECT pg_advisory_xact_lock_shared({PROJECT_LOCK_CLASS}, $1)"
 
 
 @dataclass(frozen=True)
