@@ -60,11 +60,16 @@ def _row_fields(body: BaseModel) -> list[str] | None:
     return None
 
 
+def csv_response(rows: Sequence[BaseModel], fields: Sequence[str] | None, name: str) -> Response:
+    """`rows` as a CSV download named `name`.csv; `fields` gives the header when there are none."""
+    return Response(
+        to_csv(rows, fields),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+    )
+
+
 def respond(fmt: Format, body: BaseModel, rows: Sequence[BaseModel], name: str) -> Response:
     if fmt == "csv":
-        return Response(
-            to_csv(rows, _row_fields(body)),
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
-        )
+        return csv_response(rows, _row_fields(body), name)
     return JsonResponse(body.model_dump(mode="json"))

@@ -12,7 +12,6 @@ project's whole history and flips it to `"complete"`. Its figures can be read me
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -43,7 +42,7 @@ from services.gateway.queries.funnels import (
     read_funnel_breakdown,
     read_funnel_steps,
 )
-from services.gateway.render import columns, to_csv
+from services.gateway.render import columns, csv_response
 from services.gateway.state import GatewayState
 
 router = APIRouter(tags=["funnels"])
@@ -164,13 +163,13 @@ async def read(
         freshness = await read_freshness(conn, project.id, state.lag, state.settings)
     if span.format == "csv":
         if groups is None:
-            return _csv(_rows(steps), StepRow, f"funnel-{funnel_id}")
+            return csv_response(_rows(steps), columns(StepRow), f"funnel-{funnel_id}")
         rows = [
             BreakdownStepRow(value=g.value, **r.model_dump())
             for g in groups
             for r in _rows(g.steps)
         ]
-        return _csv(rows, BreakdownStepRow, f"funnel-{funnel_id}")
+        return csv_response(rows, columns(BreakdownStepRow), f"funnel-{funnel_id}")
     body = FunnelReport(
         id=funnel.id,
         name=funnel.name,
@@ -182,14 +181,6 @@ async def read(
     )
     return JsonResponse(
         body.model_dump(mode="json", exclude={"breakdown"} if groups is None else None)
-    )
-
-
-def _csv(rows: Sequence[BaseModel], model: type[BaseModel], name: str) -> Response:
-    return Response(
-        to_csv(rows, columns(model)),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
     )
 
 
