@@ -1,7 +1,9 @@
 """Funnels and retention end to end: a generated shop through the official Segment client.
 
 Four hundred persons over three weeks browse anonymously, some sign up (identify, with a
-`plan` trait their SDK attaches from then on), add items to their cart and purchase — some
+`plan` trait their SDK attaches from then on; a third of them sign up through a server, which
+sends the `plan` trait with the identify only, so breakdowns take it from there), add items to
+their cart and purchase — some
 within 7 days of signing up, some later, some never; a few purchase on a second device linked
 by an alias sent last; some contact support between cart and purchase. 5% of events are held
 back and sent after the rest, 3% are sent twice.
@@ -72,8 +74,14 @@ def _generate(rng: random.Random) -> list[FunnelEvent]:
         if rng.random() < 0.3:
             continue  # never signs up
         traits = {"plan": plan}
-        emit("track", device, at, event="Signed Up", properties={"source": "web"}, traits=traits)
-        emit("identify", user, at + timedelta(seconds=1), linked=device)
+        if rng.random() < 0.33:  # server side: the trait comes with the identify only
+            emit("identify", user, at, linked=device, sets=traits)
+            emit("track", user, at + timedelta(seconds=1), event="Signed Up")
+        else:
+            emit(
+                "track", device, at, event="Signed Up", properties={"source": "web"}, traits=traits
+            )
+            emit("identify", user, at + timedelta(seconds=1), linked=device)
         phone = f"phone-{n}" if rng.random() < 0.15 else None
         # Then days of activity; the purchase lands inside or outside the 7-day window.
         for _ in range(rng.randint(0, 3)):
@@ -106,7 +114,11 @@ def _generate(rng: random.Random) -> list[FunnelEvent]:
 def _send(client: Client, e: FunnelEvent) -> None:
     if e.type == "identify":
         client.identify(
-            user_id=e.person, anonymous_id=e.linked, timestamp=e.timestamp, message_id=e.message_id
+            user_id=e.person,
+            anonymous_id=e.linked,
+            traits=e.sets,
+            timestamp=e.timestamp,
+            message_id=e.message_id,
         )
         return
     if e.type == "alias":
@@ -201,7 +213,7 @@ def test_funnels_and_retention_of_a_generated_shop_equal_the_oracle(pipeline: Pi
                 f"/v1/funnels/{backfilled[name]}", key, **query, breakdown="plan"
             )["breakdown"]
             assert split == funnel_oracle.funnel_breakdown(
-                events, definition, first, last, "plan", tz
+                events, definition, first, last, "plan", tz, trait_keys=["plan"]
             ), (name, query)
 
     # The shop is what it claims: converting, dropping out, late purchases outside the window.
@@ -213,6 +225,12 @@ def test_funnels_and_retention_of_a_generated_shop_equal_the_oracle(pipeline: Pi
         tz,
     )
     assert shop[0]["users"] > 200 and 0 < shop[2]["users"] < shop[1]["users"] < shop[0]["users"]
+    # Server-side sign-ups: their plan comes from the identify trait, not the event.
+    everything = (START.date(), START.date() + timedelta(days=DAYS + 14))
+    shop_by_trait = funnel_oracle.Evaluation(
+        events, FunnelDefinition.model_validate(SHOP_FUNNEL), tz, ["plan"]
+    ).trait_values(*everything, "plan")
+    assert shop_by_trait > 50
 
     sent = [e.sent() for e in events]
     for params in [

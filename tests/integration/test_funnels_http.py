@@ -418,6 +418,58 @@ async def test_breakdown_by_the_best_attempts_step_one_value(
     assert empty["breakdown"] == []
 
 
+async def test_breakdown_falls_back_to_the_identify_trait_as_of_entry(
+    http: httpx.AsyncClient, db: Db
+) -> None:
+    """A step-1 event without the key takes the person's latest identify trait at or before its
+    second, over all their distinct ids; an event's own value wins; no trait: null."""
+    project = await new_project(http)
+    funnel = await create(http, project, definition("A", "B"))
+    at10 = datetime(2026, 5, 1, 10, tzinfo=UTC)
+    await db.pool.executemany(
+        "INSERT INTO identities (project_id, distinct_id, person_id) VALUES ($1, $2, $3)",
+        [
+            (project["id"], d, p)
+            for d, p in [("p", "p"), ("dev-p", "p"), ("q", "q"), ("r", "r"), ("s", "s"), ("t", "s")]
+        ],
+    )
+    await db.pool.executemany(
+        "INSERT INTO trait_changes (project_id, distinct_id, key, ts, value)"
+        " VALUES ($1, $2, 'plan', $3, $4)",
+        [
+            (project["id"], "dev-p", at10.replace(hour=9), "free"),  # p's device, earlier
+            (project["id"], "p", at10, "vip"),  # p, at the entry's second: counts, latest
+            (project["id"], "q", at10.replace(second=1), "vip"),  # after q's entry: not yet
+            (project["id"], "r", at10.replace(hour=8), "vip"),  # r's event has its own value
+            (project["id"], "s", at10.replace(hour=7), "free"),  # s's two ids in one second:
+            (project["id"], "t", at10.replace(hour=7), "vip"),  # the larger value wins
+        ],
+    )
+    await insert_attempts(
+        db,
+        funnel["id"],
+        [
+            ("p", D1, 10, 2, [0, 4], {"price": 3}),
+            ("q", D1, 10, 1, [0], None),
+            ("r", D1, 10, 1, [0], {"plan": "free"}),
+            ("s", D1, 11, 1, [0], {"plan": None}),
+        ],
+    )
+    got = await report(http, project, funnel["id"], "2026-05-01", "2026-05-01", breakdown="plan")
+    groups = {g["value"]: step_figures(g["steps"]) for g in got["breakdown"]}
+    assert groups == {
+        "free": [(1, 1.0, 1.0, None), (0, 0.0, 0.0, None)],  # r's own property
+        "vip": [(2, 1.0, 1.0, None), (1, 0.5, 0.5, 4.0)],  # p's trait at 10:00:00, and s
+        None: [(1, 1.0, 1.0, None), (0, 0.0, 0.0, None)],  # q's trait came a second late
+    }
+    # A key without identify traits: its events' own values only.
+    price = await report(http, project, funnel["id"], "2026-05-01", "2026-05-01", breakdown="price")
+    assert [(g["value"], g["steps"][0]["users"]) for g in price["breakdown"]] == [
+        (None, 3),
+        ("3", 1),
+    ]
+
+
 async def test_breakdown_keeps_the_50_biggest_values(http: httpx.AsyncClient, db: Db) -> None:
     project = await new_project(http)
     funnel = await create(http, project, definition("A", "B"))

@@ -2,8 +2,9 @@
 
 Generated histories of short bursts (gaps of 0 s, 1 s, a minute, an hour, a day; times a few
 milliseconds either side of the half second, so rounding decides window edges and ties) over
-three days, with properties and SDK-attached traits the steps filter on, identity links
-shuffled in, duplicates, any order, any split into batches — applied through the real metrics
+three days, with properties and SDK-attached traits the steps filter on, identify calls setting
+the `plan` trait breakdowns fall back to, identity links shuffled in, duplicates, any order, any
+split into batches — applied through the real metrics
 Store into the real PostgreSQL, read with the gateway's funnel queries, in UTC and in a
 half-hour-offset timezone. Each example defines one generated funnel three times: before the
 events (maintained batch by batch), in the middle of the delivery, and after it (both then
@@ -38,6 +39,10 @@ from tests.support.store_db import Db, new_project
 START = datetime(2026, 3, 2, tzinfo=UTC)
 MINUTES = 3 * 24 * 60
 
+# The breakdown keys whose identify traits the store keeps (PULSE_BREAKDOWN_KEYS): the oracle
+# falls back to them for "plan", never for "price".
+TRAIT_KEYS = ["plan"]
+
 INSERT_FUNNEL = """
 INSERT INTO funnels (project_id, name, definition, backfill)
 VALUES ($1, $2, $3::jsonb, $4) RETURNING id
@@ -61,6 +66,9 @@ starts = st.one_of(
     st.sampled_from([0, 23 * 60 + 58, 24 * 60, 18 * 60 + 28, 42 * 60 + 29, 47 * 60 + 59]),
 )
 link = st.tuples(st.sampled_from(["identify", "alias"]), ids, ids)
+# What an identify sets `plan` to ("" and None set nothing): the breakdown's fallback for step-1
+# events without a plan of their own.
+trait_values = st.one_of(plans, st.sampled_from(["", None]))
 
 
 def _satisfying(step: Step) -> dict[str, Any]:
@@ -102,6 +110,12 @@ def bursts(draw: st.DrawFn, f: FunnelDefinition, scripted: bool = False) -> tupl
         if wanted is not None:
             p, t = (wanted, t) if draw(st.booleans()) else ({}, {**p, **wanted})
         run.append((draw(kinds), name, p, t, draw(gaps), draw(millis)))
+    # The device's user identifies with a plan trait somewhere in the run (0 s, 1 s, ... from
+    # its neighbours: before, at or after a step-1 event's second).
+    places = st.one_of(st.just(0), st.integers(0, len(run)))  # often before the first step
+    for at in sorted(draw(st.lists(places, max_size=2)), reverse=True):
+        plan = {"plan": draw(trait_values)}
+        run.insert(at, ("identify", None, plan, {}, draw(gaps), draw(millis)))
     return (draw(ids), draw(starts), run)
 
 
@@ -162,6 +176,10 @@ def _sent(history: list[tuple]) -> list[FunnelEvent]:  # type: ignore[type-arg]
         at = START + timedelta(minutes=minute)
         for kind, name, p, t, gap, ms in run:
             at += timedelta(seconds=gap)
+            if kind == "identify":  # p: the traits it sets
+                sent_at = at + timedelta(milliseconds=ms)
+                out.append(FunnelEvent(str(uuid.uuid4()), kind, actor, sent_at, sets=p))
+                continue
             # An unnamed page/screen is `$page`/`$screen`; about half of them are unnamed.
             unnamed = kind != "track" and name in ("c", "d")
             out.append(
@@ -195,6 +213,7 @@ def _record(project_id: int, e: FunnelEvent) -> EventRecord:
         received_at=datetime.now(UTC),
         properties=e.properties,
         context={"traits": e.traits} if e.traits else {},
+        traits=e.sets,
         **fields,
     )
 
@@ -216,10 +235,13 @@ def _ranges() -> list[tuple[date, date]]:
 async def _read(db: Db, funnel_id: int, f: FunnelDefinition, start: date, stop: date) -> Any:
     """Every read of one range: steps, breakdowns by plan and by price, entry days."""
     step_events = [s.event for s in f.steps]
+    project_id = await db.pool.fetchval("SELECT project_id FROM funnels WHERE id = $1", funnel_id)
     async with db.engine.connect() as conn:
         steps = await read_funnel_steps(conn, funnel_id, step_events, start, stop)
         groups = {
-            key: await read_funnel_breakdown(conn, funnel_id, step_events, start, stop, key)
+            key: await read_funnel_breakdown(
+                conn, project_id, funnel_id, step_events, start, stop, key
+            )
             for key in ("plan", "price")
         }
         days = await read_entry_days(conn, funnel_id, len(f.steps), start, stop)
@@ -288,7 +310,7 @@ async def test_funnels_equal_the_oracle_whatever_the_delivery(
 
     project_id = await new_project(db.pool, timezone)
     maintained = await _add_funnel(db, project_id, definition, "complete")
-    store = Store(db.pool, "funnels-property-tests")
+    store = Store(db.pool, "funnels-property-tests", TRAIT_KEYS)
     added_midway = None
     for i, batch in enumerate(batches):
         if i == middle:
@@ -298,7 +320,7 @@ async def test_funnels_equal_the_oracle_whatever_the_delivery(
     backfilled = [added_after] if added_midway is None else [added_midway, added_after]
     await _backfill(db, chunk, backfilled)
 
-    expected = oracle.Evaluation(sent, definition, timezone)
+    expected = oracle.Evaluation(sent, definition, timezone, TRAIT_KEYS)
     await _compare(db, maintained, expected, "maintained")
     if added_midway is not None:
         await _compare(db, added_midway, expected, "added midway, backfilled")
@@ -308,6 +330,7 @@ async def test_funnels_equal_the_oracle_whatever_the_delivery(
     depth = max([i + 1 for i, s in enumerate(reached) if s["users"]], default=0)
     event(f"deepest step anyone reached: {depth} of {len(definition.steps)}")
     event(f"order {definition.order}")
+    event(f"plans from identify traits: {min(expected.trait_values(*whole, 'plan'), 2)}+")
 
 
 # Known hard deliveries --------------------------------------------------------------------------
@@ -436,12 +459,12 @@ async def test_funnels_in_known_hard_deliveries(db: Db, case: str) -> None:
     sent = [e for batch in batches for e in batch]
     project_id = await new_project(db.pool)
     maintained = await _add_funnel(db, project_id, definition, "complete")
-    store = Store(db.pool, "funnels-hard-cases")
+    store = Store(db.pool, "funnels-hard-cases", TRAIT_KEYS)
     for batch in batches:
         await store.apply(ParsedBatch(events=[_record(project_id, e) for e in batch]), {})
     backfilled = await _add_funnel(db, project_id, definition, "running")
     await _backfill(db, 1, [backfilled])
-    expected = oracle.Evaluation(sent, definition)
+    expected = oracle.Evaluation(sent, definition, trait_keys=TRAIT_KEYS)
     for funnel_id, how in ((maintained, "maintained"), (backfilled, "backfilled")):
         await _compare(db, funnel_id, expected, f"{case} {how}")
     whole = (START.date() - timedelta(days=1), START.date() + timedelta(days=4))

@@ -44,6 +44,7 @@ class FunnelEvent:
     event: str | None = None  # track: the event; page/screen: the name (None: `$page`/`$screen`)
     properties: dict[str, Any] = field(default_factory=dict)
     traits: dict[str, Any] = field(default_factory=dict)  # context.traits
+    sets: dict[str, Any] = field(default_factory=dict)  # an identify's traits
 
     def sent(self) -> SentEvent:
         """The activity oracle's view of it (for the identity merges)."""
@@ -130,6 +131,7 @@ class Attempt:
     times: tuple[int, ...]  # T1..Td
     voided: bool
     props: dict[str, Any] = field(compare=False)  # the step-1 event's
+    person: str = field(default="", compare=False)
 
     @property
     def depth(self) -> int:
@@ -239,7 +241,8 @@ def attempts(
                 seqs = _sequences(f, timeline, e1)
                 times = min((tuple(e.t for e in s) for s in seqs), key=lambda ts: (-len(ts), ts))
             day = datetime.fromtimestamp(e1.t, UTC).astimezone(zone).date()
-            found.append(Attempt(e1.t, day, times, _voided(f, timeline, times), e1.props))
+            voided = _voided(f, timeline, times)
+            found.append(Attempt(e1.t, day, times, voided, e1.props, p))
         out[p] = found
     return out
 
@@ -262,6 +265,30 @@ def breakdown_value(props: dict[str, Any], key: str) -> str | None:
     if _number(value):
         return json.dumps(value)
     return None
+
+
+def trait_value(value: Any) -> str | None:
+    """An identify trait as breakdowns see it: a non-empty string, a number as Python writes it,
+    true/false; at most 200 characters. Anything else sets nothing."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str) and value:
+        return value[:200]
+    if _number(value):
+        return str(value)[:200]
+    return None
+
+
+def identify_traits(events: Sequence[FunnelEvent], key: str) -> dict[str, list[tuple[int, str]]]:
+    """person -> the (second, value) of each identify that set `key`, over all their ids."""
+    unique = list({e.message_id: e for e in events}.values())
+    person = _people([e.sent() for e in unique])
+    out: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    for e in unique:
+        value = trait_value(e.sets.get(key)) if e.type == "identify" else None
+        if value is not None:
+            out[person[e.person]].append((int(rounded(e.timestamp).timestamp()), value))
+    return out
 
 
 # Counting ---------------------------------------------------------------------------------------
@@ -314,22 +341,44 @@ def _best_in_range(
 class Evaluation:
     """One funnel over one history: its attempts found once, read many times."""
 
-    def __init__(self, events: Sequence[FunnelEvent], f: FunnelDefinition, tz: str = "UTC"):
+    def __init__(
+        self,
+        events: Sequence[FunnelEvent],
+        f: FunnelDefinition,
+        tz: str = "UTC",
+        trait_keys: Sequence[str] = (),
+    ):
+        """`trait_keys`: the keys whose identify traits Pulse keeps (PULSE_BREAKDOWN_KEYS)."""
         self.f = f
         self.attempts = attempts(events, f, tz)
+        self.traits = {key: identify_traits(events, key) for key in trait_keys}
 
     def steps(self, start: date, stop: date) -> list[dict[str, Any]]:
         """What GET /v1/funnels/{id}?from&to shows per step."""
         return _steps(self.f, _best_in_range(self.attempts, start, stop))
 
     def breakdown(self, start: date, stop: date, key: str) -> list[dict[str, Any]]:
-        """The figures per step-1 value of `key`: by users at step 1 desc, then value, null
-        last."""
+        """The figures per step-1 value of `key` (else the person's latest identify trait at
+        or before the step-1 second; the larger value on a tie): by users at step 1 desc, then
+        value, null last."""
         groups: dict[str | None, list[Attempt]] = defaultdict(list)
         for a in _best_in_range(self.attempts, start, stop):
-            groups[breakdown_value(a.props, key)].append(a)
+            groups[self.value(a, key)].append(a)
         order = sorted(groups, key=lambda v: (-len(groups[v]), v is None, v or ""))
         return [{"value": v, "steps": _steps(self.f, groups[v])} for v in order]
+
+    def value(self, a: Attempt, key: str) -> str | None:
+        """The attempt's breakdown value: its step-1 event's, else the trait as of it."""
+        value = breakdown_value(a.props, key)
+        if value is None:
+            earlier = [s for s in self.traits.get(key, {}).get(a.person, []) if s[0] <= a.t1]
+            value = max(earlier)[1] if earlier else None
+        return value
+
+    def trait_values(self, start: date, stop: date, key: str) -> int:
+        """How many best attempts in [start, stop] take their value from an identify trait."""
+        best = _best_in_range(self.attempts, start, stop)
+        return sum(1 for a in best if breakdown_value(a.props, key) is None and self.value(a, key))
 
     def entry_days(self, start: date, stop: date) -> list[dict[str, Any]]:
         """Per day of [start, stop]: users per step over the persons who entered that day."""
@@ -357,8 +406,9 @@ def funnel_breakdown(
     stop: date,
     key: str,
     tz: str = "UTC",
+    trait_keys: Sequence[str] = (),
 ) -> list[dict[str, Any]]:
-    return Evaluation(events, f, tz).breakdown(start, stop, key)
+    return Evaluation(events, f, tz, trait_keys).breakdown(start, stop, key)
 
 
 def entry_days(

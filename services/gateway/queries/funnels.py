@@ -16,9 +16,13 @@ Breakdown values are the best attempt's `props -> key`, by `jsonb_typeof`: a str
 number as its JSON text, as the event archive holds it — the spelling Pulse's JSON writer gave it
 (`1` is "1", `1.0` is "1.0", `2.5` is "2.5": what Python's `json.dumps` writes, and what the
 activity breakdown shows), except that PostgreSQL never writes an exponent (`1e20` is
-"100000000000000000000"); a boolean as "true" / "false"; a missing key, JSON null, an object or an
-array as null. So `1` and `1.0` are two values, as the SDK sent them. At most `MAX_GROUPS`
-values, by persons at step 1 (descending), then value (code point order, null last).
+"100000000000000000000"); a boolean as "true" / "false". So `1` and `1.0` are two values, as the
+SDK sent them. A missing key, JSON null, an object or an array falls back to the person trait:
+the value the person's latest `identify` set at or before the step-1 event's second, over all
+their distinct ids (`trait_changes`, kept for PULSE_BREAKDOWN_KEYS only: the rule of
+services/metrics/aggregates/traits.py); without one, null. The trait is looked up for the best
+attempts only, once each. At most `MAX_GROUPS` values, by persons at step 1 (descending), then
+value (code point order, null last).
 """
 
 from __future__ import annotations
@@ -86,16 +90,28 @@ FROM best
 )
 
 # A value is a string as it is, a number as its JSON text, a boolean as true/false (all three
-# as ->> writes them); anything else is null.
-BREAKDOWN_VALUE = """,
-       CASE WHEN jsonb_typeof(props -> CAST(:key AS text)) IN ('string', 'number', 'boolean')
-            THEN props ->> CAST(:key AS text) END AS value"""
-
+# as ->> writes them); anything else falls back to the person's identify trait as of the entry
+# (traits.py's AS_OF: the latest second, then the larger value).
 BREAKDOWN_SQL = text(
     f"""
-WITH best AS ({BEST_ATTEMPTS.format(value=BREAKDOWN_VALUE)})
+WITH best AS ({BEST_ATTEMPTS.format(value=", person_id, entry_ts, props")}),
+valued AS (
+    SELECT depth, seconds,
+           CASE WHEN jsonb_typeof(props -> CAST(:key AS text)) IN ('string', 'number', 'boolean')
+                THEN props ->> CAST(:key AS text)
+                ELSE (SELECT c.value
+                      FROM identities d
+                      JOIN trait_changes c
+                        ON c.project_id = d.project_id AND c.distinct_id = d.distinct_id
+                      WHERE d.project_id = :project AND d.person_id = best.person_id
+                        AND c.key = CAST(:key AS text) AND c.ts <= best.entry_ts
+                      ORDER BY c.ts DESC, c.value COLLATE "C" DESC
+                      LIMIT 1)
+           END AS value
+    FROM best
+)
 SELECT value, {FIGURES}
-FROM best
+FROM valued
 GROUP BY value
 ORDER BY users_1 DESC, value COLLATE "C" NULLS LAST
 LIMIT :limit
@@ -164,14 +180,21 @@ async def read_funnel_steps(
 
 async def read_funnel_breakdown(
     conn: AsyncConnection,
+    project_id: int,
     funnel_id: int,
     step_events: list[str],
     start: date,
     stop: date,
     key: str,
 ) -> list[BreakdownGroup]:
-    """The same figures per value of `key` in the best attempt's step-1 properties."""
-    params = {**_params(funnel_id, start, stop), "key": key, "limit": MAX_GROUPS}
+    """The same figures per value of `key` in the best attempt's step-1 properties, else the
+    person's trait as of it."""
+    params = {
+        **_params(funnel_id, start, stop),
+        "project": project_id,
+        "key": key,
+        "limit": MAX_GROUPS,
+    }
     rows = await conn.execute(BREAKDOWN_SQL, params)
     return [
         BreakdownGroup(value=r.value, steps=_steps(step_events, *_figures(r, len(step_events))))

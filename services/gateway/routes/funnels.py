@@ -139,7 +139,8 @@ async def read(
         Query(
             min_length=1,
             max_length=200,
-            description="split by this property (over traits) of each person's step-1 event",
+            description="split by this property (over SDK traits) of each person's step-1 "
+            "event, else their identify trait as of it (PULSE_BREAKDOWN_KEYS only)",
         ),
     ] = None,
 ) -> Response:
@@ -156,7 +157,9 @@ async def read(
         steps = await read_funnel_steps(conn, funnel_id, events, span.start, span.stop)
         days = await read_entry_days(conn, funnel_id, len(events), span.start, span.stop)
         groups = (
-            await read_funnel_breakdown(conn, funnel_id, events, span.start, span.stop, breakdown)
+            await read_funnel_breakdown(
+                conn, project.id, funnel_id, events, span.start, span.stop, breakdown
+            )
             if breakdown is not None
             else None
         )

@@ -56,7 +56,7 @@ CROSS JOIN LATERAL (
     JOIN trait_changes c ON c.project_id = d.project_id AND c.distinct_id = d.distinct_id
     WHERE d.project_id = t.project_id AND d.person_id = t.person_id
       AND c.key = t.key AND c.ts <= t.ts
-    ORDER BY c.ts DESC, c.value DESC
+    ORDER BY c.ts DESC, c.value COLLATE "C" DESC  -- the larger by code point, as in Python
     LIMIT 1
 ) v
 """
