@@ -298,6 +298,23 @@ async def test_dashboard_draws_what_the_api_says(pipeline: Pipeline, browser: Br
     await page.click("#refresh")
     await wait_until(page, "document.querySelector('#funnel-backfill').hidden")
 
+    # The same for sessions being recut after a change of the project's session settings.
+    assert await page.is_hidden("#sessions-rebuild")
+
+    async def rebuilding(route: Route) -> None:
+        headers = {k: v for k, v in route.request.headers.items() if k != "if-none-match"}
+        response = await route.fetch(headers=headers)
+        await route.fulfill(response=response, json={**await response.json(), "rebuild": "running"})
+
+    pattern = re.compile(r"/v1/sessions\?")
+    await page.route(pattern, rebuilding)
+    await page.click("#refresh")
+    await wait_until(page, "!document.querySelector('#sessions-rebuild').hidden")
+    assert await page.text_content("#sessions-rebuild") == "rebuilding…"
+    await page.unroute(pattern)
+    await page.click("#refresh")
+    await wait_until(page, "document.querySelector('#sessions-rebuild').hidden")
+
     # Paths: the start-event picker offers the top events, the bands are /v1/paths' edges.
     top = pipeline.read("/v1/events", key, limit="12", **span)["events"]
     options = await page.eval_on_selector_all(

@@ -346,7 +346,8 @@ async function loadPaths({ from, to }) {
 }
 
 async function loadSessions({ from, to }) {
-  const { days } = await get("/v1/sessions", { from, to });
+  const { days, rebuild } = await get("/v1/sessions", { from, to });
+  $("#sessions-rebuild").hidden = rebuild !== "running";
   const dates = days.map((d) => d.date);
   const body = clear(panelBody("sessions"));
   const count = el("div");
