@@ -18,6 +18,7 @@ from services.common.logging import get_logger
 from services.common.projects import ProjectDirectory
 from services.common.settings import GatewaySettings
 from services.gateway.caching import ReadCaching, VersionCache
+from services.gateway.docs_pages import install_docs_pages
 from services.gateway.kpis import KpiRefresher
 from services.gateway.openapi import install_openapi
 from services.gateway.queries.freshness import LagProbe
@@ -68,6 +69,8 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             "Product analytics read API: activity, funnels, pipeline status and project admin."
         ),
         lifespan=lifespan,
+        docs_url=None,  # docs_pages.py serves /docs and /redoc without a CDN
+        redoc_url=None,
     )
     install_error_handlers(app)
     # Added before the request metrics so that reused responses are observed like the others.
@@ -103,4 +106,5 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         app.include_router(module.router)
     app.include_router(dashboard.router)
     install_openapi(app)
+    install_docs_pages(app)
     return app

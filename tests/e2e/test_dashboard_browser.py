@@ -389,3 +389,31 @@ def test_dashboard_files_are_served_with_a_strict_policy(pipeline: Pipeline) -> 
     for name in ("app.js", "charts.js", "style.css"):
         bodies[name] = httpx.get(f"{pipeline.gateway.url}/dashboard/{name}").text
     assert all("//cdn" not in body and "https://" not in body for body in bodies.values())
+
+
+async def test_api_docs_render_without_the_internet(pipeline: Pipeline, browser: Browser) -> None:
+    """/docs (Swagger UI) and /redoc load every asset from the gateway itself and render the
+    API's operations; the test browser could not reach a CDN anyway."""
+    origin = pipeline.gateway.url
+    page = await browser.new_page()
+    elsewhere: list[str] = []
+    ours = (origin, f"blob:{origin}", "data:")  # ReDoc starts a worker from a blob: URL
+    page.on("request", lambda r: None if r.url.startswith(ours) else elsewhere.append(r.url))
+    async with httpx.AsyncClient() as client:
+        document = (await client.get(origin + "/openapi.json")).json()
+    operations = {
+        (method.upper(), path) for path, item in document["paths"].items() for method in item
+    }
+    await page.goto(origin + "/docs")
+    await wait_until(
+        page, "n => document.querySelectorAll('.opblock').length >= n", len(operations)
+    )
+    drawn = await page.eval_on_selector_all(
+        ".opblock-summary",
+        """nodes => nodes.map(n => [n.querySelector('.opblock-summary-method').textContent,
+                                    n.querySelector('.opblock-summary-path').dataset.path])""",
+    )
+    assert {tuple(d) for d in drawn} == operations
+    await page.goto(origin + "/redoc")
+    await wait_until(page, "document.body.innerText.includes('/v1/retention')")
+    assert elsewhere == []
