@@ -9,6 +9,7 @@ decide whether two events are 30 minutes apart or in which order they come.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -18,8 +19,9 @@ import orjson
 from services.common.events import ACTIVE_TYPES, EventRecord
 from services.metrics.aggregates.activity import event_name
 from services.metrics.aggregates.sessions import Person, apply_sessions
+from services.metrics.aggregates.traits import to_second
 
-# Times are rounded to the second here, half up (see the module docstring).
+# Times are rounded to the second here, half up (see the module docstring), as `to_second` does.
 INSERT_EVENTS = """
 INSERT INTO active_events (project_id, distinct_id, ts, event, props)
 SELECT p, d, date_trunc('second', ts + interval '500 milliseconds'), e, props::jsonb
@@ -49,14 +51,9 @@ async def apply_archive(
         [event_name(e) for e in active],
         [archived_props(e) for e in active],
     )
-    spans: dict[Person, tuple[datetime, datetime]] = {}
+    times: dict[Person, list[datetime]] = defaultdict(list)
     for e in active:
-        person = (e.project_id, people[(e.project_id, e.distinct_id)])
-        span = spans.get(person)
-        if span is None:
-            spans[person] = (e.timestamp, e.timestamp)
-        elif e.timestamp < span[0]:
-            spans[person] = (e.timestamp, span[1])
-        elif e.timestamp > span[1]:
-            spans[person] = (span[0], e.timestamp)
-    await apply_sessions(conn, spans)  # rounds the spans to the second like INSERT_EVENTS
+        times[(e.project_id, people[(e.project_id, e.distinct_id)])].append(to_second(e.timestamp))
+    for person_times in times.values():
+        person_times.sort()
+    await apply_sessions(conn, times)

@@ -22,9 +22,16 @@ after a change they were not, until the rebuild (sessions_rebuild.py) has recomp
 person's whole history with the new ones — which it does after every batch that could still
 have read the old values has committed.
 
+Most events arrive in order: all of a person's new events are at or after the end of their
+latest stored session (or they have none). Then nothing earlier can change: the cut simply goes
+on from that session (`split(..., after=it)`), which it replaces, and no archived event is read;
+when its chain grows, the chain's earlier sessions get the new chain end. That gives what
+re-cutting the whole chain from the archive gives, since the old events all come first. Only
+persons with an event before their latest session's end take the window path above.
+
 Runs in the batch transaction after the batch's events are archived (archive.py). Concurrent
 consumers may hold events of one person (devices on different partitions): a transaction lock
-per person, taken in key order, serializes their recomputations.
+per person, taken by the batch (store.py) in key order, serializes their recomputations.
 """
 
 from __future__ import annotations
@@ -84,6 +91,29 @@ JOIN active_events a ON a.project_id = i.project_id AND a.distinct_id = i.distin
 ORDER BY 1, 2, 5
 """
 
+# Each person's latest session (NULLs: none) and the project's timeout and cap, in seconds.
+LATEST_SESSIONS = """
+SELECT t.project_id, t.person_id, p.session_timeout_seconds AS gap,
+       p.session_cap_seconds AS cap, s.start_ts, s.end_ts, s.events, s.chain_start, s.chain_end
+FROM unnest($1::int[], $2::text[]) AS t(project_id, person_id)
+JOIN projects p ON p.id = t.project_id
+LEFT JOIN LATERAL (
+    SELECT * FROM sessions s
+    WHERE s.project_id = t.project_id AND s.person_id = t.person_id
+    ORDER BY s.start_ts DESC
+    LIMIT 1
+) s ON true
+"""
+
+# A grown chain's earlier sessions (from its start to before its latest one) learn its new end.
+SET_CHAIN_ENDS = """
+UPDATE sessions s SET chain_end = t.chain_end
+FROM unnest($1::int[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::timestamptz[])
+    AS t(project_id, person_id, chain_start, latest_start, chain_end)
+WHERE s.project_id = t.project_id AND s.person_id = t.person_id
+  AND s.start_ts >= t.chain_start AND s.start_ts < t.latest_start
+"""
+
 INSERT_SESSIONS = """
 INSERT INTO sessions (project_id, person_id, start_ts, end_ts, events, day,
                       chain_start, chain_end)
@@ -94,6 +124,9 @@ FROM unnest($1::int[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::int
     AS t(project_id, person_id, start_ts, end_ts, events, chain_start, chain_end)
 JOIN projects p ON p.id = t.project_id
 ORDER BY 1, 2, 3
+-- a conflict is the latest session an append continues from (same start, so same day)
+ON CONFLICT (project_id, person_id, start_ts) DO UPDATE
+SET end_ts = excluded.end_ts, events = excluded.events, chain_end = excluded.chain_end
 """
 
 LOCK_PERSONS = "SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k"
@@ -111,15 +144,31 @@ class Session:
     chain_end: datetime
 
 
-def split(times: Sequence[datetime], gap: timedelta = GAP, cap: timedelta = CAP) -> list[Session]:
+def split(
+    times: Sequence[datetime],
+    gap: timedelta = GAP,
+    cap: timedelta = CAP,
+    after: Session | None = None,
+) -> list[Session]:
     """A person's sessions from their sorted event times (whole chains only): a session ends
-    after `gap` without an event and lasts at most `cap`."""
+    after `gap` without an event and lasts at most `cap`.
+
+    `after`: the person's latest session, when every time is at or after its end; the cut goes
+    on from it, and the first session returned replaces it (the same start, maybe more events).
+    """
     out: list[Session] = []
     chain: list[tuple[datetime, datetime, int]] = []  # (start, end, events) of the open chain
+    chain_start = None  # the open chain's first event, when it began before `times`
+    if after is not None:
+        chain.append((after.start, after.end, after.events))
+        chain_start = after.chain_start
 
     def close_chain() -> None:
-        out.extend(Session(s, e, n, chain[0][0], chain[-1][1]) for s, e, n in chain)
+        nonlocal chain_start
+        first = chain[0][0] if chain_start is None else chain_start
+        out.extend(Session(s, e, n, first, chain[-1][1]) for s, e, n in chain)
         chain.clear()
+        chain_start = None
 
     for ts in times:
         if chain and ts - chain[-1][1] <= gap:
@@ -165,6 +214,10 @@ async def recompute(
     ):
         cut = split([r[4] for r in group], timedelta(seconds=gap), timedelta(seconds=cap))
         found.extend((project_id, person_id, s) for s in cut)
+    await _insert(conn, found)
+
+
+async def _insert(conn: asyncpg.Connection, found: Sequence[tuple[int, str, Session]]) -> None:
     if not found:
         return
     await conn.execute(
@@ -179,14 +232,38 @@ async def recompute(
     )
 
 
-async def apply_sessions(
-    conn: asyncpg.Connection, spans: dict[Person, tuple[datetime, datetime]]
-) -> None:
-    """Fold a batch's new events ((project, person) -> earliest, latest time) into sessions."""
-    if not spans:
+async def apply_sessions(conn: asyncpg.Connection, times: dict[Person, list[datetime]]) -> None:
+    """Fold a batch's new events ((project, person) -> their times, sorted and rounded to the
+    second like the archive's) into sessions; the caller holds the persons' locks."""
+    if not times:
         return
-    await lock_persons(conn, spans)
-    await recompute(conn, [(p, person, lo, hi) for (p, person), (lo, hi) in spans.items()])
+    people = sorted(times)
+    latest = await conn.fetch(LATEST_SESSIONS, [p[0] for p in people], [p[1] for p in people])
+    late: list[tuple[int, str, datetime | None, datetime | None]] = []
+    grown: list[tuple[int, str, datetime, datetime, datetime]] = []
+    found: list[tuple[int, str, Session]] = []
+    for r in latest:
+        person = (r["project_id"], r["person_id"])
+        new = times[person]
+        if r["end_ts"] is not None and new[0] < r["end_ts"]:
+            late.append((*person, new[0], new[-1]))
+            continue
+        last = None
+        if r["start_ts"] is not None:
+            last = Session(
+                r["start_ts"], r["end_ts"], r["events"], r["chain_start"], r["chain_end"]
+            )
+        cut = split(new, timedelta(seconds=r["gap"]), timedelta(seconds=r["cap"]), after=last)
+        if last is not None:
+            if cut[0] == last:  # the new events start a new chain: the latest session stays
+                cut = cut[1:]
+            elif cut[0].chain_end != last.chain_end and last.chain_start < last.start:
+                grown.append((*person, last.chain_start, last.start, cut[0].chain_end))
+        found.extend((*person, s) for s in cut)
+    if grown:
+        await conn.execute(SET_CHAIN_ENDS, *zip(*grown, strict=True))
+    await _insert(conn, found)
+    await recompute(conn, late)
 
 
 async def lock_persons(conn: asyncpg.Connection, people: Iterable[Person]) -> None:
