@@ -1,9 +1,11 @@
 """Sessions per day (SPEC §4): count, median and mean duration, events per session, bounce rate.
 
-Read from the `sessions` table the metrics service maintains (services/metrics/aggregates/
-sessions.py); a session counts on the day it starts, in the project's timezone. Durations are
-whole seconds (event times are archived to the second): last event time - first event time.
-The median is `percentile_cont(0.5)` (the mean of the two middle durations for an even count);
+Read from `session_durations`, the per-day histogram of session durations that a trigger keeps
+as the image of the `sessions` table the metrics service maintains (migration 0010, services/
+metrics/aggregates/sessions.py): a day costs one row per distinct duration, not one per session.
+A session counts on the day it starts, in the project's timezone. Durations are whole seconds
+(event times are archived to the second): last event time - first event time. The median is
+that of `percentile_cont(0.5)` (the mean of the two middle durations for an even count);
 figures are rounded to 3 decimals, the bounce rate to 4, like stickiness. While the sessions are
 being rebuilt after a change of the project's session settings (services/metrics/
 sessions_rebuild.py), persons not reached yet still have sessions cut with the old ones:
@@ -29,18 +31,24 @@ class SessionsDay(BaseModel):
     bounce_rate: float | None  # sessions with exactly one active event / sessions
 
 
+# A day's median from its histogram: the values at 0-based positions (n-1) div 2 and n div 2 of
+# the sorted durations are the smallest durations whose cumulative count passes them; their mean
+# is what `percentile_cont(0.5)` gives (one value twice for an odd n).
 SESSIONS_SQL = text(
     """
-WITH s AS (
-    SELECT day, events, extract(epoch FROM end_ts - start_ts)::bigint AS seconds
-    FROM sessions
+WITH h AS (
+    SELECT day, seconds, sessions, events, bounces,
+           sum(sessions) OVER (PARTITION BY day ORDER BY seconds) AS upto,
+           sum(sessions) OVER (PARTITION BY day) AS n
+    FROM session_durations
     WHERE project_id = :project AND day BETWEEN :start AND :stop
 ),
 per_day AS (
-    SELECT day, count(*) AS sessions, sum(seconds) AS seconds, sum(events) AS events,
-           count(*) FILTER (WHERE events = 1) AS bounces,
-           percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds) AS median
-    FROM s GROUP BY day
+    SELECT day, sum(sessions) AS sessions, sum(sessions * seconds) AS seconds,
+           sum(events) AS events, sum(bounces) AS bounces,
+           (min(seconds) FILTER (WHERE upto > (n - 1) / 2)
+            + min(seconds) FILTER (WHERE upto > n / 2)) / 2.0 AS median
+    FROM h GROUP BY day
 )
 SELECT g.d::date AS day, coalesce(p.sessions, 0) AS sessions, p.seconds, p.events, p.bounces,
        p.median
