@@ -69,7 +69,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             "Product analytics read API: activity, funnels, pipeline status and project admin."
         ),
         lifespan=lifespan,
-        docs_url=None,  # docs_pages.py serves /docs and /redoc without a CDN
+        docs_url=None,  # docs_pages.py serves /docs without a CDN; no /redoc (see there)
         redoc_url=None,
     )
     install_error_handlers(app)

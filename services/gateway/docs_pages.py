@@ -1,9 +1,9 @@
-"""`/docs` (Swagger UI) and `/redoc` pages that work without the internet.
+"""A `/docs` page (Swagger UI) that works without the internet.
 
 FastAPI's own pages load Swagger UI and ReDoc from a CDN, so on a self-hosted machine without
-outbound access (or behind a strict proxy) `/docs` is blank. These pages take the same assets
-from the `fastapi-offline` package (Swagger UI 5, which renders OpenAPI 3.1; ReDoc), served
-from `/docs/assets`.
+outbound access (or behind a strict proxy) `/docs` is blank. This page takes Swagger UI 5 (which
+renders OpenAPI 3.1) from the `fastapi-offline` package, served from `/docs/assets`. There is no
+`/redoc`: ReDoc's bundle still fetches its logo from a CDN.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import fastapi_offline
 from fastapi import FastAPI
-from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -21,7 +21,7 @@ ASSETS_URL = "/docs/assets"
 
 
 def install_docs_pages(app: FastAPI) -> None:
-    """Serve /docs and /redoc; the app must be created with `docs_url=None, redoc_url=None`."""
+    """Serve /docs; the app must be created with `docs_url=None, redoc_url=None`."""
     app.mount(ASSETS_URL, StaticFiles(directory=ASSETS), name="docs-assets")
     openapi_url = app.openapi_url or "/openapi.json"
 
@@ -33,14 +33,6 @@ def install_docs_pages(app: FastAPI) -> None:
             swagger_js_url=f"{ASSETS_URL}/swagger-ui-bundle.js",
             swagger_css_url=f"{ASSETS_URL}/swagger-ui.css",
             swagger_favicon_url="/dashboard/favicon.svg",
-        )
-
-    @app.get("/redoc", include_in_schema=False)
-    async def redoc() -> HTMLResponse:
-        return get_redoc_html(
-            openapi_url=openapi_url,
-            title=f"{app.title} - API",
-            redoc_js_url=f"{ASSETS_URL}/redoc.standalone.js",
-            redoc_favicon_url="/dashboard/favicon.svg",
-            with_google_fonts=False,
+            # Swagger UI would send the document to validator.swagger.io from a public host.
+            swagger_ui_parameters={"validatorUrl": None},
         )
