@@ -8,6 +8,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
+import pytest_asyncio
 
 from services.common.events import EventRecord
 from services.common.funnels import FunnelDefinition
@@ -15,6 +16,13 @@ from services.metrics.funnels.backfill import backfill_chunk, backfill_pending
 from services.metrics.parse import ParsedBatch
 from services.metrics.store import Store
 from tests.support.store_db import Db, new_project
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def db(private_db: Db) -> Db:
+    """A database of this module's own: these tests walk the backfills themselves."""
+    return private_db
+
 
 T0 = datetime(2026, 3, 2, 19, tzinfo=UTC)  # the persons cross midnight (Berlin) mid-funnel
 

@@ -18,6 +18,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
+import pytest_asyncio
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -35,6 +36,13 @@ from tests.support import funnel_oracle as oracle
 from tests.support.delivery import drawn_batches
 from tests.support.funnel_oracle import FunnelEvent
 from tests.support.store_db import Db, new_project
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def db(private_db: Db) -> Db:
+    """A database of this module's own: these tests walk the backfills themselves."""
+    return private_db
+
 
 START = datetime(2026, 3, 2, tzinfo=UTC)
 MINUTES = 3 * 24 * 60
