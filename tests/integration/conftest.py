@@ -20,7 +20,7 @@ from tests.support.store_db import Db
 async def _connect(url: str) -> AsyncIterator[Db]:
     pool = await asyncpg.create_pool(url)
     engine = create_async_engine(url.replace("postgresql://", "postgresql+asyncpg://"))
-    yield Db(pool, engine)
+    yield Db(pool, engine, url)
     await pool.close()
     await engine.dispose()
 

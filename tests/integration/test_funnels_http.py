@@ -1,9 +1,9 @@
 """`/v1/funnels` over real HTTP: definitions (create, list, read, delete), auth, 422s, the counting
 rules of docs/funnels.md, breakdown values, entry days, CSV, ETag/304 and cache validity.
 
-The gateway runs alone here (no metrics service), and the funnels' `funnel_attempts` rows are
-written with SQL: this tests the gateway's reading of them, with numbers worked out by hand,
-whatever writes them.
+The gateway runs alone here (no metrics service), on a database of the module's own, and the
+funnels' `funnel_attempts` rows are written with SQL: this tests the gateway's reading of them,
+with numbers worked out by hand, whatever writes them.
 """
 
 from __future__ import annotations
@@ -25,13 +25,21 @@ from tests.support.store_db import Db
 Json = dict[str, Any]
 
 
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def db(private_db: Db) -> Db:
+    """A database of this module's own: the shared pipeline's metrics service, which walks every
+    running backfill of its database, must not complete these funnels behind the tests."""
+    return private_db
+
+
 @pytest.fixture(scope="module")
-def gateway(stack_env: dict[str, str]) -> Iterator[ServiceProcess]:
+def gateway(stack_env: dict[str, str], db: Db) -> Iterator[ServiceProcess]:
     name = "funnels-http"
     service = ServiceProcess(
         "gateway",
         {
             **stack_env,
+            "DATABASE_URL": db.url,
             "PULSE_ADMIN_TOKEN": ADMIN_TOKEN,
             "PULSE_EVENTS_TOPIC": f"{name}.events",
             "PULSE_REJECTED_TOPIC": f"{name}.rejected",

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 class Db:
     pool: asyncpg.Pool  # what the metrics Store writes with
     engine: AsyncEngine  # what the gateway's queries read with
+    url: str  # DATABASE_URL, for services started on it
 
 
 async def new_project(pool: asyncpg.Pool, timezone: str = "UTC") -> int:
