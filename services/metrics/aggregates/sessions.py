@@ -17,10 +17,11 @@ touch few persons), and drops the merged-away labels' rows.
 
 G and C are read from `projects` by the statements themselves (the window statement, and the
 append path's read of the latest sessions below), for every batch, so there is no cache to
-invalidate: the bounds scanned and the cuts Python makes use the values the statement saw. The argument above holds when the stored sessions were cut with those values;
-after a change they were not, until the rebuild (sessions_rebuild.py) has recomputed every
-person's whole history with the new ones — which it does after every batch that could still
-have read the old values has committed.
+invalidate: the bounds scanned and the cuts Python makes use the values the statement saw.
+The argument above holds when the stored sessions were cut with those values; after a change
+they were not, until the rebuild (sessions_rebuild.py) has recomputed every person's whole
+history with the new ones — which it does after every batch that could still have read the old
+values has committed.
 
 Most events arrive in order: all of a person's new events are at or after the end of their
 latest stored session (or they have none). Then nothing earlier can change: the cut simply goes
