@@ -21,10 +21,10 @@ from services.metrics.aggregates.activity import event_name
 from services.metrics.aggregates.sessions import Person, apply_sessions
 from services.metrics.aggregates.traits import to_second
 
-# Times are rounded to the second here, half up (see the module docstring), as `to_second` does.
+# Times come rounded to the second (`to_second`: half up, see the module docstring).
 INSERT_EVENTS = """
 INSERT INTO active_events (project_id, distinct_id, ts, event, props)
-SELECT p, d, date_trunc('second', ts + interval '500 milliseconds'), e, props::jsonb
+SELECT p, d, ts, e, props::jsonb
 FROM unnest($1::int[], $2::text[], $3::timestamptz[], $4::text[], $5::text[])
     AS t(p, d, ts, e, props)
 """
@@ -43,17 +43,19 @@ async def apply_archive(
     active = [e for e in events if e.type in ACTIVE_TYPES]
     if not active:
         return
+    # Rounded once: the archive and the sessions cut from it see the same times.
+    seconds = [to_second(e.timestamp) for e in active]
     await conn.execute(
         INSERT_EVENTS,
         [e.project_id for e in active],
         [e.distinct_id for e in active],
-        [e.timestamp for e in active],
+        seconds,
         [event_name(e) for e in active],
         [archived_props(e) for e in active],
     )
     times: dict[Person, list[datetime]] = defaultdict(list)
-    for e in active:
-        times[(e.project_id, people[(e.project_id, e.distinct_id)])].append(to_second(e.timestamp))
+    for e, second in zip(active, seconds, strict=True):
+        times[(e.project_id, people[(e.project_id, e.distinct_id)])].append(second)
     for person_times in times.values():
         person_times.sort()
     await apply_sessions(conn, times)
