@@ -1,8 +1,12 @@
 """Sessions per day (SPEC §4): count, median and mean duration, events per session, bounce rate.
 
-Read from `session_durations`, the per-day histogram of session durations that a trigger keeps
-as the image of the `sessions` table the metrics service maintains (migration 0010, services/
-metrics/aggregates/sessions.py): a day costs one row per distinct duration, not one per session.
+Read from the per-day histograms of session durations that a trigger keeps as the image of the
+`sessions` table the metrics service maintains (migrations 0010 and 0011, services/metrics/
+aggregates/sessions.py): `session_minutes` per whole minute of duration (count, seconds, events,
+bounces) and `session_durations` per second (count). A day costs its minute rows (about a
+hundred for visit-shaped sessions; 1,440 under the default 24 h cap) plus the second rows of the
+one or two minutes that hold its median (at most 60 each), however many sessions it holds.
+
 A session counts on the day it starts, in the project's timezone. Durations are whole seconds
 (event times are archived to the second): last event time - first event time. The median is
 that of `percentile_cont(0.5)` (the mean of the two middle durations for an even count);
@@ -31,29 +35,49 @@ class SessionsDay(BaseModel):
     bounce_rate: float | None  # sessions with exactly one active event / sessions
 
 
-# A day's median from its histogram: the values at 0-based positions (n-1) div 2 and n div 2 of
-# the sorted durations are the smallest durations whose cumulative count passes them; their mean
-# is what `percentile_cont(0.5)` gives (one value twice for an odd n).
+# A day's median: the durations at 0-based positions (n-1) div 2 and n div 2 of its sorted
+# durations (one position twice for an odd n); their mean is what `percentile_cont(0.5)` gives.
+# The minute rows' cumulative counts find the minute holding each position and how many
+# durations come before it; within that minute, the smallest second whose cumulative count
+# passes the position is the duration there.
 SESSIONS_SQL = text(
     """
-WITH h AS (
-    SELECT day, seconds, sessions, events, bounces,
-           sum(sessions) OVER (PARTITION BY day ORDER BY seconds) AS upto,
+WITH m AS (
+    SELECT day, minute, sessions, seconds, events, bounces,
+           sum(sessions) OVER (PARTITION BY day ORDER BY minute) AS upto,
            sum(sessions) OVER (PARTITION BY day) AS n
-    FROM session_durations
+    FROM session_minutes
     WHERE project_id = :project AND day BETWEEN :start AND :stop
 ),
+middle AS (
+    SELECT m.day, m.minute, m.upto - m.sessions AS before, p.pos
+    FROM m CROSS JOIN LATERAL (VALUES ((m.n - 1) / 2), (m.n / 2)) AS p(pos)
+    WHERE m.upto - m.sessions <= p.pos AND p.pos < m.upto
+),
+medians AS (
+    SELECT middle.day, avg(at.seconds) AS median
+    FROM middle CROSS JOIN LATERAL (
+        SELECT h.seconds
+        FROM (SELECT seconds, sum(sessions) OVER (ORDER BY seconds) AS upto
+              FROM session_durations
+              WHERE project_id = :project AND day = middle.day
+                AND seconds >= middle.minute * 60 AND seconds < (middle.minute + 1) * 60) h
+        WHERE middle.before + h.upto > middle.pos
+        ORDER BY h.seconds
+        LIMIT 1
+    ) at
+    GROUP BY middle.day
+),
 per_day AS (
-    SELECT day, sum(sessions) AS sessions, sum(sessions * seconds) AS seconds,
-           sum(events) AS events, sum(bounces) AS bounces,
-           (min(seconds) FILTER (WHERE upto > (n - 1) / 2)
-            + min(seconds) FILTER (WHERE upto > n / 2)) / 2.0 AS median
-    FROM h GROUP BY day
+    SELECT day, sum(sessions) AS sessions, sum(seconds) AS seconds, sum(events) AS events,
+           sum(bounces) AS bounces
+    FROM m GROUP BY day
 )
 SELECT g.d::date AS day, coalesce(p.sessions, 0) AS sessions, p.seconds, p.events, p.bounces,
-       p.median
+       md.median
 FROM generate_series(CAST(:start AS date), CAST(:stop AS date), interval '1 day') AS g(d)
 LEFT JOIN per_day p ON p.day = g.d::date
+LEFT JOIN medians md ON md.day = g.d::date
 ORDER BY 1
 """
 )
