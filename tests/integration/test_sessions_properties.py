@@ -212,3 +212,39 @@ async def test_sessions_in_known_hard_deliveries(db: Db, case: str) -> None:
     expected = oracle.sessions(sent, first, last)
     assert [d.model_dump(mode="json") for d in days] == expected
     assert sum(d["sessions"] for d in expected) > 0
+
+
+# A run of one event across midnight is a step of a range that holds any of it: after the
+# anchor it counts from its first event (inside a range ending that day), before the anchor
+# from its last (inside a range starting the next day). Slot 144 is midnight after START's day.
+RUNS_ACROSS_MIDNIGHT = [
+    ("burst", "user0", 141, 1, [("track", n) for n in ["a", "b", "b", "b", "c"]]),
+    ("burst", "user1", 142, 1, [("track", n) for n in ["x", "x", "x", "y"]]),
+]
+
+
+@pytest.mark.parametrize(
+    ("anchor", "after", "days"), [("a", True, (0, 0)), ("y", False, (1, 1)), ("y", False, (0, 1))]
+)
+async def test_paths_count_runs_across_the_ends_of_the_range(
+    db: Db, anchor: str, after: bool, days: tuple[int, int]
+) -> None:
+    sent = _sent(RUNS_ACROSS_MIDNIGHT)
+    project_id = await new_project(db.pool)
+    store = Store(db.pool, "paths-midnight")
+    for e in reversed(sent):  # one batch per event, newest first: every run is joined late
+        await store.apply(ParsedBatch(events=[_record(project_id, e)]), {})
+    span = (START.date() + timedelta(days=days[0]), START.date() + timedelta(days=days[1]))
+    async with db.engine.connect() as conn:
+        edges = await read_paths(
+            conn,
+            project_id,
+            day_bounds(*span, "UTC"),
+            anchor,
+            "after" if after else "before",
+            3,
+            20,
+        )
+    expected = oracle.paths(sent, *span, anchor, after, 3, 20)
+    assert [e.model_dump() for e in edges] == expected
+    assert expected  # the run is a step of this range
