@@ -72,17 +72,33 @@ intervals AS (
     FROM sequenced CROSS JOIN (VALUES (7), (30)) AS win(w)
     WHERE NOT is_new AND next_any IS DISTINCT FROM next_old
 ),
+-- Each interval as +sign on its first day and -sign the day after its last, so the coverage
+-- change of a day is a running sum over the few days the batch reaches, not a row per day of
+-- every interval.
+bounds AS (
+    SELECT project_id, w, day, sum(sign) AS sign
+    FROM (SELECT project_id, w, lo AS day, sign FROM intervals WHERE lo <= hi
+          UNION ALL
+          SELECT project_id, w, hi + 1, -sign FROM intervals WHERE lo <= hi) AS ends
+    GROUP BY 1, 2, 3
+),
+covered AS (
+    SELECT s.project_id, s.w, g.x::date AS day,
+           CAST(sum(coalesce(b.sign, 0)) OVER (PARTITION BY s.project_id, s.w ORDER BY g.x)
+                AS bigint) AS change
+    FROM (SELECT project_id, w, min(day) AS lo, max(day) AS hi FROM bounds GROUP BY 1, 2) AS s
+    CROSS JOIN generate_series(s.lo, s.hi, interval '1 day') AS g(x)
+    LEFT JOIN bounds b ON b.project_id = s.project_id AND b.w = s.w AND b.day = g.x::date
+),
 first_days AS (
     SELECT b.project_id, min(b.day) AS day, p.first_day AS old_day
     FROM b LEFT JOIN persons p ON p.project_id = b.project_id AND p.person_id = b.person_id
     GROUP BY b.project_id, b.person_id, p.first_day
 ),
 deltas AS (
-    SELECT iv.project_id, g.x::date AS day, 0 AS dau,
-           CASE WHEN iv.w = 7 THEN iv.sign ELSE 0 END AS wau,
-           CASE WHEN iv.w = 30 THEN iv.sign ELSE 0 END AS mau, 0 AS new_users, 0 AS events
-    FROM intervals iv, generate_series(iv.lo, iv.hi, interval '1 day') AS g(x)
-    WHERE iv.lo <= iv.hi
+    SELECT project_id, day, 0 AS dau, CASE WHEN w = 7 THEN change ELSE 0 END AS wau,
+           CASE WHEN w = 30 THEN change ELSE 0 END AS mau, 0 AS new_users, 0 AS events
+    FROM covered WHERE change <> 0
     UNION ALL
     SELECT project_id, day, 1, 0, 0, 0, 0 FROM new_rows
     UNION ALL
