@@ -51,9 +51,10 @@ Figures (ratio = value / baseline):
 The units name the scale. Everything runs on 127.0.0.1 and is bounded by the data's size.
 
 Full scale (issue 5): `PULSE_BENCH_READS_PERSONS=1000000 .venv/bin/python -m bench
-reads_vs_duckdb`. Budget about half an hour on a 2-core machine, mostly the load (~7,000
-events/s at the default scale, 1M events in ~2.5 minutes; the rate falls as the tables grow),
-and a few GB of memory: every generated event is kept until the load and DuckDB's table are done.
+reads_vs_duckdb`. Budget an hour to 75 minutes on a 2-core machine, mostly the load (~7,000
+events/s at the default scale, 1M events in ~2.5 minutes; the rate falls as the tables grow, to
+about 3,900 events/s over the 10M) and the funnel backfill (7 to 12 minutes), and a few GB of
+memory: every generated event is kept until the load and DuckDB's table are done.
 At the default scale the whole module runs in about 4 minutes.
 """
 
