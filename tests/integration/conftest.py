@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
+import pytest
 import pytest_asyncio
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -26,18 +27,16 @@ async def _connect(url: str) -> AsyncIterator[Db]:
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def db(stack_env: dict[str, str]) -> AsyncIterator[Db]:
-    """The stack's database, shared with the services the HTTP tests start."""
-    async for connected in _connect(stack_env["DATABASE_URL"]):
-        yield connected
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def private_db(stack_env: dict[str, str]) -> AsyncIterator[Db]:
-    """A migrated database of the module's own on the stack's server, for tests that walk
-    backfills themselves: no metrics service runs its background walks over it (the shared
-    pipeline's would take their jobs between a test's steps)."""
+async def db(request: pytest.FixtureRequest, stack_env: dict[str, str]) -> AsyncIterator[Db]:
+    """The stack's database, shared with the services the HTTP tests start; or, for a module
+    marked `private_db`, a migrated database of the module's own on the same server. Tests that
+    walk funnel backfills themselves need their own: the shared pipeline's metrics service walks
+    every running backfill of its database, and would take their jobs between a test's steps."""
     shared = stack_env["DATABASE_URL"]
+    if request.node.get_closest_marker("private_db") is None:
+        async for connected in _connect(shared):
+            yield connected
+        return
     name = f"pulse_private_{uuid.uuid4().hex[:12]}"
     admin = await asyncpg.connect(shared)
     await admin.execute(f'CREATE DATABASE "{name}"')

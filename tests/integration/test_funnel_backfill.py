@@ -8,7 +8,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
-import pytest_asyncio
+import pytest
 
 from services.common.events import EventRecord
 from services.common.funnels import FunnelDefinition
@@ -17,11 +17,8 @@ from services.metrics.parse import ParsedBatch
 from services.metrics.store import Store
 from tests.support.store_db import Db, new_project
 
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def db(private_db: Db) -> Db:
-    """A database of this module's own: these tests walk the backfills themselves."""
-    return private_db
+# These tests walk the backfills themselves (conftest.py: `db`).
+pytestmark = pytest.mark.private_db
 
 
 T0 = datetime(2026, 3, 2, 19, tzinfo=UTC)  # the persons cross midnight (Berlin) mid-funnel

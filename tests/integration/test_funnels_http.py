@@ -24,12 +24,8 @@ from tests.support.store_db import Db
 
 Json = dict[str, Any]
 
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def db(private_db: Db) -> Db:
-    """A database of this module's own: the shared pipeline's metrics service, which walks every
-    running backfill of its database, must not complete these funnels behind the tests."""
-    return private_db
+# The shared pipeline's metrics service must not complete these funnels behind the tests.
+pytestmark = pytest.mark.private_db
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,6 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-import pytest_asyncio
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -37,11 +36,8 @@ from tests.support.delivery import drawn_batches
 from tests.support.funnel_oracle import FunnelEvent
 from tests.support.store_db import Db, new_project
 
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def db(private_db: Db) -> Db:
-    """A database of this module's own: these tests walk the backfills themselves."""
-    return private_db
+# These tests walk the backfills themselves (conftest.py: `db`).
+pytestmark = pytest.mark.private_db
 
 
 START = datetime(2026, 3, 2, tzinfo=UTC)
