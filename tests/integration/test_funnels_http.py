@@ -19,6 +19,7 @@ import httpx
 import pytest
 import pytest_asyncio
 
+from services.metrics.funnels import step_counts
 from tests.support.services import ADMIN_TOKEN, ServiceProcess
 from tests.support.store_db import Db
 
@@ -99,7 +100,8 @@ Attempt = tuple[str, date, int, int, list[int], Any]  # person, day, hour, depth
 
 
 async def insert_attempts(db: Db, funnel_id: int, attempts: list[Attempt]) -> None:
-    """Rows as the metrics service keeps them: each is a person's best attempt of that day."""
+    """Rows as the metrics service keeps them: each is a person's best attempt of that day, and
+    the step counts the gateway reads, from them."""
     await db.pool.executemany(
         "INSERT INTO funnel_attempts (funnel_id, person_id, day, entry_ts, depth, seconds, props)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)",
@@ -116,6 +118,8 @@ async def insert_attempts(db: Db, funnel_id: int, attempts: list[Attempt]) -> No
             for person, day, hour, depth, seconds, props in attempts
         ],
     )
+    async with db.pool.acquire() as conn:
+        await step_counts.refill(conn, funnel_id)
 
 
 def step_figures(steps: list[Json]) -> list[tuple[Any, ...]]:

@@ -1,12 +1,15 @@
 """Funnel reads (docs/funnels.md "Counting"): steps, conversions, medians, breakdown, entry days.
 
-Read from `funnel_attempts`, which the metrics service keeps: per funnel, person and entry day,
-that day's best attempt (`depth`, `seconds[i]` from step i-1 to step i with `seconds[1] = 0`, and
-the step-1 event's `props`). A person counts once over the range, with their best attempt: the
-deepest, then the earliest `entry_ts` (`DISTINCT ON (person_id) ... ORDER BY person_id, depth
-DESC, entry_ts`); `users(i)` is the number of best attempts of depth >= i. Each read is one
-set-based statement over the `(funnel_id, day, person_id)` index range, aggregating every step in
-one pass (no row per step and person).
+A person counts once over the range, with their best attempt: the deepest, then the earliest
+`entry_ts`; `users(i)` is the number of best attempts of depth >= i. The metrics service keeps
+`funnel_attempts` (per funnel, person and entry day, that day's best attempt: `depth`,
+`seconds[i]` from step i-1 to step i with `seconds[1] = 0`, the step-1 event's `props`) and,
+from them, the step counts of migration 0012, which place each attempt under the two days that
+decide the ranges where it is its person's best. Steps and entry days read the step counts only
+(a few rows per day and step, however many persons); a breakdown needs each best attempt's
+properties, so it picks them from `funnel_attempts` (`DISTINCT ON (person_id) ... ORDER BY
+person_id, depth DESC, entry_ts`) over the `(funnel_id, day, person_id)` index range,
+aggregating every step in one pass.
 
 Figures: conversions rounded to 4 decimals, halves up (null when the divisor is 0; 1.0 at step 1
 unless nobody entered); medians by `percentile_cont(0.5)` (the mean of the two middle values for
@@ -81,11 +84,55 @@ FIGURES = ",\n".join(
     ]
 )
 
+# The funnel's steps over the range from the step counts (migration 0012): `users(i)` sums step
+# i's rows whose attempts are their persons' best over [start, stop]; the cumulative counts over
+# duration buckets find the bucket of each middle position (0-based: (n-1)/2 and n/2, one
+# position when n is odd), and that bucket's counts per second find the value there. So a read
+# costs its days' rows of the bucket grain plus one bucket's rows per step, whatever its persons.
 STEPS_SQL = text(
-    f"""
-WITH best AS ({BEST_ATTEMPTS.format(value="")})
-SELECT {FIGURES}
-FROM best
+    """
+WITH counted AS (
+    SELECT step, bucket, sum(persons) AS persons
+    FROM funnel_step_buckets
+    WHERE funnel_id = :funnel AND day BETWEEN :start AND :stop
+      AND prior_day < :start AND deeper_day > :stop
+    GROUP BY step, bucket
+),
+cumulative AS (
+    SELECT step, bucket, persons,
+           sum(persons) OVER (PARTITION BY step ORDER BY bucket) AS upto,
+           sum(persons) OVER (PARTITION BY step) AS users
+    FROM counted
+),
+middle AS (
+    SELECT c.step, c.bucket, c.upto - c.persons AS before, p.pos
+    FROM cumulative c CROSS JOIN LATERAL (VALUES ((c.users - 1) / 2), (c.users / 2)) AS p(pos)
+    WHERE c.step > 1 AND c.upto - c.persons <= p.pos AND p.pos < c.upto
+),
+per_second AS (
+    SELECT b.step, b.bucket, x.seconds, x.upto
+    FROM (SELECT DISTINCT step, bucket FROM middle) b
+    CROSS JOIN LATERAL (
+        SELECT seconds, sum(sum(persons)) OVER (ORDER BY seconds) AS upto
+        FROM funnel_step_seconds
+        WHERE funnel_id = :funnel AND step = b.step AND bucket = b.bucket
+          AND day BETWEEN :start AND :stop AND prior_day < :start AND deeper_day > :stop
+        GROUP BY seconds
+    ) x
+),
+medians AS (
+    SELECT m.step, avg(at.seconds) AS median
+    FROM middle m CROSS JOIN LATERAL (
+        SELECT s.seconds FROM per_second s
+        WHERE s.step = m.step AND s.bucket = m.bucket AND m.before + s.upto > m.pos
+        ORDER BY s.seconds
+        LIMIT 1
+    ) at
+    GROUP BY m.step
+)
+SELECT u.step, u.users, m.median
+FROM (SELECT DISTINCT step, users FROM cumulative) u
+LEFT JOIN medians m ON m.step = u.step
 """
 )
 
@@ -118,12 +165,12 @@ LIMIT :limit
 """
 )
 
-# Each row already is its person's best attempt of that day: a histogram of depths per day.
+# Every attempt counts on its own day: the step counts of a day, whatever their two days.
 ENTRY_DAYS_SQL = text(
     """
-SELECT day, least(depth, :n) AS depth, count(*) AS persons
-FROM funnel_attempts
-WHERE funnel_id = :funnel AND day BETWEEN :start AND :stop
+SELECT day, step, sum(persons) AS persons
+FROM funnel_step_buckets
+WHERE funnel_id = :funnel AND step <= :n AND day BETWEEN :start AND :stop
 GROUP BY 1, 2
 """
 )
@@ -174,8 +221,12 @@ async def read_funnel_steps(
     conn: AsyncConnection, funnel_id: int, step_events: list[str], start: date, stop: date
 ) -> list[FunnelStep]:
     """The funnel's steps over persons whose best attempt in [start, stop] entered it."""
-    row = (await conn.execute(STEPS_SQL, _params(funnel_id, start, stop))).one()
-    return _steps(step_events, *_figures(row, len(step_events)))
+    rows = await conn.execute(STEPS_SQL, _params(funnel_id, start, stop))
+    users, medians = {}, {}
+    for r in rows:
+        users[r.step] = int(r.users)
+        medians[r.step] = r.median
+    return _steps(step_events, users, medians)
 
 
 async def read_funnel_breakdown(
@@ -208,17 +259,11 @@ async def read_entry_days(
     """Per day of [start, stop]: persons who entered that day, per step reached (zeros if none)."""
     params = {**_params(funnel_id, start, stop), "n": n_steps}
     rows = await conn.execute(ENTRY_DAYS_SQL, params)
-    depths: dict[date, list[int]] = {}
+    users: dict[date, list[int]] = {}
     for r in rows:
-        depths.setdefault(r.day, [0] * (n_steps + 1))[r.depth] += r.persons
+        users.setdefault(r.day, [0] * n_steps)[r.step - 1] = int(r.persons)
     out = []
     for offset in range((stop - start).days + 1):
         day = start + timedelta(days=offset)
-        at_depth = depths.get(day, [0] * (n_steps + 1))
-        # users(i) = persons whose attempt reached step i or deeper: a suffix sum of depths.
-        users, reached = [], 0
-        for depth in range(n_steps, 0, -1):
-            reached += at_depth[depth]
-            users.append(reached)
-        out.append(EntryDay(date=day, users=users[::-1]))
+        out.append(EntryDay(date=day, users=users.get(day, [0] * n_steps)))
     return out

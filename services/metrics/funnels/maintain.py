@@ -9,6 +9,9 @@ the person, through `identities`. A merge recomputes the surviving person's whol
 drops the merged-away labels' rows; the backfill does the same for every person, one funnel at
 a time (backfill.py).
 
+The step counts the gateway reads (step_counts.py) move with the attempts, in the same
+transaction, just before they are replaced.
+
 Runs in the batch transaction after the events are archived and the sessions recomputed, under
 the same per-person locks (sessions.py), so concurrent consumers holding events of one person
 serialize. The funnel rows are read `FOR KEY SHARE`: a funnel deleted meanwhile waits for the
@@ -29,7 +32,9 @@ import asyncpg
 from services.common.events import ACTIVE_TYPES, EventRecord
 from services.common.funnels import FunnelDefinition
 from services.metrics.aggregates.activity import event_name
-from services.metrics.funnels.evaluate import Attempt, FunnelEvent, best_attempts, sort_events
+from services.metrics.funnels import step_counts
+from services.metrics.funnels.evaluate import FunnelEvent, best_attempts, sort_events
+from services.metrics.funnels.step_counts import Found, Window, seconds_literal
 from services.metrics.plans import custom_plans
 
 Person = tuple[int, str]  # (project_id, person label)
@@ -155,8 +160,8 @@ async def recompute(
     windows = {p: _window(funnels[p[0]], spans[p]) for p in people}
     events = await _fetch(conn, funnels, windows)
 
-    replaced: list[tuple[int, str, date | None, date | None]] = []
-    found: list[tuple[int, str, date, Attempt]] = []
+    replaced: list[Window] = []
+    found: list[Found] = []
     for person in people:
         mine = events.get(person, [])
         for strict in (False, True):
@@ -170,19 +175,28 @@ async def recompute(
                 best = best_attempts(f.definition, mine, f.zone, days)
                 found.extend((f.id, person[1], day, a) for day, a in best.items())
 
+    await replace_attempts(conn, replaced, found)
+
+
+async def replace_attempts(
+    conn: asyncpg.Connection, windows: list[Window], found: list[Found]
+) -> None:
+    """Replace the stored attempts of each (funnel, person, first day, last day) window with
+    `found`, and move the step counts with them."""
+    await step_counts.shift(conn, windows, found)
     async with custom_plans(conn):
         await conn.execute(
             REPLACE_ATTEMPTS,
-            [w[0] for w in replaced],
-            [w[1] for w in replaced],
-            [w[2] for w in replaced],
-            [w[3] for w in replaced],
+            [w[0] for w in windows],
+            [w[1] for w in windows],
+            [w[2] for w in windows],
+            [w[3] for w in windows],
             [i[0] for i in found],
             [i[1] for i in found],
             [i[2] for i in found],
             [i[3].entry_ts for i in found],
             [i[3].depth for i in found],
-            ["{" + ",".join(map(str, i[3].seconds)) + "}" for i in found],
+            [seconds_literal(i[3]) for i in found],
             [i[3].props_json for i in found],
         )
 
