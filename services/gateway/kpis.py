@@ -22,9 +22,8 @@ while nobody entered, and while the funnel's backfill is running (its rows then 
 persons walked so far). Attempts younger than the funnel's window can still convert, so with a
 long window the value is below its final one: it is meant to be compared with itself. `funnel`
 is the funnel id (names can repeat, ids do not); `pulse_funnel_info{project, funnel, name}`
-(always 1) gives names. One statement for all funnels of all projects: per funnel and person,
-the deepest attempt of the range in `funnel_attempts` (whose rows already are each day's best
-attempt).
+(always 1) gives names. One statement for all funnels of all projects, from the step counts
+the funnel reads use (a few rows per day, however many persons entered).
 """
 
 from __future__ import annotations
@@ -83,28 +82,29 @@ GROUP BY t.project_id, n.days
 )
 
 
-# Per funnel: persons whose deepest attempt over the 7 days ending yesterday reached depth n
-# (the last step) among all who entered. A person's deepest attempt is their best one (ties on
-# entry time only choose among attempts of that same depth), so max(depth) decides.
+# Per funnel: persons whose best attempt over the 7 days ending yesterday reached the last step
+# (n) among all who entered, from the step counts (docs/funnels.md "Keeping the numbers exact").
 FUNNEL_SQL = text(
     """
 WITH f AS (
-    SELECT f.id, f.project_id, f.name, f.backfill, t.yesterday,
+    SELECT f.id, f.project_id, f.name, f.backfill, t.yesterday - 6 AS first, t.yesterday,
            jsonb_array_length(f.definition -> 'steps') AS n
     FROM unnest(CAST(:ids AS integer[]), CAST(:yesterdays AS date[])) AS t(project_id, yesterday)
     JOIN funnels f ON f.project_id = t.project_id
 ),
-best AS (
-    SELECT a.funnel_id, max(a.depth) AS depth
+counted AS (
+    SELECT c.funnel_id, c.step, sum(c.persons) AS persons
     FROM f
-    JOIN funnel_attempts a
-      ON a.funnel_id = f.id AND a.day BETWEEN f.yesterday - 6 AND f.yesterday
+    JOIN funnel_step_buckets c
+      ON c.funnel_id = f.id AND c.step IN (1, f.n) AND c.day BETWEEN f.first AND f.yesterday
+     AND c.prior_day < f.first AND c.deeper_day > f.yesterday
     WHERE f.backfill = 'complete'
-    GROUP BY a.funnel_id, a.person_id
+    GROUP BY c.funnel_id, c.step
 )
-SELECT f.project_id, f.id, f.name, count(b.funnel_id) AS entered,
-       count(b.funnel_id) FILTER (WHERE b.depth >= f.n) AS converted
-FROM f LEFT JOIN best b ON b.funnel_id = f.id
+SELECT f.project_id, f.id, f.name,
+       coalesce(sum(c.persons) FILTER (WHERE c.step = 1), 0) AS entered,
+       coalesce(sum(c.persons) FILTER (WHERE c.step = f.n), 0) AS converted
+FROM f LEFT JOIN counted c ON c.funnel_id = f.id
 GROUP BY f.project_id, f.id, f.name
 """
 )

@@ -18,11 +18,9 @@ and the cumulative counts over buckets find the bucket of each middle position o
 so a median reads that one bucket's rows. Buckets are `funnel_seconds_bucket`: boundaries at
 round durations, about 1.4 to 2 apart, so a bucket holds a few percent of a step's attempts.
 
-`funnel_steps_add` adds (funnel, step, day, prior_day, deeper_day, seconds, sign) contributions
-to both: summed per key, written in key order (concurrent consumers lock rows in one order),
-rows that fall to zero dropped. The metrics service (services/metrics/funnels/step_counts.py)
-subtracts each touched person's contributions and adds them again after every change of their
-attempts, in the same transaction. Filled from `funnel_attempts` here.
+The metrics service (services/metrics/funnels/step_counts.py) subtracts each touched person's
+contributions and adds them again whenever their attempts change, in the same transaction.
+Filled from `funnel_attempts` here.
 
 Revision ID: 0012
 Revises: 0011
@@ -45,77 +43,49 @@ RETURN width_bucket(seconds, '{1, 2, 3, 5, 7, 10, 15, 20, 30, 45, 60, 90, 120, 1
     2592000, 3888000, 5184000, 6480000, 7776000}'::int[])
 """
 
-ADD = """
-CREATE FUNCTION funnel_steps_add(
-    f int[], st int[], d date[], prior date[], deeper date[], s int[], sgn int[]
-) RETURNS void LANGUAGE sql AS $$
-    INSERT INTO funnel_step_buckets AS h
-        (funnel_id, step, day, prior_day, deeper_day, bucket, persons)
-    SELECT funnel_id, step, day, prior_day, deeper_day, funnel_seconds_bucket(seconds), sum(sign)
-    FROM unnest(f, st, d, prior, deeper, s, sgn)
-        AS t(funnel_id, step, day, prior_day, deeper_day, seconds, sign)
-    GROUP BY 1, 2, 3, 4, 5, 6
-    HAVING sum(sign) <> 0
-    ORDER BY 1, 2, 3, 4, 5, 6
-    ON CONFLICT (funnel_id, step, day, prior_day, deeper_day, bucket) DO UPDATE
-    SET persons = h.persons + excluded.persons;
-    INSERT INTO funnel_step_seconds AS h
-        (funnel_id, step, bucket, day, prior_day, deeper_day, seconds, persons)
-    SELECT funnel_id, step, funnel_seconds_bucket(seconds), day, prior_day, deeper_day, seconds,
-           sum(sign)
-    FROM unnest(f, st, d, prior, deeper, s, sgn)
-        AS t(funnel_id, step, day, prior_day, deeper_day, seconds, sign)
-    WHERE step > 1
-    GROUP BY 1, 2, 3, 4, 5, 6, 7
-    HAVING sum(sign) <> 0
-    ORDER BY 1, 2, 3, 4, 5, 6, 7
-    ON CONFLICT (funnel_id, step, bucket, day, prior_day, deeper_day, seconds) DO UPDATE
-    SET persons = h.persons + excluded.persons;
-    DELETE FROM funnel_step_buckets h
-    USING (SELECT DISTINCT funnel_id, step, day, prior_day, deeper_day,
-                           funnel_seconds_bucket(seconds) AS bucket
-           FROM unnest(f, st, d, prior, deeper, s)
-               AS k(funnel_id, step, day, prior_day, deeper_day, seconds)) k
-    WHERE h.funnel_id = k.funnel_id AND h.step = k.step AND h.day = k.day
-      AND h.prior_day = k.prior_day AND h.deeper_day = k.deeper_day AND h.bucket = k.bucket
-      AND h.persons = 0;
-    DELETE FROM funnel_step_seconds h
-    USING (SELECT DISTINCT funnel_id, step, funnel_seconds_bucket(seconds) AS bucket, day,
-                           prior_day, deeper_day, seconds
-           FROM unnest(f, st, d, prior, deeper, s)
-               AS k(funnel_id, step, day, prior_day, deeper_day, seconds)
-           WHERE step > 1) k
-    WHERE h.funnel_id = k.funnel_id AND h.step = k.step AND h.bucket = k.bucket
-      AND h.day = k.day AND h.prior_day = k.prior_day AND h.deeper_day = k.deeper_day
-      AND h.seconds = k.seconds AND h.persons = 0;
-$$
-"""
-
-# Every stored attempt, placed (a frozen copy of step_counts.py's PLACE over all attempts).
-FILL = """
-WITH attempts AS (SELECT 1 AS sign, funnel_id, person_id, day, depth, seconds
-                  FROM funnel_attempts),
+# Every stored attempt, placed (a frozen copy of step_counts.py's PLACE over all attempts; ten
+# steps at most).
+PRIOR = ",\n               ".join(
+    f"max(day) FILTER (WHERE depth >= {k}) OVER earlier" for k in range(1, 11)
+)
+DEEPER = ",\n               ".join(
+    f"min(day) FILTER (WHERE depth > {k}) OVER later" for k in range(1, 11)
+)
+FILL = f"""
+WITH attempts AS (SELECT funnel_id, person_id, day, depth, seconds FROM funnel_attempts),
 placed AS (
-    SELECT a.sign, a.funnel_id, a.day, a.depth, a.seconds,
-           coalesce(max(b.day) FILTER (WHERE b.day < a.day AND b.depth >= a.depth),
-                    '-infinity') AS prior_day,
-           coalesce(min(b.day) FILTER (WHERE b.day > a.day AND b.depth > a.depth),
-                    'infinity') AS deeper_day
-    FROM attempts a
-    JOIN attempts b
-      ON b.sign = a.sign AND b.funnel_id = a.funnel_id AND b.person_id = a.person_id
-    GROUP BY a.sign, a.funnel_id, a.person_id, a.day, a.depth, a.seconds
+    SELECT funnel_id, day, depth, seconds,
+           coalesce((ARRAY[
+               {PRIOR}
+           ])[depth], '-infinity') AS prior_day,
+           coalesce((ARRAY[
+               {DEEPER}
+           ])[depth], 'infinity') AS deeper_day
+    FROM attempts
+    WINDOW earlier AS (PARTITION BY funnel_id, person_id COLLATE "C" ORDER BY day
+                       ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING),
+           later AS (PARTITION BY funnel_id, person_id COLLATE "C" ORDER BY day DESC
+                     ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
 ),
 steps AS (
-    SELECT p.funnel_id, CAST(s.step AS int) AS step, p.day, p.prior_day, p.deeper_day,
-           s.seconds, p.sign
+    SELECT p.funnel_id, s.step, p.day, p.prior_day, p.deeper_day, s.seconds
     FROM placed p CROSS JOIN LATERAL unnest(p.seconds) WITH ORDINALITY AS s(seconds, step)
     WHERE s.step <= p.depth
+),
+buckets AS (
+    INSERT INTO funnel_step_buckets
+        (funnel_id, step, day, prior_day, deeper_day, bucket, persons)
+    SELECT funnel_id, step, day, prior_day, deeper_day, funnel_seconds_bucket(seconds), count(*)
+    FROM steps
+    GROUP BY 1, 2, 3, 4, 5, 6
 )
-SELECT funnel_steps_add(array_agg(funnel_id), array_agg(step), array_agg(day),
-                        array_agg(prior_day), array_agg(deeper_day), array_agg(seconds),
-                        array_agg(sign))
+INSERT INTO funnel_step_seconds
+    (funnel_id, step, bucket, day, prior_day, deeper_day, seconds, persons)
+SELECT funnel_id, step, funnel_seconds_bucket(seconds), day, prior_day, deeper_day, seconds,
+       count(*)
 FROM steps
+WHERE step > 1
+GROUP BY 1, 2, 3, 4, 5, 6, 7
 """
 
 
@@ -169,12 +139,10 @@ def upgrade() -> None:
         _funnel_fk("funnel_step_seconds"),
     )
     op.execute(BUCKET)
-    op.execute(ADD)
     op.execute(FILL)
 
 
 def downgrade() -> None:
-    op.execute("DROP FUNCTION funnel_steps_add(int[], int[], date[], date[], date[], int[], int[])")
     op.execute("DROP FUNCTION funnel_seconds_bucket(int)")
     op.drop_table("funnel_step_seconds")
     op.drop_table("funnel_step_buckets")
