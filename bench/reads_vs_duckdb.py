@@ -14,13 +14,13 @@ of 5,000, in time order, into the bench PostgreSQL, with one funnel (Home -> Add
 Order Completed, ordered, 7-day window) defined BEFORE the load, so it is maintained as events
 stream in. Then the database is vacuumed and analyzed (what autovacuum does to a settled
 database; untimed), the same funnel is defined again and backfilled with `backfill_pending`
-(timed), and its `funnel_attempts` rows must equal the streamed funnel's. A real `pulse-gateway`
-process then answers ~20 requests per endpoint, one after the other, each for a different range
-(`to` moves a day each time, `from` = `to` - 29: 30 cohorts / entry days / days), timed at the
-client (httpx, one keep-alive connection, so ~1 ms of client time is included): the gateway
-caches whole responses per URL while the project's counters are unchanged
-(services/gateway/caching.py), so no answer comes from its cache. Two requests per endpoint
-with other ranges warm it up first.
+(timed), and its `funnel_attempts` rows and step counts must equal the streamed funnel's. A
+real `pulse-gateway` process then answers ~20 requests per endpoint, one after the other, each
+for a different range (`to` moves a day each time, `from` = `to` - 29: 30 cohorts / entry days /
+days), timed at the client (httpx, one keep-alive connection, so ~1 ms of client time is
+included): the gateway caches whole responses per URL while the project's counters are
+unchanged (services/gateway/caching.py), so no answer comes from its cache. Two requests per
+endpoint with other ranges warm it up first.
 
 DuckDB side (duckdb from PyPI, same machine, its default threads: both cores): the same active
 events, each with its person's FINAL id already resolved (Pulse's label, the smallest distinct id
@@ -311,6 +311,36 @@ SELECT count(*) FROM (
 ) AS d
 """
 
+# The same for the step counts the reads use (kept batch by batch for the streamed funnel,
+# written person by person by the backfill).
+COUNTS_DIFFER = """
+SELECT count(*) FROM (
+    (SELECT step, bucket, day, prior_day, deeper_day, 0, persons FROM funnel_step_buckets
+     WHERE funnel_id = $1
+     EXCEPT ALL
+     SELECT step, bucket, day, prior_day, deeper_day, 0, persons FROM funnel_step_buckets
+     WHERE funnel_id = $2)
+    UNION ALL
+    (SELECT step, bucket, day, prior_day, deeper_day, 0, persons FROM funnel_step_buckets
+     WHERE funnel_id = $2
+     EXCEPT ALL
+     SELECT step, bucket, day, prior_day, deeper_day, 0, persons FROM funnel_step_buckets
+     WHERE funnel_id = $1)
+    UNION ALL
+    (SELECT step, bucket, day, prior_day, deeper_day, seconds, persons FROM funnel_step_seconds
+     WHERE funnel_id = $1
+     EXCEPT ALL
+     SELECT step, bucket, day, prior_day, deeper_day, seconds, persons FROM funnel_step_seconds
+     WHERE funnel_id = $2)
+    UNION ALL
+    (SELECT step, bucket, day, prior_day, deeper_day, seconds, persons FROM funnel_step_seconds
+     WHERE funnel_id = $2
+     EXCEPT ALL
+     SELECT step, bucket, day, prior_day, deeper_day, seconds, persons FROM funnel_step_seconds
+     WHERE funnel_id = $1)
+) AS d
+"""
+
 
 @dataclass
 class Loaded:
@@ -340,6 +370,8 @@ async def load_pulse(url: str, raws: list[Raw]) -> Loaded:
         backfill_seconds = time.perf_counter() - started
         differ = await pool.fetchval(ATTEMPTS_DIFFER, streamed, backfilled)
         assert differ == 0, f"the backfilled funnel differs from the streamed one in {differ} rows"
+        differ = await pool.fetchval(COUNTS_DIFFER, streamed, backfilled)
+        assert differ == 0, f"the backfilled step counts differ from the streamed in {differ} rows"
         await _vacuum(url)
         return Loaded(
             project_id,

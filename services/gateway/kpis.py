@@ -23,7 +23,7 @@ persons walked so far). Attempts younger than the funnel's window can still conv
 long window the value is below its final one: it is meant to be compared with itself. `funnel`
 is the funnel id (names can repeat, ids do not); `pulse_funnel_info{project, funnel, name}`
 (always 1) gives names. One statement for all funnels of all projects, from the step counts
-the funnel reads use (a few rows per day, however many persons entered).
+the funnel reads use.
 """
 
 from __future__ import annotations

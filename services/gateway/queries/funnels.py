@@ -6,9 +6,9 @@ A person counts once over the range, with their best attempt: the deepest, then 
 `seconds[i]` from step i-1 to step i with `seconds[1] = 0`, the step-1 event's `props`) and,
 from them, the step counts of migration 0012, which place each attempt under the two days that
 decide the ranges where it is its person's best. Steps and entry days read the step counts only
-(a few rows per day and step, however many persons); a breakdown needs each best attempt's
-properties, so it picks them from `funnel_attempts` (`DISTINCT ON (person_id) ... ORDER BY
-person_id, depth DESC, entry_ts`) over the `(funnel_id, day, person_id)` index range,
+(per step and day, a row per pair of days and duration bucket); a breakdown needs each best
+attempt's properties, so it picks them from `funnel_attempts` (`DISTINCT ON (person_id) ...
+ORDER BY person_id, depth DESC, entry_ts`) over the `(funnel_id, day, person_id)` index range,
 aggregating every step in one pass.
 
 Figures: conversions rounded to 4 decimals, halves up (null when the divisor is 0; 1.0 at step 1
@@ -88,7 +88,7 @@ FIGURES = ",\n".join(
 # i's rows whose attempts are their persons' best over [start, stop]; the cumulative counts over
 # duration buckets find the bucket of each middle position (0-based: (n-1)/2 and n/2, one
 # position when n is odd), and that bucket's counts per second find the value there. So a read
-# costs its days' rows of the bucket grain plus one bucket's rows per step, whatever its persons.
+# costs its days' rows of the bucket grain plus one bucket's rows per step, not a row per person.
 STEPS_SQL = text(
     """
 WITH counted AS (

@@ -16,7 +16,7 @@ step 1 is always bucket 0). A range's `users(i)` is the sum of step i's rows tha
 and the cumulative counts over buckets find the bucket of each middle position of the median.
 `funnel_step_seconds` keeps the same counts per exact second within a bucket (steps 2 and up),
 so a median reads that one bucket's rows. Buckets are `funnel_seconds_bucket`: boundaries at
-round durations, about 1.4 to 2 apart, so a bucket holds a few percent of a step's attempts.
+round durations, about 1.4 to 2 apart, so a bucket holds a small share of a step's attempts.
 
 The metrics service (services/metrics/funnels/step_counts.py) subtracts each touched person's
 contributions and adds them again whenever their attempts change, in the same transaction.
