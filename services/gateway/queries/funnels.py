@@ -12,8 +12,9 @@ ORDER BY person_id, depth DESC, entry_ts`) over the `(funnel_id, day, person_id)
 aggregating every step in one pass.
 
 Figures: conversions rounded to 4 decimals, halves up (null when the divisor is 0; 1.0 at step 1
-unless nobody entered); medians by `percentile_cont(0.5)` (the mean of the two middle values for
-an even count) rounded to 3, null at step 1 and when nobody reached the step.
+unless nobody entered); medians the mean of the two middle values for an even count (from the
+step counts; `percentile_cont(0.5)` in a breakdown) rounded to 3, null at step 1 and when nobody
+reached the step.
 
 Breakdown values are the best attempt's `props -> key`, by `jsonb_typeof`: a string as it is; a
 number as its JSON text, as the event archive holds it — the spelling Pulse's JSON writer gave it
