@@ -22,23 +22,25 @@ from services.common.funnels import MAX_STEPS
 from services.metrics.funnels.evaluate import Attempt
 from services.metrics.plans import custom_plans
 
-# `attempts` (sign, funnel_id, person_id, day, depth, seconds) -> each attempt's two days, then
-# one row per step it reached with that step's seconds (step 1: 0), summed into the counts.
-# The two days come from running extremes per depth over the person's attempts in day order
+# `attempts` (sign, funnel_id, person_id, day, depth, seconds, before_day) -> each attempt's two
+# days, then one row per step it reached with that step's seconds (step 1: 0), summed into the
+# counts. The two days come from running extremes per depth over the attempts given in day order
 # (both frames start at the partition's edge, so each is one pass), then the attempt's depth
-# picks its own: linear in a person's entry days, however many years they span.
+# picks its own. `before_day` is the prior day when none of the given attempts is: the person's
+# latest attempt at least that deep among those left out, earlier than all given (NULL: none).
+LEVELS = range(1, MAX_STEPS + 1)
 PRIOR = ",\n               ".join(
-    f"max(day) FILTER (WHERE depth >= {k}) OVER earlier" for k in range(1, MAX_STEPS + 1)
+    f"max(day) FILTER (WHERE depth >= {k}) OVER earlier" for k in LEVELS
 )
 DEEPER = ",\n               ".join(
-    f"min(day) FILTER (WHERE depth > {k}) OVER later" for k in range(1, MAX_STEPS + 1)
+    f"min(day) FILTER (WHERE depth > {k}) OVER later" for k in LEVELS
 )
 PLACE = f"""
 placed AS (
     SELECT sign, funnel_id, day, depth, seconds,
            coalesce((ARRAY[
                {PRIOR}
-           ])[depth], '-infinity') AS prior_day,
+           ])[depth], before_day, '-infinity') AS prior_day,
            coalesce((ARRAY[
                {DEEPER}
            ])[depth], 'infinity') AS deeper_day
@@ -69,33 +71,89 @@ FROM steps
 WHERE step > 1
 GROUP BY 1, 2, 3, 4, 5, 6, 7"""
 
+# Per level k: the latest day at least k deep, and the first day deeper than k.
+LATEST = "ARRAY[" + ", ".join(f"max(day) FILTER (WHERE depth >= {k})" for k in LEVELS) + "]"
+
+
+def first_deeper(sign: int) -> str:
+    return (
+        "ARRAY["
+        + ", ".join(f"min(day) FILTER (WHERE sign = {sign} AND depth > {k})" for k in LEVELS)
+        + "]"
+    )
+
+
 # $1..$4: the (funnel, person, first day, last day) windows REPLACE_ATTEMPTS (maintain.py) is
-# about to rewrite (NULL days: all); $5..$9: the attempts it will write there. Each touched
-# person's attempts now count -1, their attempts after the replacement +1.
+# about to rewrite (NULL days: all); $5..$9: the attempts it will write there. The attempts whose
+# two days can move count -1 as stored and +1 as they will be: the replaced ones and those after
+# them (their prior day can move), and, before the window, only those whose deeper day can: the
+# ones after the person's latest attempt deeper than a depth whose first deeper day from the
+# window on changes (`tail`). The attempts left out before them give the prior days
+# (`before_day`): so a batch reads whole histories only as aggregates.
 SHIFT = f"""
 WITH touched AS (
-    SELECT * FROM unnest($1::int[], $2::text[], $3::date[], $4::date[])
-        AS w(funnel_id, person_id, lo, hi)
+    SELECT funnel_id, person_id, coalesce(lo, '-infinity'::date) AS lo,
+           coalesce(hi, 'infinity'::date) AS hi
+    FROM unnest($1::int[], $2::text[], $3::date[], $4::date[]) AS w(funnel_id, person_id, lo, hi)
 ),
-stored AS (  -- per person through the primary key, never a scan of the funnel's attempts
-    SELECT w.funnel_id, w.person_id, f.day, f.depth, f.seconds,
-           f.day BETWEEN coalesce(w.lo, '-infinity'::date)
-                     AND coalesce(w.hi, 'infinity'::date) AS replaced
+inside AS (  -- per person through the primary key, never a scan of the funnel's attempts
+    SELECT w.funnel_id, w.person_id, f.day, f.depth, f.seconds, f.day <= w.hi AS replaced
     FROM touched w
     CROSS JOIN LATERAL (
         SELECT day, depth, seconds FROM funnel_attempts
-        WHERE funnel_id = w.funnel_id AND person_id = w.person_id
+        WHERE funnel_id = w.funnel_id AND person_id = w.person_id AND day >= w.lo
         OFFSET 0  -- kept a subquery: the planner would sort the whole table to merge it
     ) f
 ),
-attempts AS (
-    SELECT -1 AS sign, funnel_id, person_id, day, depth, seconds FROM stored
+states AS (
+    SELECT -1 AS sign, funnel_id, person_id, day, depth, seconds FROM inside
     UNION ALL
-    SELECT 1, funnel_id, person_id, day, depth, seconds FROM stored WHERE NOT replaced
+    SELECT 1, funnel_id, person_id, day, depth, seconds FROM inside WHERE NOT replaced
     UNION ALL
     SELECT 1, funnel_id, person_id, day, depth, CAST(seconds AS int[])
     FROM unnest($5::int[], $6::text[], $7::date[], $8::int[], $9::text[])
         AS n(funnel_id, person_id, day, depth, seconds)
+),
+firsts AS (  -- per person (grouped, not joined: estimates here are poor), from the window on
+    SELECT funnel_id, person_id, max(lo) AS lo, {first_deeper(-1)} AS old,
+           {first_deeper(1)} AS new
+    FROM (SELECT sign, funnel_id, person_id, day, depth, NULL::date AS lo FROM states
+          UNION ALL
+          SELECT 0, funnel_id, person_id, NULL, NULL, lo FROM touched) AS x
+    GROUP BY funnel_id, person_id
+),
+reach AS (
+    SELECT f.funnel_id, f.person_id, f.lo, b.latest,
+           coalesce((SELECT min(coalesce(b.latest[k + 1], '-infinity'))
+                     FROM generate_series(1, {MAX_STEPS}) AS k
+                     WHERE f.old[k] IS DISTINCT FROM f.new[k]), f.lo) AS tail
+    FROM firsts f
+    CROSS JOIN LATERAL (
+        SELECT {LATEST} AS latest FROM funnel_attempts
+        WHERE funnel_id = f.funnel_id AND person_id = f.person_id AND day < f.lo
+    ) b
+),
+attempts AS (
+    SELECT s.*,
+           CASE WHEN r.latest[s.depth] IS NOT NULL THEN least(r.latest[s.depth], r.tail) END
+               AS before_day
+    FROM (
+        SELECT * FROM states
+        UNION ALL
+        SELECT sign, r.funnel_id, r.person_id, f.day, f.depth, f.seconds
+        FROM reach r
+        CROSS JOIN LATERAL (
+            SELECT day, depth, seconds FROM funnel_attempts
+            WHERE funnel_id = r.funnel_id AND person_id = r.person_id
+              -- tail < day < lo, spelled so that only the primary key can serve it: the index
+              -- by day would read every person's attempts of those days
+              AND (person_id, day) > (r.person_id, r.tail)
+              AND (person_id, day) < (r.person_id, r.lo)
+            OFFSET 0
+        ) f
+        CROSS JOIN (VALUES (-1), (1)) AS v(sign)
+    ) s
+    JOIN reach r ON r.funnel_id = s.funnel_id AND r.person_id = s.person_id
 ),
 {PLACE},
 bucket_deltas AS ({BUCKET_SUMS}
@@ -155,7 +213,7 @@ DELETE FROM funnel_step_seconds WHERE funnel_id = $1
 
 FILL = f"""
 WITH attempts AS (
-    SELECT 1 AS sign, funnel_id, person_id, day, depth, seconds
+    SELECT 1 AS sign, funnel_id, person_id, day, depth, seconds, NULL::date AS before_day
     FROM funnel_attempts WHERE funnel_id = $1
 ),
 {PLACE},
