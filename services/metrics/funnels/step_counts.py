@@ -6,10 +6,10 @@ day with an attempt at least k deep, and their earliest later entry day with a d
 the step counts hold each attempt under those two days, and a read sums the rows that pass the
 test for its range (services/gateway/queries/funnels.py). A change of one attempt can move
 the days of the person's other attempts, so whenever a batch replaces some of a person's
-attempts, `shift` subtracts all of that person's contributions as stored and adds them as they
-will be, before the replacement: contributions that did not move cancel out before anything
-is written, the rest are added per key in key order (concurrent consumers lock rows in one
-order), and rows that fall to zero are dropped.
+attempts, `shift` subtracts the contributions of every attempt that can move as stored and adds
+them as they will be, before the replacement (SHIFT says which can move): contributions that
+did not move cancel out before anything is written, the rest are added per key in key order
+(concurrent consumers lock rows in one order), and rows that fall to zero are dropped.
 """
 
 from __future__ import annotations
