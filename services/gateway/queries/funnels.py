@@ -64,11 +64,11 @@ class EntryDay(BaseModel):
     users: list[int]  # per step, for the persons who entered that day (their best attempt of it)
 
 
-# The best attempt per person over the range; `{value}` adds a column for breakdowns. Sorting
-# person ids by code point ("C") is much cheaper than by the database's collation, and equality
-# is the same; `day` last gives a total order.
+# The best attempt per person over the range, for breakdowns. Sorting person ids by code point
+# ("C") is much cheaper than by the database's collation, and equality is the same; `day` last
+# gives a total order.
 BEST_ATTEMPTS = """
-SELECT DISTINCT ON (person_id COLLATE "C") depth, seconds{value}
+SELECT DISTINCT ON (person_id COLLATE "C") depth, seconds, person_id, entry_ts, props
 FROM funnel_attempts
 WHERE funnel_id = :funnel AND day BETWEEN :start AND :stop
 ORDER BY person_id COLLATE "C", depth DESC, entry_ts, day
@@ -142,7 +142,7 @@ LEFT JOIN medians m ON m.step = u.step
 # (traits.py's AS_OF: the latest second, then the larger value).
 BREAKDOWN_SQL = text(
     f"""
-WITH best AS ({BEST_ATTEMPTS.format(value=", person_id, entry_ts, props")}),
+WITH best AS ({BEST_ATTEMPTS}),
 valued AS (
     SELECT depth, seconds,
            CASE WHEN jsonb_typeof(props -> CAST(:key AS text)) IN ('string', 'number', 'boolean')
