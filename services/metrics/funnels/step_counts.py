@@ -14,6 +14,7 @@ did not move cancel out before anything is written, the rest are added per key i
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 
 import asyncpg
@@ -22,28 +23,25 @@ from services.common.funnels import MAX_STEPS
 from services.metrics.funnels.evaluate import Attempt
 from services.metrics.plans import custom_plans
 
+
+def per_level(aggregate: Callable[[int], str]) -> str:
+    """`ARRAY[aggregate(1), ..., aggregate(MAX_STEPS)]`: one per depth; `[depth]` picks its own."""
+    return "ARRAY[" + ", ".join(aggregate(k) for k in range(1, MAX_STEPS + 1)) + "]"
+
+
 # `attempts` (sign, funnel_id, person_id, day, depth, seconds, before_day) -> each attempt's two
 # days, then one row per step it reached with that step's seconds (step 1: 0), summed into the
 # counts. The two days come from running extremes per depth over the attempts given in day order
 # (both frames start at the partition's edge, so each is one pass), then the attempt's depth
 # picks its own. `before_day` is the prior day when none of the given attempts is: the person's
 # latest attempt at least that deep among those left out, earlier than all given (NULL: none).
-LEVELS = range(1, MAX_STEPS + 1)
-PRIOR = ",\n               ".join(
-    f"max(day) FILTER (WHERE depth >= {k}) OVER earlier" for k in LEVELS
-)
-DEEPER = ",\n               ".join(
-    f"min(day) FILTER (WHERE depth > {k}) OVER later" for k in LEVELS
-)
+PRIOR = per_level(lambda k: f"max(day) FILTER (WHERE depth >= {k}) OVER earlier")
+DEEPER = per_level(lambda k: f"min(day) FILTER (WHERE depth > {k}) OVER later")
 PLACE = f"""
 placed AS (
     SELECT sign, funnel_id, day, depth, seconds,
-           coalesce((ARRAY[
-               {PRIOR}
-           ])[depth], before_day, '-infinity') AS prior_day,
-           coalesce((ARRAY[
-               {DEEPER}
-           ])[depth], 'infinity') AS deeper_day
+           coalesce(({PRIOR})[depth], before_day, '-infinity') AS prior_day,
+           coalesce(({DEEPER})[depth], 'infinity') AS deeper_day
     FROM attempts
     WINDOW earlier AS (PARTITION BY sign, funnel_id, person_id COLLATE "C" ORDER BY day
                        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING),
@@ -71,16 +69,12 @@ FROM steps
 WHERE step > 1
 GROUP BY 1, 2, 3, 4, 5, 6, 7"""
 
-# Per level k: the latest day at least k deep, and the first day deeper than k.
-LATEST = "ARRAY[" + ", ".join(f"max(day) FILTER (WHERE depth >= {k})" for k in LEVELS) + "]"
+# Per depth k: the latest day at least k deep, and the first day deeper than k (of one sign).
+LATEST = per_level(lambda k: f"max(day) FILTER (WHERE depth >= {k})")
 
 
 def first_deeper(sign: int) -> str:
-    return (
-        "ARRAY["
-        + ", ".join(f"min(day) FILTER (WHERE sign = {sign} AND depth > {k})" for k in LEVELS)
-        + "]"
-    )
+    return per_level(lambda k: f"min(day) FILTER (WHERE sign = {sign} AND depth > {k})")
 
 
 # $1..$4: the (funnel, person, first day, last day) windows REPLACE_ATTEMPTS (maintain.py) is
