@@ -295,51 +295,32 @@ async def _vacuum(url: str) -> None:
         await conn.close()
 
 
-ATTEMPTS_DIFFER = """
-SELECT count(*) FROM (
-    (SELECT person_id, day, entry_ts, depth, seconds, props::text FROM funnel_attempts
-     WHERE funnel_id = $1
-     EXCEPT ALL
-     SELECT person_id, day, entry_ts, depth, seconds, props::text FROM funnel_attempts
-     WHERE funnel_id = $2)
-    UNION ALL
-    (SELECT person_id, day, entry_ts, depth, seconds, props::text FROM funnel_attempts
-     WHERE funnel_id = $2
-     EXCEPT ALL
-     SELECT person_id, day, entry_ts, depth, seconds, props::text FROM funnel_attempts
-     WHERE funnel_id = $1)
-) AS d
-"""
+def _rows_differ(*tables: tuple[str, str]) -> str:
+    """Rows that funnels $1 and $2 do not share, counted with multiplicity, over each
+    (columns, table): both halves of a symmetric difference per table, summed."""
+
+    def rows(columns: str, table: str, funnel: str) -> str:
+        return f"SELECT {columns} FROM {table} WHERE funnel_id = {funnel}"
+
+    halves = [
+        f"(SELECT count(*) FROM ({rows(columns, table, mine)}"
+        f" EXCEPT ALL {rows(columns, table, theirs)}) AS d)"
+        for columns, table in tables
+        for mine, theirs in (("$1", "$2"), ("$2", "$1"))
+    ]
+    return "SELECT " + " + ".join(halves)
+
+
+ATTEMPTS_DIFFER = _rows_differ(
+    ("person_id, day, entry_ts, depth, seconds, props::text", "funnel_attempts")
+)
 
 # The same for the step counts the reads use (kept batch by batch for the streamed funnel,
 # written person by person by the backfill).
-COUNTS_DIFFER = """
-SELECT count(*) FROM (
-    (SELECT step, bucket, day, prior_day, deeper_day, 0, persons FROM funnel_step_buckets
-     WHERE funnel_id = $1
-     EXCEPT ALL
-     SELECT step, bucket, day, prior_day, deeper_day, 0, persons FROM funnel_step_buckets
-     WHERE funnel_id = $2)
-    UNION ALL
-    (SELECT step, bucket, day, prior_day, deeper_day, 0, persons FROM funnel_step_buckets
-     WHERE funnel_id = $2
-     EXCEPT ALL
-     SELECT step, bucket, day, prior_day, deeper_day, 0, persons FROM funnel_step_buckets
-     WHERE funnel_id = $1)
-    UNION ALL
-    (SELECT step, bucket, day, prior_day, deeper_day, seconds, persons FROM funnel_step_seconds
-     WHERE funnel_id = $1
-     EXCEPT ALL
-     SELECT step, bucket, day, prior_day, deeper_day, seconds, persons FROM funnel_step_seconds
-     WHERE funnel_id = $2)
-    UNION ALL
-    (SELECT step, bucket, day, prior_day, deeper_day, seconds, persons FROM funnel_step_seconds
-     WHERE funnel_id = $2
-     EXCEPT ALL
-     SELECT step, bucket, day, prior_day, deeper_day, seconds, persons FROM funnel_step_seconds
-     WHERE funnel_id = $1)
-) AS d
-"""
+COUNTS_DIFFER = _rows_differ(
+    ("step, day, prior_day, deeper_day, bucket, persons", "funnel_step_buckets"),
+    ("step, bucket, day, prior_day, deeper_day, seconds, persons", "funnel_step_seconds"),
+)
 
 
 @dataclass
