@@ -91,14 +91,14 @@ class Store:
             await store_offsets(conn, self._group, batch.next_offsets, epochs)
             fresh = await self._claim(conn, candidates)
             await self._lock_projects(conn, fresh)
-            survivors = await apply_merges(conn, fresh)
+            zones = await self._zones(conn, fresh)
+            survivors = await apply_merges(conn, fresh, zones)
             people = await resolve_people(conn, [e for e in fresh if e.type in ACTIVE_TYPES])
             retraited = await self._record_traits(conn, fresh)
             # Every person this batch writes, locked at once in key order (sessions.py).
             await lock_persons(conn, {(p, who) for (p, _), who in people.items()} | set(retraited))
-            zones = await self._zones(conn, fresh)
             await apply_activity(conn, fresh, people, zones, self._breakdown_keys)
-            await apply_archive(conn, fresh, people)
+            await apply_archive(conn, fresh, people, zones)
             await apply_funnels(conn, fresh, people)
             # Values from a new trait on, and a merged person's whole history, are redone.
             since = {**retraited, **dict.fromkeys(survivors)}

@@ -10,15 +10,18 @@ gateway's queries, in UTC and in a half-hour-offset timezone.
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from services.common.events import EventRecord
-from services.gateway.queries.paths import day_bounds, read_paths
+from services.gateway.queries.paths import read_paths
 from services.gateway.queries.sessions import read_sessions
+from services.metrics.aggregates import paths
 from services.metrics.parse import ParsedBatch
 from services.metrics.store import Store
 from tests.support import oracle
@@ -138,7 +141,7 @@ async def test_sessions_and_paths_equal_the_oracle_whatever_the_delivery(
             edges = await read_paths(
                 conn,
                 project_id,
-                day_bounds(*span, timezone),
+                *span,
                 anchor,
                 "after" if after else "before",
                 depth,
@@ -147,6 +150,71 @@ async def test_sessions_and_paths_equal_the_oracle_whatever_the_delivery(
             assert [e.model_dump() for e in edges] == oracle.paths(
                 sent, *span, anchor, after, depth, limit, timezone
             ), (anchor, after, depth, limit, span)
+        # Every range of the days around the events, every edge to the deepest step: the kept
+        # counts decide which ranges an edge counts for (paths.py), so each bound is exercised.
+        days_around = [START.date() + timedelta(days=n) for n in range(-1, 4)]
+        for lo_day in days_around:
+            for hi_day in [d for d in days_around if d >= lo_day]:
+                for anchor, after in [("a", True), ("b", False), ("c", True), ("c", False)]:
+                    direction = "after" if after else "before"
+                    edges = await read_paths(conn, project_id, lo_day, hi_day, anchor, direction,
+                                             6, 100)  # fmt: skip
+                    assert [e.model_dump() for e in edges] == oracle.paths(
+                        sent, lo_day, hi_day, anchor, after, 6, 100, timezone
+                    ), (anchor, after, lo_day, hi_day)
+    # The counts and tails kept batch by batch are those of the whole history at once, row for
+    # row, with no row left at 0 persons.
+    kept_edges, kept_tails = await _kept_paths(db, project_id)
+    edges_whole, tails_whole = await _recomputed_paths(db, project_id, timezone)
+    assert kept_edges.items() ^ edges_whole.items() == set()
+    assert kept_tails == tails_whole
+
+
+async def _kept_paths(db: Db, project_id: int) -> tuple[dict, dict]:  # type: ignore[type-arg]
+    edges = await db.pool.fetch("SELECT * FROM path_edges WHERE project_id = $1", project_id)
+    tails = await db.pool.fetch(
+        "SELECT person_id, tail::text FROM path_tails WHERE project_id = $1", project_id
+    )
+    return (
+        {
+            (
+                r["project_id"],
+                r["anchor"],
+                r["after"],
+                r["last_start"].toordinal(),
+                r["prev_day"].toordinal(),
+                r["step_day"].toordinal(),
+                r["step"],
+                r["source"],
+                r["target"],
+            ): r["persons"]  # fmt: skip
+            for r in edges
+        },
+        {r["person_id"]: paths.Tail.decode(r["tail"]) for r in tails},
+    )
+
+
+async def _recomputed_paths(db: Db, project_id: int, timezone: str) -> tuple[dict, dict]:  # type: ignore[type-arg]
+    rows = await db.pool.fetch(
+        """
+        SELECT DISTINCT i.person_id, extract(epoch FROM a.ts)::bigint AS second, a.event
+        FROM active_events a
+        JOIN identities i ON i.project_id = a.project_id AND i.distinct_id = a.distinct_id
+        WHERE a.project_id = $1
+        """,
+        project_id,
+    )
+    histories: dict[str, list[tuple[int, str]]] = {}
+    for r in rows:
+        histories.setdefault(r["person_id"], []).append((r["second"], r["event"]))
+    counts: Counter[paths.EdgeKey] = Counter()
+    zone = ZoneInfo(timezone)
+    tails = {}
+    for person, events in histories.items():
+        ordered = [(s, e, paths.day_of(s, zone)) for s, e in sorted(events)]
+        tail = paths.history_edges(counts, project_id, ordered, 1)
+        tails[person] = paths.Tail.decode(tail.encode())  # as kept: its last runs
+    return {key: n for key, n in counts.items() if n}, tails
 
 
 def _marathon(actor: str, slot: int, n: int) -> tuple:  # type: ignore[type-arg]
@@ -226,25 +294,22 @@ RUNS_ACROSS_MIDNIGHT = [
 @pytest.mark.parametrize(
     ("anchor", "after", "days"), [("a", True, (0, 0)), ("y", False, (1, 1)), ("y", False, (0, 1))]
 )
+@pytest.mark.parametrize("order", ["oldest_first", "newest_first"])
 async def test_paths_count_runs_across_the_ends_of_the_range(
-    db: Db, anchor: str, after: bool, days: tuple[int, int]
+    db: Db, anchor: str, after: bool, days: tuple[int, int], order: str
 ) -> None:
     sent = _sent(RUNS_ACROSS_MIDNIGHT)
     project_id = await new_project(db.pool)
     store = Store(db.pool, "paths-midnight")
-    for e in reversed(sent):  # one batch per event, newest first: every run is joined late
+    # One batch per event: in order every event appends to the kept tail; newest first, every
+    # one lands before the last event kept, so each batch reads the whole history.
+    for e in sent if order == "oldest_first" else reversed(sent):
         await store.apply(ParsedBatch(events=[_record(project_id, e)]), {})
     span = (START.date() + timedelta(days=days[0]), START.date() + timedelta(days=days[1]))
     async with db.engine.connect() as conn:
-        edges = await read_paths(
-            conn,
-            project_id,
-            day_bounds(*span, "UTC"),
-            anchor,
-            "after" if after else "before",
-            3,
-            20,
-        )
+        direction = "after" if after else "before"
+        edges = await read_paths(conn, project_id, *span, anchor, direction, 3, 20)
     expected = oracle.paths(sent, *span, anchor, after, 3, 20)
     assert [e.model_dump() for e in edges] == expected
     assert expected  # the run is a step of this range
+    assert await _kept_paths(db, project_id) == await _recomputed_paths(db, project_id, "UTC")

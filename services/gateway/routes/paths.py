@@ -13,7 +13,7 @@ from services.common.projects import Project
 from services.gateway.auth import read_project
 from services.gateway.params import DateRange, date_range
 from services.gateway.queries.freshness import Freshness
-from services.gateway.queries.paths import Direction, PathEdge, day_bounds, read_paths
+from services.gateway.queries.paths import Direction, PathEdge, read_paths
 from services.gateway.render import respond
 from services.gateway.state import GatewayState
 
@@ -40,8 +40,8 @@ async def paths(
     limit: Annotated[int, Query(ge=1, le=100, description="edges kept per step")] = 20,
 ) -> Response:
     """Edges {from, to, step, persons}: per step from the anchor, how many persons went from one
-    event to the next (consecutive repeats of an event are one step). Computed from the range's
-    event rows at read time."""
+    event to the next (consecutive repeats of an event are one step). Read from edge counts the
+    metrics service keeps, not from the range's events."""
     if (start_event is None) == (end_event is None):
         raise ApiError(
             422, "invalid_parameter", "start_event: give exactly one of start_event and end_event"
@@ -49,9 +49,10 @@ async def paths(
     direction: Direction = "after" if start_event is not None else "before"
     anchor = start_event or end_event or ""
     state: GatewayState = request.app.state.pulse
-    bounds = day_bounds(span.start, span.stop, project.timezone)
     edges, freshness = await state.read_fresh(
         project.id,
-        lambda conn: read_paths(conn, project.id, bounds, anchor, direction, depth, limit),
+        lambda conn: read_paths(
+            conn, project.id, span.start, span.stop, anchor, direction, depth, limit
+        ),
     )
     return respond(span.format, PathsOut(edges=edges, freshness=freshness), edges, "paths")

@@ -12,12 +12,14 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import orjson
 
 from services.common.events import ACTIVE_TYPES, EventRecord
 from services.metrics.aggregates.activity import event_name
+from services.metrics.aggregates.paths import apply_paths
 from services.metrics.aggregates.sessions import Person, apply_sessions
 from services.metrics.aggregates.traits import to_second
 
@@ -37,25 +39,34 @@ def archived_props(event: EventRecord) -> str | None:
 
 
 async def apply_archive(
-    conn: asyncpg.Connection, events: Sequence[EventRecord], people: dict[tuple[int, str], str]
+    conn: asyncpg.Connection,
+    events: Sequence[EventRecord],
+    people: dict[tuple[int, str], str],
+    zones: dict[int, ZoneInfo],
 ) -> None:
-    """Archive a batch's new active events, then update the sessions of the persons they touch."""
+    """Archive a batch's new active events, then update the sessions and paths of the persons
+    they touch."""
     active = [e for e in events if e.type in ACTIVE_TYPES]
     if not active:
         return
     # Rounded once: the archive and the sessions cut from it see the same times.
     seconds = [to_second(e.timestamp) for e in active]
+    names = [event_name(e) for e in active]
     await conn.execute(
         INSERT_EVENTS,
         [e.project_id for e in active],
         [e.distinct_id for e in active],
         seconds,
-        [event_name(e) for e in active],
+        names,
         [archived_props(e) for e in active],
     )
     times: dict[Person, list[datetime]] = defaultdict(list)
-    for e, second in zip(active, seconds, strict=True):
-        times[(e.project_id, people[(e.project_id, e.distinct_id)])].append(second)
+    steps: dict[Person, list[tuple[int, str]]] = defaultdict(list)
+    for e, second, name in zip(active, seconds, names, strict=True):
+        person = (e.project_id, people[(e.project_id, e.distinct_id)])
+        times[person].append(second)
+        steps[person].append((int(second.timestamp()), name))
     for person_times in times.values():
         person_times.sort()
     await apply_sessions(conn, times)
+    await apply_paths(conn, steps, zones)

@@ -15,11 +15,12 @@ between resolving them and writing rows under them.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from zoneinfo import ZoneInfo
 
 import asyncpg
 
 from services.common.events import EventRecord
-from services.metrics.aggregates import retention
+from services.metrics.aggregates import paths, retention
 from services.metrics.aggregates.rollup import persons_contribution
 from services.metrics.aggregates.sessions import recompute_persons
 from services.metrics.funnels import maintain as funnels
@@ -144,7 +145,9 @@ def plan_merges(
     return sorted((k[0], k[1], find(k)[1]) for k in parent if find(k) != k)
 
 
-async def apply_merges(conn: asyncpg.Connection, events: Sequence[EventRecord]) -> list[Key]:
+async def apply_merges(
+    conn: asyncpg.Connection, events: Sequence[EventRecord], zones: dict[int, ZoneInfo]
+) -> list[Key]:
     """Merge what the batch's links join; return the surviving persons that absorbed others."""
     pairs = links(events)
     if not pairs:
@@ -159,10 +162,12 @@ async def apply_merges(conn: asyncpg.Connection, events: Sequence[EventRecord]) 
     merged = [(p, old) for p, old, _ in moves] + survivors
     await persons_contribution(conn, merged, -1)
     await retention.persons_contribution(conn, merged, -1)
+    await paths.persons_contribution(conn, merged, -1, zones)
     for statement in REKEY:
         await conn.execute(statement, *columns)
     await persons_contribution(conn, survivors, +1)
     await retention.persons_contribution(conn, survivors, +1)
+    await paths.persons_contribution(conn, survivors, +1, zones)
     # Sessions: the merged-away labels' rows go, the survivors' whole histories are redone.
     await recompute_persons(conn, merged)
     # Funnels likewise (their attempts span distinct ids the merge just joined).

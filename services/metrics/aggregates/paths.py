@@ -1,0 +1,283 @@
+"""Paths (SPEC §4) kept as edge counts, so /v1/paths sums a few thousand rows instead of
+ordering every event of its range.
+
+The read's rule (services/gateway/queries/paths.py): over a person's active events whose day is
+in [from, to], in (time, event "C") order with consecutive repeats collapsed into one step,
+anchor at their first `anchor` event and take the next `depth` steps (or the `depth` before).
+
+Why it decomposes. Collapse a person's whole history into *runs* (maximal repeats of one event),
+each with its first and last day. The events of a range are a stretch of that history, so its
+steps are the runs that have an event in it, cut to it. The anchor of [from, to] is the first
+run of the anchor event with an event on or after `from`: run j is it exactly when
+prev < from <= last_j, where prev is the last day of the previous run of the same event.
+- After it, step k is run j+k, inside the range exactly when its first day is <= to (runs after
+  the anchor start after `from`).
+- Before it, step k is run j-k, inside the range exactly when its last day is >= from; the
+  anchor run then starts inside the range (it starts after run j-k ends), so to >= first_j.
+So every (run, step) pair is an edge (source, target) that counts for the ranges with
+prev_day < from <= last_start and step_day <= to: `path_edges` counts persons per (anchor event,
+direction, last_start, prev_day, step_day, step, source, target), and a read sums the rows that
+pass the test (each person has at most one anchor run per range).
+
+How it stays exact, batch by batch. A run's edges depend on the six runs on either side of it and
+on its prev_day. `path_tails` keeps, per person, the last six runs of their history (with their
+prev days), the last day they did each event and their last (time, event). Most events come in
+order: when all of a person's new events come at or after that last one, only edges among the
+tail and the new runs change, so the tail's edges are subtracted and those of the tail followed
+by the new runs added, with no archived event read. Otherwise (an event before the last one)
+the person's whole archived history is read, with and without the batch's rows, and the
+difference written. A merge subtracts the merged persons' whole contributions before the
+re-keying and adds the survivors' after it (identity.py). Deltas from all persons are summed,
+written in key order (concurrent consumers lock rows in one order), and rows that reach zero are
+deleted. Days are the project's (the zones activity uses), computed in Python everywhere.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+import asyncpg
+import orjson
+
+Person = tuple[int, str]  # (project_id, person label)
+
+MAX_DEPTH = 6  # the deepest path a read may ask for (SPEC §5)
+
+NO_DAY = date.min.toordinal()  # prev_day of a person's first run of an event: '-infinity'
+
+# (project, anchor, after, last_start, prev_day, step_day, step, source, target); days as ordinals
+EdgeKey = tuple[int, str, bool, int, int, int, int, str, str]
+
+
+@dataclass
+class Run:
+    name: str
+    first: int  # day ordinals
+    last: int
+    prev: int  # last day of the person's previous run of `name` (NO_DAY: none)
+
+
+@dataclass
+class Tail:
+    """The end of a person's history: what an append needs (the module docstring)."""
+
+    runs: list[Run] = field(default_factory=list)
+    days: dict[str, int] = field(default_factory=dict)  # event -> last day the person did it
+    last: tuple[int, str] | None = None  # (epoch second, event) of the last event
+
+    def extend(self, events: Iterable[tuple[int, str, int]]) -> None:
+        """Append (epoch second, event, day) in order, collapsing repeats into runs."""
+        for second, name, day in events:
+            if self.runs and self.runs[-1].name == name:
+                self.runs[-1].last = day
+            else:
+                self.runs.append(Run(name, day, day, self.days.get(name, NO_DAY)))
+            self.days[name] = day
+            self.last = (second, name)
+
+    def encode(self) -> str:
+        return orjson.dumps(
+            {
+                "runs": [[r.name, r.first, r.last, r.prev] for r in self.runs[-MAX_DEPTH:]],
+                "days": self.days,
+                "last": self.last,
+            }
+        ).decode()
+
+    @staticmethod
+    def decode(text: str) -> Tail:
+        raw = orjson.loads(text)
+        last = raw["last"]
+        return Tail(
+            [Run(*r) for r in raw["runs"]], raw["days"], (last[0], last[1]) if last else None
+        )
+
+
+def add_edges(counts: Counter[EdgeKey], project_id: int, runs: Sequence[Run], sign: int) -> None:
+    """Add `sign` for every edge whose anchor run and step run are both in `runs`."""
+    for j, run in enumerate(runs):
+        for k in range(1, min(MAX_DEPTH, len(runs) - 1 - j) + 1):
+            if run.prev < run.last:
+                step = runs[j + k]
+                key = (project_id, run.name, True, run.last, run.prev, step.first, k,
+                       runs[j + k - 1].name, step.name)  # fmt: skip
+                counts[key] += sign
+        for k in range(1, min(MAX_DEPTH, j) + 1):
+            step = runs[j - k]
+            if run.prev < step.last:
+                key = (project_id, run.name, False, step.last, run.prev, run.first, k,
+                       step.name, runs[j - k + 1].name)  # fmt: skip
+                counts[key] += sign
+
+
+def history_edges(
+    counts: Counter[EdgeKey], project_id: int, events: Iterable[tuple[int, str, int]], sign: int
+) -> Tail:
+    """Add `sign` for every edge of a whole history of ordered (second, event, day); its tail."""
+    tail = Tail()
+    tail.extend(events)
+    add_edges(counts, project_id, tail.runs, sign)
+    return tail
+
+
+def day_of(second: int, zone: ZoneInfo) -> int:
+    return datetime.fromtimestamp(second, zone).date().toordinal()
+
+
+LOAD_TAILS = """
+SELECT t.project_id, t.person_id, p.tail::text AS tail
+FROM unnest($1::int[], $2::text[]) AS t(project_id, person_id)
+JOIN path_tails p ON p.project_id = t.project_id AND p.person_id = t.person_id
+"""
+
+# Each archived (second, event) of the persons, with its copies (over all their distinct ids).
+LOAD_HISTORIES = """
+SELECT t.project_id, t.person_id, extract(epoch FROM a.ts)::bigint AS second, a.event,
+       count(*) AS copies
+FROM unnest($1::int[], $2::text[]) AS t(project_id, person_id)
+JOIN identities i ON i.project_id = t.project_id AND i.person_id = t.person_id
+JOIN active_events a ON a.project_id = i.project_id AND a.distinct_id = i.distinct_id
+GROUP BY 1, 2, 3, 4
+"""
+
+SAVE_TAILS = """
+INSERT INTO path_tails (project_id, person_id, tail)
+SELECT * FROM unnest($1::int[], $2::text[], $3::jsonb[])
+ON CONFLICT (project_id, person_id) DO UPDATE SET tail = excluded.tail
+"""
+
+DROP_TAILS = """
+DELETE FROM path_tails p USING unnest($1::int[], $2::text[]) AS t(project_id, person_id)
+WHERE p.project_id = t.project_id AND p.person_id = t.person_id
+"""
+
+# Deltas in key order; the keys that fell to zero come back for DROP_EMPTY.
+ADD_EDGES = """
+INSERT INTO path_edges AS e (project_id, anchor, after, last_start, prev_day, step_day, step,
+                             source, target, persons)
+SELECT * FROM unnest($1::int[], $2::text[], $3::bool[], $4::date[], $5::date[], $6::date[],
+                     $7::int[], $8::text[], $9::text[], $10::bigint[])
+ON CONFLICT (project_id, anchor, after, last_start, prev_day, step_day, step, source, target)
+DO UPDATE SET persons = e.persons + excluded.persons
+RETURNING e.project_id, e.anchor, e.after, e.last_start, e.prev_day, e.step_day, e.step,
+          e.source, e.target, e.persons
+"""
+
+DROP_EMPTY = """
+DELETE FROM path_edges e
+USING unnest($1::int[], $2::text[], $3::bool[], $4::date[], $5::date[], $6::date[], $7::int[],
+             $8::text[], $9::text[]) AS k(project_id, anchor, after, last_start, prev_day,
+                                          step_day, step, source, target)
+WHERE (e.project_id, e.anchor, e.after, e.last_start, e.prev_day, e.step_day, e.step, e.source,
+       e.target) = (k.project_id, k.anchor, k.after, k.last_start, k.prev_day, k.step_day, k.step,
+                    k.source, k.target)
+  AND e.persons = 0
+"""
+
+
+async def write_edges(conn: asyncpg.Connection, counts: Counter[EdgeKey]) -> None:
+    """Add the deltas, in key order (no deadlock between consumers); drop rows left at zero."""
+    deltas = sorted((key, n) for key, n in counts.items() if n)
+    if not deltas:
+        return
+    columns: list[list[object]] = [[] for _ in range(10)]
+    for key, n in deltas:
+        for i, value in enumerate(key):
+            columns[i].append(date.fromordinal(value) if 3 <= i <= 5 else value)  # type: ignore[arg-type]
+        columns[9].append(n)
+    rows = await conn.fetch(ADD_EDGES, *columns)
+    emptied = [tuple(r)[:9] for r in rows if r["persons"] == 0]
+    if emptied:
+        await conn.execute(DROP_EMPTY, *[list(c) for c in zip(*emptied, strict=True)])
+
+
+async def _load_tails(conn: asyncpg.Connection, people: Sequence[Person]) -> dict[Person, Tail]:
+    rows = await conn.fetch(LOAD_TAILS, [p for p, _ in people], [who for _, who in people])
+    return {(r["project_id"], r["person_id"]): Tail.decode(r["tail"]) for r in rows}
+
+
+async def _load_histories(
+    conn: asyncpg.Connection, people: Sequence[Person]
+) -> dict[Person, dict[tuple[int, str], int]]:
+    """(second, event) -> archived copies, per person."""
+    rows = await conn.fetch(LOAD_HISTORIES, [p for p, _ in people], [who for _, who in people])
+    found: dict[Person, dict[tuple[int, str], int]] = defaultdict(dict)
+    for r in rows:
+        found[(r["project_id"], r["person_id"])][(r["second"], r["event"])] = r["copies"]
+    return found
+
+
+async def _save_tails(conn: asyncpg.Connection, tails: dict[Person, Tail]) -> None:
+    ordered = sorted(tails)
+    await conn.execute(
+        SAVE_TAILS,
+        [p for p, _ in ordered],
+        [who for _, who in ordered],
+        [tails[k].encode() for k in ordered],
+    )
+
+
+def _ordered(events: Iterable[tuple[int, str]], zone: ZoneInfo) -> list[tuple[int, str, int]]:
+    return [(second, name, day_of(second, zone)) for second, name in sorted(events)]
+
+
+async def apply_paths(
+    conn: asyncpg.Connection,
+    added: dict[Person, list[tuple[int, str]]],
+    zones: dict[int, ZoneInfo],
+) -> None:
+    """Update the edges of the persons whose (epoch second, event) rows the batch archived
+    (every copy), in the batch transaction, after the archive insert."""
+    if not added:
+        return
+    people = sorted(added)
+    tails = await _load_tails(conn, people)
+    counts: Counter[EdgeKey] = Counter()
+    late: list[Person] = []
+    for person in people:
+        tail = tails.setdefault(person, Tail())
+        new = sorted(set(added[person]))
+        if tail.last is not None and new[0] < tail.last:
+            late.append(person)
+            continue
+        zone = zones[person[0]]
+        add_edges(counts, person[0], tail.runs, -1)
+        tail.extend(_ordered(new, zone))
+        add_edges(counts, person[0], tail.runs, +1)
+    if late:
+        histories = await _load_histories(conn, late)
+        for person in late:
+            history, zone = histories[person], zones[person[0]]
+            brought = Counter(added[person])
+            before = [e for e, copies in history.items() if copies > brought[e]]
+            history_edges(counts, person[0], _ordered(before, zone), -1)
+            tails[person] = history_edges(counts, person[0], _ordered(history, zone), +1)
+    await write_edges(conn, counts)
+    await _save_tails(conn, tails)
+
+
+async def persons_contribution(
+    conn: asyncpg.Connection, people: Sequence[Person], sign: int, zones: dict[int, ZoneInfo]
+) -> None:
+    """Add (sign 1) or subtract (-1) the edges of `people`'s whole archived histories, for the
+    re-keying of a merge; their tails are rebuilt (1) or dropped (-1) with them."""
+    people = sorted(set(people))
+    if not people:
+        return
+    histories = await _load_histories(conn, people)
+    counts: Counter[EdgeKey] = Counter()
+    tails = {
+        person: history_edges(
+            counts, person[0], _ordered(histories[person], zones[person[0]]), sign
+        )
+        for person in people
+    }
+    await write_edges(conn, counts)
+    if sign > 0:
+        await _save_tails(conn, {k: t for k, t in tails.items() if t.last is not None})
+    else:
+        await conn.execute(DROP_TAILS, [p for p, _ in people], [who for _, who in people])
