@@ -34,7 +34,8 @@ window, then the earliest such entry; medians of seconds to convert), sessions p
 minutes without an event ends a session; the 24 h cap is left out: no chain in this data lasts
 that long, and the cross-check would fail if one did; events are read from a day before the
 range on, which also favours DuckDB), paths (depth 3 after the first "Home", consecutive repeats
-collapsed, persons per edge, 20 edges per step: services/gateway/queries/paths.py's SQL in DuckDB).
+collapsed, persons per edge, 20 edges per step: the read-time SQL Pulse itself ran before it kept
+edge counts, migration 0013).
 Every DuckDB answer must equal the gateway's for that range (asserted), so both compute the
 same thing.
 
@@ -47,7 +48,7 @@ Figures (ratio = value / baseline):
   best attempt of each entry day, which is the whole history's answer, so the ratio says how many
   ad-hoc answers a backfill costs (lower is better; no goal set).
 - `metrics_load_events_per_s_vs_copy`: events/s through `Store.apply` (dedup, merges, activity,
-  archive, sessions, the funnel) against a bare asyncpg COPY of the same rows into a temp table.
+  archive, sessions, paths, the funnel) against a bare asyncpg COPY of the same rows into a temp table.
 The units name the scale. Everything runs on 127.0.0.1 and is bounded by the data's size.
 
 Full scale (issue 5): `PULSE_BENCH_READS_PERSONS=1000000 .venv/bin/python -m bench

@@ -162,12 +162,12 @@ async def apply_merges(
     merged = [(p, old) for p, old, _ in moves] + survivors
     await persons_contribution(conn, merged, -1)
     await retention.persons_contribution(conn, merged, -1)
-    await paths.persons_contribution(conn, merged, -1, zones)
+    leaving_paths = await paths.leaving_merge(conn, merged, zones)
     for statement in REKEY:
         await conn.execute(statement, *columns)
     await persons_contribution(conn, survivors, +1)
     await retention.persons_contribution(conn, survivors, +1)
-    await paths.persons_contribution(conn, survivors, +1, zones)
+    await paths.joined_merge(conn, leaving_paths, survivors, zones)
     # Sessions: the merged-away labels' rows go, the survivors' whole histories are redone.
     await recompute_persons(conn, merged)
     # Funnels likewise (their attempts span distinct ids the merge just joined).

@@ -26,8 +26,8 @@ order: when all of a person's new events come at or after that last one, only ed
 tail and the new runs change, so the tail's edges are subtracted and those of the tail followed
 by the new runs added, with no archived event read. Otherwise (an event before the last one)
 the person's whole archived history is read, with and without the batch's rows, and the
-difference written. A merge subtracts the merged persons' whole contributions before the
-re-keying and adds the survivors' after it (identity.py). Deltas from all persons are summed,
+difference written. A merge subtracts the merged persons' whole contributions, computed before
+the re-keying, and adds the survivors' after it, in one write (identity.py). Deltas from all persons are summed,
 written in key order (concurrent consumers lock rows in one order), and rows that reach zero are
 deleted. Days are the project's (the zones activity uses), computed in Python everywhere.
 """
@@ -260,24 +260,48 @@ async def apply_paths(
     await _save_tails(conn, tails)
 
 
-async def persons_contribution(
-    conn: asyncpg.Connection, people: Sequence[Person], sign: int, zones: dict[int, ZoneInfo]
-) -> None:
-    """Add (sign 1) or subtract (-1) the edges of `people`'s whole archived histories, for the
-    re-keying of a merge; their tails are rebuilt (1) or dropped (-1) with them."""
-    people = sorted(set(people))
-    if not people:
-        return
+async def _whole_histories(
+    conn: asyncpg.Connection,
+    counts: Counter[EdgeKey],
+    people: Sequence[Person],
+    sign: int,
+    zones: dict[int, ZoneInfo],
+) -> dict[Person, Tail]:
+    """Add `sign` for every edge of `people`'s whole archived histories; their tails (those
+    with any event)."""
     histories = await _load_histories(conn, people)
+    tails = {}
+    for person in people:
+        if histories[person]:
+            events = _ordered(histories[person], zones[person[0]])
+            tails[person] = history_edges(counts, person[0], events, sign)
+    return tails
+
+
+async def leaving_merge(
+    conn: asyncpg.Connection, people: Sequence[Person], zones: dict[int, ZoneInfo]
+) -> Counter[EdgeKey]:
+    """Before a merge re-keys `people`'s distinct ids: their edges, to subtract, and their
+    tails dropped. `joined_merge` writes them with the survivors' in one go, since much of a
+    merged history's edges come back unchanged."""
+    people = sorted(set(people))
     counts: Counter[EdgeKey] = Counter()
-    tails = {
-        person: history_edges(
-            counts, person[0], _ordered(histories[person], zones[person[0]]), sign
-        )
-        for person in people
-    }
-    await write_edges(conn, counts)
-    if sign > 0:
-        await _save_tails(conn, {k: t for k, t in tails.items() if t.last is not None})
-    else:
+    if people:
+        await _whole_histories(conn, counts, people, -1, zones)
         await conn.execute(DROP_TAILS, [p for p, _ in people], [who for _, who in people])
+    return counts
+
+
+async def joined_merge(
+    conn: asyncpg.Connection,
+    counts: Counter[EdgeKey],
+    survivors: Sequence[Person],
+    zones: dict[int, ZoneInfo],
+) -> None:
+    """After the re-keying: add the survivors' whole histories to `leaving_merge`'s
+    subtraction, write the difference, and keep their tails."""
+    survivors = sorted(set(survivors))
+    tails = await _whole_histories(conn, counts, survivors, 1, zones)
+    await write_edges(conn, counts)
+    if tails:
+        await _save_tails(conn, tails)
