@@ -27,9 +27,10 @@ tail and the new runs change, so the tail's edges are subtracted and those of th
 by the new runs added, with no archived event read. Otherwise (an event before the last one)
 the person's whole archived history is read, with and without the batch's rows, and the
 difference written. A merge subtracts the merged persons' whole contributions, computed before
-the re-keying, and adds the survivors' after it, in one write (identity.py). Deltas from all persons are summed,
-written in key order (concurrent consumers lock rows in one order), and rows that reach zero are
-deleted. Days are the project's (the zones activity uses), computed in Python everywhere.
+the re-keying, and adds the survivors' after it, in one write (identity.py). Deltas from all
+persons are summed, written in key order (concurrent consumers lock rows in one order), and rows
+that reach zero are deleted. Days are the project's (the zones activity uses), computed in
+Python everywhere.
 """
 
 from __future__ import annotations
@@ -100,18 +101,22 @@ class Tail:
 def add_edges(counts: Counter[EdgeKey], project_id: int, runs: Sequence[Run], sign: int) -> None:
     """Add `sign` for every edge whose anchor run and step run are both in `runs`."""
     for j, run in enumerate(runs):
-        for k in range(1, min(MAX_DEPTH, len(runs) - 1 - j) + 1):
-            if run.prev < run.last:
+        # After: ranges with prev < from <= run.last; none when an earlier run of the event
+        # ended on the run's last day (it comes first in every range holding this one).
+        if run.prev < run.last:
+            for k in range(1, min(MAX_DEPTH, len(runs) - 1 - j) + 1):
                 step = runs[j + k]
                 key = (project_id, run.name, True, run.last, run.prev, step.first, k,
                        runs[j + k - 1].name, step.name)  # fmt: skip
                 counts[key] += sign
+        # Before: ranges with prev < from <= step.last; runs further back end no later.
         for k in range(1, min(MAX_DEPTH, j) + 1):
             step = runs[j - k]
-            if run.prev < step.last:
-                key = (project_id, run.name, False, step.last, run.prev, run.first, k,
-                       step.name, runs[j - k + 1].name)  # fmt: skip
-                counts[key] += sign
+            if run.prev >= step.last:
+                break
+            key = (project_id, run.name, False, step.last, run.prev, run.first, k,
+                   step.name, runs[j - k + 1].name)  # fmt: skip
+            counts[key] += sign
 
 
 def history_edges(
