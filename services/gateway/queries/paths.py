@@ -30,7 +30,9 @@ WITH edges AS (
     SELECT step, source, target, sum(persons) AS persons
     FROM path_edges
     WHERE project_id = :project AND anchor = :anchor AND after = :after
-      AND last_start >= :start AND prev_day < :start AND step_day <= :stop AND step <= :depth
+      -- last_start <= step_day always: the upper bound only narrows the index range scanned
+      AND last_start BETWEEN :start AND :stop AND prev_day < :start AND step_day <= :stop
+      AND step <= :depth
     GROUP BY 1, 2, 3
 ),
 ranked AS (
