@@ -48,15 +48,16 @@ Figures (ratio = value / baseline):
   best attempt of each entry day, which is the whole history's answer, so the ratio says how many
   ad-hoc answers a backfill costs (lower is better; no goal set).
 - `metrics_load_events_per_s_vs_copy`: events/s through `Store.apply` (dedup, merges, activity,
-  archive, sessions, paths, the funnel) against a bare asyncpg COPY of the same rows into a temp table.
+  archive, sessions, paths, the funnel) against a bare asyncpg COPY of the same rows into a temp
+  table.
 The units name the scale. Everything runs on 127.0.0.1 and is bounded by the data's size.
 
 Full scale (issue 5): `PULSE_BENCH_READS_PERSONS=1000000 .venv/bin/python -m bench
-reads_vs_duckdb`. Budget an hour to 75 minutes on a 2-core machine, mostly the load (~7,000
-events/s at the default scale, 1M events in ~2.5 minutes; the rate falls as the tables grow, to
-about 3,900 events/s over the 10M) and the funnel backfill (7 to 12 minutes), and a few GB of
-memory: every generated event is kept until the load and DuckDB's table are done.
-At the default scale the whole module runs in about 4 minutes.
+reads_vs_duckdb`. Budget an hour to 75 minutes on a 2-core machine, mostly the load (~5,500
+events/s at the default scale, 1M events in ~3 minutes; the rate falls as the tables grow, to
+about 4,000 events/s over the 10M, 43 minutes) and the funnel backfill (7 to 12 minutes), and a
+few GB of memory: every generated event is kept until the load and DuckDB's table are done. At
+the default scale the whole module runs in about 5 minutes.
 """
 
 from __future__ import annotations
