@@ -25,16 +25,18 @@ prev days), the last day they did each event and their last (time, event). Most 
 order: when all of a person's new events come at or after that last one, only edges among the
 tail and the new runs change, so the tail's edges are subtracted and those of the tail followed
 by the new runs added, with no archived event read. Otherwise (an event before the last one)
-the person's whole archived history is read, with and without the batch's rows, and the
-difference written. A merge subtracts the merged persons' whole contributions, computed before
-the re-keying, and adds the survivors' after it, in one write (identity.py). Deltas from all
-persons are summed, written in key order (concurrent consumers lock rows in one order), and rows
-that reach zero are deleted. Days are the project's (the zones activity uses), computed in
-Python everywhere.
+the person's archived history is read: up to the batch's earliest event it is the same with and
+without the batch, so the same step is taken from there (`replace_suffix`), subtracting the
+edges of what followed as it was and adding them as it is now. A merge subtracts the merged
+persons' whole contributions, computed before the re-keying, and adds the survivors' after it,
+in one write (identity.py). Deltas from all persons are summed, written in key order (concurrent
+consumers lock rows in one order), and rows that reach zero are deleted. Days are the project's
+(the zones activity uses), computed in Python everywhere.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -79,6 +81,11 @@ class Tail:
                 self.runs.append(Run(name, day, day, self.days.get(name, NO_DAY)))
             self.days[name] = day
             self.last = (second, name)
+
+    def last_runs(self) -> Tail:
+        """A copy holding only the last six runs: what every later edge can reach."""
+        runs = [Run(r.name, r.first, r.last, r.prev) for r in self.runs[-MAX_DEPTH:]]
+        return Tail(runs, dict(self.days), self.last)
 
     def encode(self) -> str:
         return orjson.dumps(
@@ -127,6 +134,26 @@ def history_edges(
     tail.extend(events)
     add_edges(counts, project_id, tail.runs, sign)
     return tail
+
+
+def replace_suffix(
+    counts: Counter[EdgeKey],
+    project_id: int,
+    history: Tail,
+    old: Sequence[tuple[int, str, int]],
+    new: Sequence[tuple[int, str, int]],
+) -> Tail:
+    """A history's continuation `old` (ordered (second, event, day)) became `new`: add the
+    change of edges, and return the new tail. Only edges that reach into the continuation can
+    change, and they reach at most six runs back: those among the history's last six runs and
+    the continuation's runs are subtracted as they were and added as they are."""
+    was = history.last_runs()
+    was.extend(old)
+    add_edges(counts, project_id, was.runs, -1)
+    now = history.last_runs()
+    now.extend(new)
+    add_edges(counts, project_id, now.runs, +1)
+    return now
 
 
 def day_of(second: int, zone: ZoneInfo) -> int:
@@ -249,18 +276,23 @@ async def apply_paths(
         if tail.last is not None and new[0] < tail.last:
             late.append(person)
             continue
-        zone = zones[person[0]]
-        add_edges(counts, person[0], tail.runs, -1)
-        tail.extend(_ordered(new, zone))
-        add_edges(counts, person[0], tail.runs, +1)
+        tails[person] = replace_suffix(counts, person[0], tail, [], _ordered(new, zones[person[0]]))
     if late:
         histories = await _load_histories(conn, late)
         for person in late:
             history, zone = histories[person], zones[person[0]]
             brought = Counter(added[person])
-            before = [e for e, copies in history.items() if copies > brought[e]]
-            history_edges(counts, person[0], _ordered(before, zone), -1)
-            tails[person] = history_edges(counts, person[0], _ordered(history, zone), +1)
+            # Nothing before the batch's earliest event changed: the history up to it is the
+            # tail of both versions; only what follows differs.
+            split = min(added[person])
+            ordered = sorted(history)
+            cut = bisect_left(ordered, split)
+            prefix = Tail()
+            prefix.extend(_ordered(ordered[:cut], zone))
+            before = [e for e in ordered[cut:] if history[e] > brought[e]]
+            tails[person] = replace_suffix(
+                counts, person[0], prefix, _ordered(before, zone), _ordered(ordered[cut:], zone)
+            )
     await write_edges(conn, counts)
     await _save_tails(conn, tails)
 
