@@ -282,8 +282,8 @@ async def apply_paths(
         for person in late:
             history, zone = histories[person], zones[person[0]]
             brought = Counter(added[person])
-            # Nothing before the batch's earliest event changed: the history up to it is the
-            # tail of both versions; only what follows differs.
+            # The history before the batch's earliest event is the same with and without the
+            # batch (`prefix`); only what follows it differs.
             split = min(added[person])
             ordered = sorted(history)
             cut = bisect_left(ordered, split)
