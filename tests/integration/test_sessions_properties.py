@@ -163,7 +163,8 @@ async def test_sessions_and_paths_equal_the_oracle_whatever_the_delivery(
                         sent, lo_day, hi_day, anchor, after, 6, 100, timezone
                     ), (anchor, after, lo_day, hi_day)
     # The counts and tails kept batch by batch are those of the whole history at once, row for
-    # row, with no row left at 0 persons.
+    # row, with no row left at 0 persons (the reads above check what the counts mean; this checks
+    # that appends, late events and merges kept them whole).
     kept_edges, kept_tails = await _kept_paths(db, project_id)
     edges_whole, tails_whole = await _recomputed_paths(db, project_id, timezone)
     assert kept_edges.items() ^ edges_whole.items() == set()
@@ -187,7 +188,7 @@ async def _kept_paths(db: Db, project_id: int) -> tuple[dict, dict]:  # type: ig
                 r["step"],
                 r["source"],
                 r["target"],
-            ): r["persons"]  # fmt: skip
+            ): r["persons"]
             for r in edges
         },
         {r["person_id"]: paths.Tail.decode(r["tail"]) for r in tails},
