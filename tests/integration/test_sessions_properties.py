@@ -212,8 +212,7 @@ async def _recomputed_paths(db: Db, project_id: int, timezone: str) -> tuple[dic
     zone = ZoneInfo(timezone)
     tails = {}
     for person, events in histories.items():
-        ordered = [(s, e, paths.day_of(s, zone)) for s, e in sorted(events)]
-        tail = paths.history_edges(counts, project_id, ordered, 1)
+        tail = paths.history_edges(counts, project_id, paths.in_order(events, zone), 1)
         tails[person] = paths.Tail.decode(tail.encode())  # as kept: its last runs
     return {key: n for key, n in counts.items() if n}, tails
 

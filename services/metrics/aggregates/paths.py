@@ -156,8 +156,12 @@ def replace_suffix(
     return now
 
 
-def day_of(second: int, zone: ZoneInfo) -> int:
-    return datetime.fromtimestamp(second, zone).date().toordinal()
+def in_order(events: Iterable[tuple[int, str]], zone: ZoneInfo) -> list[tuple[int, str, int]]:
+    """(epoch second, event) pairs in history order, each with its day in `zone`."""
+    return [
+        (second, name, datetime.fromtimestamp(second, zone).date().toordinal())
+        for second, name in sorted(events)
+    ]
 
 
 LOAD_TAILS = """
@@ -211,17 +215,22 @@ WHERE (e.project_id, e.anchor, e.after, e.last_start, e.prev_day, e.step_day, e.
 """
 
 
+def edge_columns(rows: Sequence[tuple[EdgeKey, int]]) -> list[list[object]]:
+    """(key, persons) rows as the ten columns of `path_edges`, days as dates."""
+    columns: list[list[object]] = [[] for _ in range(10)]
+    for key, n in rows:
+        for i, value in enumerate(key):
+            columns[i].append(date.fromordinal(value) if 3 <= i <= 5 else value)  # type: ignore[arg-type]
+        columns[9].append(n)
+    return columns
+
+
 async def write_edges(conn: asyncpg.Connection, counts: Counter[EdgeKey]) -> None:
     """Add the deltas, in key order (no deadlock between consumers); drop rows left at zero."""
     deltas = sorted((key, n) for key, n in counts.items() if n)
     if not deltas:
         return
-    columns: list[list[object]] = [[] for _ in range(10)]
-    for key, n in deltas:
-        for i, value in enumerate(key):
-            columns[i].append(date.fromordinal(value) if 3 <= i <= 5 else value)  # type: ignore[arg-type]
-        columns[9].append(n)
-    rows = await conn.fetch(ADD_EDGES, *columns)
+    rows = await conn.fetch(ADD_EDGES, *edge_columns(deltas))
     emptied = [tuple(r)[:9] for r in rows if r["persons"] == 0]
     if emptied:
         await conn.execute(DROP_EMPTY, *[list(c) for c in zip(*emptied, strict=True)])
@@ -253,10 +262,6 @@ async def _save_tails(conn: asyncpg.Connection, tails: dict[Person, Tail]) -> No
     )
 
 
-def _ordered(events: Iterable[tuple[int, str]], zone: ZoneInfo) -> list[tuple[int, str, int]]:
-    return [(second, name, day_of(second, zone)) for second, name in sorted(events)]
-
-
 async def apply_paths(
     conn: asyncpg.Connection,
     added: dict[Person, list[tuple[int, str]]],
@@ -276,23 +281,21 @@ async def apply_paths(
         if tail.last is not None and new[0] < tail.last:
             late.append(person)
             continue
-        tails[person] = replace_suffix(counts, person[0], tail, [], _ordered(new, zones[person[0]]))
+        tails[person] = replace_suffix(counts, person[0], tail, [], in_order(new, zones[person[0]]))
     if late:
         histories = await _load_histories(conn, late)
         for person in late:
-            history, zone = histories[person], zones[person[0]]
+            history = histories[person]
             brought = Counter(added[person])
+            dated = in_order(history, zones[person[0]])
             # The history before the batch's earliest event is the same with and without the
-            # batch (`prefix`); only what follows it differs.
-            split = min(added[person])
-            ordered = sorted(history)
-            cut = bisect_left(ordered, split)
+            # batch (`prefix`); only what follows it differs. A (second, event) pair sorts just
+            # before its dated triple, so `cut` is where that event stands.
+            cut = bisect_left(dated, min(added[person]))
             prefix = Tail()
-            prefix.extend(_ordered(ordered[:cut], zone))
-            before = [e for e in ordered[cut:] if history[e] > brought[e]]
-            tails[person] = replace_suffix(
-                counts, person[0], prefix, _ordered(before, zone), _ordered(ordered[cut:], zone)
-            )
+            prefix.extend(dated[:cut])
+            before = [e for e in dated[cut:] if history[e[:2]] > brought[e[:2]]]
+            tails[person] = replace_suffix(counts, person[0], prefix, before, dated[cut:])
     await write_edges(conn, counts)
     await _save_tails(conn, tails)
 
@@ -310,7 +313,7 @@ async def _whole_histories(
     tails = {}
     for person in people:
         if histories[person]:
-            events = _ordered(histories[person], zones[person[0]])
+            events = in_order(histories[person], zones[person[0]])
             tails[person] = history_edges(counts, person[0], events, sign)
     return tails
 

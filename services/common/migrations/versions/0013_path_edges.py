@@ -16,14 +16,13 @@ Revises: 0012
 """
 
 from collections import Counter
-from datetime import date
 from itertools import groupby
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from alembic import op
 
-from services.metrics.aggregates.paths import EdgeKey, Tail, day_of, history_edges
+from services.metrics.aggregates.paths import EdgeKey, Tail, edge_columns, history_edges, in_order
 
 revision = "0013"
 down_revision = "0012"
@@ -39,10 +38,10 @@ ORDER BY 1, 2
 
 INSERT_EDGES = """
 INSERT INTO path_edges
-SELECT * FROM unnest(CAST(:project AS int[]), CAST(:anchor AS text[]), CAST(:after AS bool[]),
-                     CAST(:last_start AS date[]), CAST(:prev_day AS date[]),
-                     CAST(:step_day AS date[]), CAST(:step AS int[]), CAST(:source AS text[]),
-                     CAST(:target AS text[]), CAST(:persons AS int[]))
+SELECT * FROM unnest(CAST(:c0 AS int[]), CAST(:c1 AS text[]), CAST(:c2 AS bool[]),
+                     CAST(:c3 AS date[]), CAST(:c4 AS date[]), CAST(:c5 AS date[]),
+                     CAST(:c6 AS int[]), CAST(:c7 AS text[]), CAST(:c8 AS text[]),
+                     CAST(:c9 AS int[]))
 """
 
 INSERT_TAILS = """
@@ -51,8 +50,6 @@ SELECT * FROM unnest(CAST(:project AS int[]), CAST(:person AS text[]), CAST(:tai
 """
 
 CHUNK = 50_000
-
-EDGE_COLUMNS = ["project", "anchor", "after", "last_start", "prev_day", "step_day", "step"]
 
 
 def upgrade() -> None:
@@ -103,23 +100,15 @@ def _fill() -> None:
     rows = bind.execute(sa.text(EVENTS))
     for (project_id, person_id), events in groupby(rows, key=lambda r: (r[0], r[1])):
         zone = zones[project_id]
-        ordered = [(s, e, day_of(s, zone)) for s, e in sorted((r.second, r.event) for r in events)]
+        ordered = in_order(((r.second, r.event) for r in events), zone)
         tails.append((project_id, person_id, history_edges(counts, project_id, ordered, 1)))
         if len(tails) >= CHUNK:
             _insert_tails(tails)
     _insert_tails(tails)
     edges = sorted(counts.items())
     for at in range(0, len(edges), CHUNK):
-        chunk = edges[at : at + CHUNK]
-        columns: dict[str, list[object]] = {
-            name: [key[i] for key, _ in chunk] for i, name in enumerate(EDGE_COLUMNS)
-        }
-        for name in ("last_start", "prev_day", "step_day"):
-            columns[name] = [date.fromordinal(d) for d in columns[name]]  # type: ignore[arg-type]
-        columns["source"] = [key[7] for key, _ in chunk]
-        columns["target"] = [key[8] for key, _ in chunk]
-        columns["persons"] = [n for _, n in chunk]
-        bind.execute(sa.text(INSERT_EDGES), columns)
+        columns = edge_columns(edges[at : at + CHUNK])
+        bind.execute(sa.text(INSERT_EDGES), {f"c{i}": c for i, c in enumerate(columns)})
 
 
 def _insert_tails(tails: list[tuple[int, str, Tail]]) -> None:
