@@ -30,9 +30,10 @@ WITH edges AS (
     SELECT step, source, target, sum(persons) AS persons
     FROM path_edges
     WHERE project_id = :project AND anchor = :anchor AND after = :after
-      -- last_start <= step_day always: the upper bound only narrows the index range scanned
+      -- One stretch of the key per step (migration 0014). last_start <= step_day always: the
+      -- upper bound only narrows the stretches scanned.
+      AND step = ANY(:steps)
       AND last_start BETWEEN :start AND :stop AND prev_day < :start AND step_day <= :stop
-      AND step <= :depth
     GROUP BY 1, 2, 3
 ),
 ranked AS (
@@ -74,7 +75,7 @@ async def read_paths(
             "stop": stop,
             "anchor": anchor,
             "after": direction == "after",
-            "depth": depth,
+            "steps": list(range(1, depth + 1)),
             "limit": limit,
         },
     )
