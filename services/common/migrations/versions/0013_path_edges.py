@@ -7,9 +7,10 @@ why that decomposes every range's paths). `prev_day` is '-infinity' for a person
 the anchor event. `path_tails` keeps each person's last runs, so the metrics service appends
 in-order events without reading the archive.
 
-Filled here from the whole archive of active events, a person at a time, by the service's own
-functions (paths.py): the fill must give exactly what the service would have kept, and it is
-plain Python over ordered rows, not SQL that a later revision could freeze a copy of.
+Filled here from the whole archive of active events, streamed a person at a time, by the
+service's own functions (paths.py): the fill must give exactly what the service would have
+kept, and it is plain Python over ordered rows, not SQL that a later revision could freeze a
+copy of.
 
 Revision ID: 0013
 Revises: 0012
@@ -36,12 +37,14 @@ JOIN identities i ON i.project_id = a.project_id AND i.distinct_id = a.distinct_
 ORDER BY 1, 2
 """
 
-INSERT_EDGES = """
-INSERT INTO path_edges
+# Persons come in order, but edges of different persons share keys: each flush adds to the rows.
+ADD_EDGES = """
+INSERT INTO path_edges AS e
 SELECT * FROM unnest(CAST(:c0 AS int[]), CAST(:c1 AS text[]), CAST(:c2 AS bool[]),
                      CAST(:c3 AS date[]), CAST(:c4 AS date[]), CAST(:c5 AS date[]),
                      CAST(:c6 AS int[]), CAST(:c7 AS text[]), CAST(:c8 AS text[]),
                      CAST(:c9 AS int[]))
+ON CONFLICT ON CONSTRAINT pk_path_edges DO UPDATE SET persons = e.persons + excluded.persons
 """
 
 INSERT_TAILS = """
@@ -50,6 +53,9 @@ SELECT * FROM unnest(CAST(:project AS int[]), CAST(:person AS text[]), CAST(:tai
 """
 
 CHUNK = 50_000
+# Edge deltas summed in memory before they are added to the table: the archive is streamed, so
+# memory stays bounded whatever its size.
+EDGES_IN_MEMORY = 1_000_000
 
 
 def upgrade() -> None:
@@ -97,18 +103,27 @@ def _fill() -> None:
     }
     counts: Counter[EdgeKey] = Counter()
     tails: list[tuple[int, str, Tail]] = []
-    rows = bind.execute(sa.text(EVENTS))
+    # Options on the statement: on the connection they would outlive the fill (SQLAlchemy 2).
+    query = sa.text(EVENTS).execution_options(stream_results=True, yield_per=CHUNK)
+    rows = bind.execute(query)
     for (project_id, person_id), events in groupby(rows, key=lambda r: (r[0], r[1])):
         zone = zones[project_id]
         ordered = in_order(((r.second, r.event) for r in events), zone)
         tails.append((project_id, person_id, history_edges(counts, project_id, ordered, 1)))
         if len(tails) >= CHUNK:
             _insert_tails(tails)
+        if len(counts) >= EDGES_IN_MEMORY:
+            _add_edges(counts)
     _insert_tails(tails)
+    _add_edges(counts)
+
+
+def _add_edges(counts: Counter[EdgeKey]) -> None:
     edges = sorted(counts.items())
     for at in range(0, len(edges), CHUNK):
         columns = edge_columns(edges[at : at + CHUNK])
-        bind.execute(sa.text(INSERT_EDGES), {f"c{i}": c for i, c in enumerate(columns)})
+        op.get_bind().execute(sa.text(ADD_EDGES), {f"c{i}": c for i, c in enumerate(columns)})
+    counts.clear()
 
 
 def _insert_tails(tails: list[tuple[int, str, Tail]]) -> None:
