@@ -12,6 +12,7 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
+from unittest.mock import patch
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -122,10 +123,15 @@ async def test_sessions_and_paths_equal_the_oracle_whatever_the_delivery(
     batches = drawn_batches(data, sent)
     timezone = data.draw(st.sampled_from(["UTC", "Asia/Kolkata"]), label="timezone")
 
+    # How many rows per id a late batch reads back for its prefix (paths.py): small windows
+    # are often cut short, so both the bounded read and its fallback to the whole history run.
+    window = data.draw(st.sampled_from([1, 2, 5, 12, paths.PREFIX_WINDOW]), label="window")
+
     project_id = await new_project(db.pool, timezone)
     store = Store(db.pool, "sessions-property-tests")
-    for batch in batches:
-        await store.apply(ParsedBatch(events=[_record(project_id, e) for e in batch]), {})
+    with patch.object(paths, "PREFIX_WINDOW", window):
+        for batch in batches:
+            await store.apply(ParsedBatch(events=[_record(project_id, e) for e in batch]), {})
 
     first, last = START.date() - timedelta(days=1), START.date() + timedelta(days=5)
     async with db.engine.connect() as conn:
@@ -302,7 +308,7 @@ async def test_paths_count_runs_across_the_ends_of_the_range(
     project_id = await new_project(db.pool)
     store = Store(db.pool, "paths-midnight")
     # One batch per event: in order every event appends to the kept tail; newest first, every
-    # one lands before the last event kept, so each batch reads the whole history.
+    # one lands before the last event kept, so each batch reads the archive (paths.py).
     for e in sent if order == "oldest_first" else reversed(sent):
         await store.apply(ParsedBatch(events=[_record(project_id, e)]), {})
     span = (START.date() + timedelta(days=days[0]), START.date() + timedelta(days=days[1]))
@@ -312,4 +318,46 @@ async def test_paths_count_runs_across_the_ends_of_the_range(
     expected = oracle.paths(sent, *span, anchor, after, 3, 20)
     assert [e.model_dump() for e in edges] == expected
     assert expected  # the run is a step of this range
+    assert await _kept_paths(db, project_id) == await _recomputed_paths(db, project_id, "UTC")
+
+
+# Two devices of one person, merged first, then alternating events (a new run each) or one
+# long run, hourly over a day and a half: a late batch reads back through a short window.
+ALTERNATING = [("track", n) for n in "abcbacabcabbcaacbabc"] * 2
+LONG_HISTORIES = {
+    "alternating": [
+        ("identify", "user0", "anon0"),
+        ("burst", "user0", 0, 6, ALTERNATING),
+        ("burst", "anon0", 3, 6, ALTERNATING[5:]),
+    ],
+    "one_long_run": [
+        ("identify", "user0", "anon0"),
+        ("burst", "user0", 0, 6, [("track", "a")] * 30 + ALTERNATING[:8]),
+        ("burst", "anon0", 3, 6, [("track", "a")] * 30),
+    ],
+}
+
+
+@pytest.mark.parametrize("window", [3, 8, 20])
+@pytest.mark.parametrize("case", sorted(LONG_HISTORIES))
+async def test_paths_of_late_events_read_through_a_window(db: Db, case: str, window: int) -> None:
+    sent = _sent(LONG_HISTORIES[case])
+    by_time = sorted(sent, key=lambda e: e.timestamp)
+    # In order but for every seventh event, which comes last, in two batches.
+    late = by_time[20::7]
+    on_time = [e for e in by_time if e not in late]
+    project_id = await new_project(db.pool)
+    store = Store(db.pool, "paths-windows")
+    with patch.object(paths, "PREFIX_WINDOW", window):
+        for batch in [on_time, late[1::2], late[::2]]:
+            await store.apply(ParsedBatch(events=[_record(project_id, e) for e in batch]), {})
+    async with db.engine.connect() as conn:
+        for lo, hi in [(0, 0), (0, 1), (1, 1), (0, 2)]:
+            span = (START.date() + timedelta(days=lo), START.date() + timedelta(days=hi))
+            for anchor, after in [("a", True), ("b", False), ("c", True)]:
+                direction = "after" if after else "before"
+                edges = await read_paths(conn, project_id, *span, anchor, direction, 6, 100)
+                assert [e.model_dump() for e in edges] == oracle.paths(
+                    sent, *span, anchor, after, 6, 100
+                ), (anchor, after, span)
     assert await _kept_paths(db, project_id) == await _recomputed_paths(db, project_id, "UTC")

@@ -25,13 +25,15 @@ prev days), the last day they did each event and their last (time, event). Most 
 order: when all of a person's new events come at or after that last one, only edges among the
 tail and the new runs change, so the tail's edges are subtracted and those of the tail followed
 by the new runs added, with no archived event read. Otherwise (an event before the last one)
-the person's archived history is read: up to the batch's earliest event it is the same with and
-without the batch, so the same step is taken from there (`replace_suffix`), subtracting the
-edges of what followed as it was and adding them as it is now. A merge subtracts the merged
-persons' whole contributions, computed before the re-keying, and adds the survivors' after it,
-in one write (identity.py). Deltas from all persons are summed, written in key order (concurrent
-consumers lock rows in one order), and rows that reach zero are deleted. Days are the project's
-(the zones activity uses), computed in Python everywhere.
+the person's history up to the batch's earliest event is the same with and without the batch,
+so the same step is taken from there (`replace_suffix`), subtracting the edges of what followed
+as it was and adding them as it is now. What it needs of that prefix, its last six runs and the
+last day of each event, comes from the prefix's last rows and one aggregate over the rest,
+computed in PostgreSQL (`_load_prefixes`): only the archive from the earliest event on travels.
+A merge subtracts the merged persons' whole contributions, computed before the re-keying, and
+adds the survivors' after it, in one write (identity.py). Deltas from all persons are summed,
+written in key order (concurrent consumers lock rows in one order), and rows that reach zero
+are deleted. Days are the project's (the zones activity uses), computed in Python everywhere.
 """
 
 from __future__ import annotations
@@ -170,14 +172,45 @@ FROM unnest($1::int[], $2::text[]) AS t(project_id, person_id)
 JOIN path_tails p ON p.project_id = t.project_id AND p.person_id = t.person_id
 """
 
-# Each archived (second, event) of the persons, with its copies (over all their distinct ids).
+# Each archived (second, event) of the persons from a second on (NULL: all), with its copies
+# (over all their distinct ids).
 LOAD_HISTORIES = """
 SELECT t.project_id, t.person_id, extract(epoch FROM a.ts)::bigint AS second, a.event,
        count(*) AS copies
-FROM unnest($1::int[], $2::text[]) AS t(project_id, person_id)
+FROM unnest($1::int[], $2::text[], $3::bigint[]) AS t(project_id, person_id, since)
 JOIN identities i ON i.project_id = t.project_id AND i.person_id = t.person_id
 JOIN active_events a ON a.project_id = i.project_id AND a.distinct_id = i.distinct_id
+    AND a.ts >= coalesce(to_timestamp(t.since), '-infinity')
 GROUP BY 1, 2, 3, 4
+"""
+
+# The archived rows of a late batch's persons just before it, read back in time order from the
+# batch's earliest second: at most PREFIX_WINDOW rows per distinct id, each id's index read
+# backwards (`_load_prefixes`).
+PREFIX_WINDOW = 64
+LOAD_WINDOWS = """
+SELECT t.project_id, t.person_id, i.distinct_id, w.second, w.event
+FROM unnest($1::int[], $2::text[], $3::bigint[]) AS t(project_id, person_id, cut)
+JOIN identities i ON i.project_id = t.project_id AND i.person_id = t.person_id
+CROSS JOIN LATERAL (
+    SELECT extract(epoch FROM a.ts)::bigint AS second, a.event
+    FROM active_events a
+    WHERE a.project_id = i.project_id AND a.distinct_id = i.distinct_id
+      AND a.ts < to_timestamp(t.cut)
+    ORDER BY a.ts DESC
+    LIMIT $4
+) w
+"""
+
+# The last second each event was archived at or before `through`, per person: what came before
+# a window (one aggregate in PostgreSQL; no row of it travels).
+LOAD_EARLIER_DAYS = """
+SELECT t.project_id, t.person_id, a.event, extract(epoch FROM max(a.ts))::bigint AS second
+FROM unnest($1::int[], $2::text[], $3::bigint[]) AS t(project_id, person_id, through)
+JOIN identities i ON i.project_id = t.project_id AND i.person_id = t.person_id
+JOIN active_events a ON a.project_id = i.project_id AND a.distinct_id = i.distinct_id
+    AND a.ts <= to_timestamp(t.through)
+GROUP BY 1, 2, 3
 """
 
 SAVE_TAILS = """
@@ -242,14 +275,74 @@ async def _load_tails(conn: asyncpg.Connection, people: Sequence[Person]) -> dic
 
 
 async def _load_histories(
-    conn: asyncpg.Connection, people: Sequence[Person]
+    conn: asyncpg.Connection, people: Sequence[Person], since: dict[Person, int]
 ) -> dict[Person, dict[tuple[int, str], int]]:
-    """(second, event) -> archived copies, per person."""
-    rows = await conn.fetch(LOAD_HISTORIES, [p for p, _ in people], [who for _, who in people])
+    """(second, event) -> archived copies, per person: from `since[person]` on, or all."""
+    rows = await conn.fetch(
+        LOAD_HISTORIES,
+        [p for p, _ in people],
+        [who for _, who in people],
+        [since.get(person) for person in people],
+    )
     found: dict[Person, dict[tuple[int, str], int]] = defaultdict(dict)
     for r in rows:
         found[(r["project_id"], r["person_id"])][(r["second"], r["event"])] = r["copies"]
     return found
+
+
+async def _load_prefixes(
+    conn: asyncpg.Connection, earliest: dict[Person, tuple[int, str]], zones: dict[int, ZoneInfo]
+) -> dict[Person, Tail]:
+    """The tails of late persons' histories before the seconds of their `earliest` events,
+    without reading those histories whole: the last PREFIX_WINDOW archived rows before that
+    second per distinct id (the *window*), and one aggregate, the last day of each event
+    before the window. Those days are what the window's runs need for their prev days, and
+    when the window holds at least seven runs, its last six are whole: their tail is the
+    prefix's. Persons whose window holds fewer are left out; their histories are read whole.
+
+    An id that gave PREFIX_WINDOW rows may have more at the second of its oldest row, so the
+    window starts after the latest such second (`floor`); every archived row after it is in."""
+    people = sorted(earliest)
+    rows = await conn.fetch(
+        LOAD_WINDOWS,
+        [p for p, _ in people],
+        [who for _, who in people],
+        [earliest[person][0] for person in people],
+        PREFIX_WINDOW,
+    )
+    read: dict[tuple[Person, str], list[tuple[int, str]]] = defaultdict(list)
+    for r in rows:
+        person = (r["project_id"], r["person_id"])
+        read[(person, r["distinct_id"])].append((r["second"], r["event"]))
+    floors: dict[Person, int] = {}
+    windows: dict[Person, set[tuple[int, str]]] = {person: set() for person in people}
+    for (person, _), pairs in read.items():
+        windows[person].update(pairs)
+        if len(pairs) == PREFIX_WINDOW:
+            oldest = min(pairs)[0]
+            floors[person] = max(floors.get(person, oldest), oldest)
+    earlier: dict[Person, dict[str, int]] = defaultdict(dict)
+    if floors:
+        cut_short = sorted(floors)
+        rows = await conn.fetch(
+            LOAD_EARLIER_DAYS,
+            [p for p, _ in cut_short],
+            [who for _, who in cut_short],
+            [floors[person] for person in cut_short],
+        )
+        for r in rows:
+            zone = zones[r["project_id"]]
+            day = datetime.fromtimestamp(r["second"], zone).date().toordinal()
+            earlier[(r["project_id"], r["person_id"])][r["event"]] = day
+    prefixes = {}
+    for person in people:
+        floor = floors.get(person)
+        window = [pair for pair in windows[person] if floor is None or pair[0] > floor]
+        prefix = Tail(days=earlier[person])
+        prefix.extend(in_order(window, zones[person[0]]))
+        if floor is None or len(prefix.runs) > MAX_DEPTH:
+            prefixes[person] = prefix
+    return prefixes
 
 
 async def _save_tails(conn: asyncpg.Connection, tails: dict[Person, Tail]) -> None:
@@ -283,16 +376,22 @@ async def apply_paths(
             continue
         tails[person] = replace_suffix(counts, person[0], tail, [], in_order(new, zones[person[0]]))
     if late:
-        histories = await _load_histories(conn, late)
+        # The history before the batch's earliest event is the same with and without the batch
+        # (`prefix`); only what follows it differs. Most prefixes come from a bounded read of
+        # their end (`_load_prefixes`): their histories are read from the earliest event's second.
+        earliest = {person: min(added[person]) for person in late}
+        prefixes = await _load_prefixes(conn, earliest, zones)
+        histories = await _load_histories(
+            conn, late, {person: earliest[person][0] for person in prefixes}
+        )
         for person in late:
             history = histories[person]
             brought = Counter(added[person])
             dated = in_order(history, zones[person[0]])
-            # The history before the batch's earliest event is the same with and without the
-            # batch (`prefix`); only what follows it differs. A (second, event) pair sorts just
-            # before its dated triple, so `cut` is where that event stands.
-            cut = bisect_left(dated, min(added[person]))
-            prefix = Tail()
+            # A (second, event) pair sorts just before its dated triple, so `cut` is where the
+            # earliest event stands; before it, the prefix's events of that same second.
+            cut = bisect_left(dated, earliest[person])
+            prefix = prefixes.get(person, Tail())
             prefix.extend(dated[:cut])
             before = [e for e in dated[cut:] if history[e[:2]] > brought[e[:2]]]
             tails[person] = replace_suffix(counts, person[0], prefix, before, dated[cut:])
@@ -309,7 +408,7 @@ async def _whole_histories(
 ) -> dict[Person, Tail]:
     """Add `sign` for every edge of `people`'s whole archived histories; their tails (those
     with any event)."""
-    histories = await _load_histories(conn, people)
+    histories = await _load_histories(conn, people, {})
     tails = {}
     for person in people:
         if histories[person]:
