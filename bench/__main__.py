@@ -16,7 +16,14 @@ from bench.harness import RESULTS, Figure, report
 from deploy.local.stack import local_stack
 
 # Each module exposes `run(env: dict[str, str]) -> list[Figure]`.
-BENCHMARKS = ["metrics_apply", "sessions_apply", "dashboard", "ingest", "reads_vs_duckdb"]
+BENCHMARKS = [
+    "metrics_apply",
+    "sessions_apply",
+    "late_events",
+    "dashboard",
+    "ingest",
+    "reads_vs_duckdb",
+]
 
 
 def main(argv: list[str]) -> int:

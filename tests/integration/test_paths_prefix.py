@@ -4,8 +4,9 @@ the whole prefix, whatever the window.
 Archives of one person over up to three distinct ids, with several rows at one second (on one
 id or across ids, of one event or several) and events hours apart across days, are written
 straight into the real PostgreSQL; the prefix before any second, read back through windows of
-1 to 10 rows per id, must equal the tail of every archived event before that second: the same
-last six runs (names, first and last days, prev days) and the same last day of every event.
+1 to 10 rows per id (with the tail kept of the whole archive), must equal the tail of every
+archived event before that second: the same last six runs (names, first and last days, prev
+days) and the same last day of every event.
 """
 
 from __future__ import annotations
@@ -73,13 +74,15 @@ async def test_a_prefix_read_through_a_window_is_the_whole_prefix_tail(
     )
     cut_second = int((START + cut * STEP).timestamp())
     zone = ZoneInfo(timezone)
+    pairs = {(int((START + n * STEP).timestamp()), name) for _, n, name in archived}
+    kept = paths.Tail()  # the tail kept before the batch: the whole archive's
+    kept.extend(paths.in_order(pairs, zone))
     async with db.pool.acquire() as conn:
         with patch.object(paths, "PREFIX_WINDOW", window):
             prefixes = await paths._load_prefixes(
-                conn, {person: (cut_second, "a")}, {project_id: zone}
+                conn, {person: (cut_second, "a")}, {person: kept}, {project_id: zone}
             )
 
-    pairs = {(int((START + n * STEP).timestamp()), name) for _, n, name in archived}
     whole = paths.Tail()
     whole.extend(paths.in_order([pair for pair in pairs if pair[0] < cut_second], zone))
     filled = any(sum(1 for d, n, _ in archived if d == i and n < cut) >= window for i in IDS)

@@ -173,14 +173,20 @@ JOIN path_tails p ON p.project_id = t.project_id AND p.person_id = t.person_id
 """
 
 # Each archived (second, event) of the persons from a second on (NULL: all), with its copies
-# (over all their distinct ids).
+# (over all their distinct ids). OFFSET 0 keeps the subquery whole, so that its time bound is a
+# condition of the index scan; flattened into the join, it was a filter over every row.
 LOAD_HISTORIES = """
 SELECT t.project_id, t.person_id, extract(epoch FROM a.ts)::bigint AS second, a.event,
        count(*) AS copies
 FROM unnest($1::int[], $2::text[], $3::bigint[]) AS t(project_id, person_id, since)
 JOIN identities i ON i.project_id = t.project_id AND i.person_id = t.person_id
-JOIN active_events a ON a.project_id = i.project_id AND a.distinct_id = i.distinct_id
-    AND a.ts >= coalesce(to_timestamp(t.since), '-infinity')
+CROSS JOIN LATERAL (
+    SELECT a.ts, a.event
+    FROM active_events a
+    WHERE a.project_id = i.project_id AND a.distinct_id = i.distinct_id
+      AND a.ts >= coalesce(to_timestamp(t.since), '-infinity')
+    OFFSET 0
+) a
 GROUP BY 1, 2, 3, 4
 """
 
@@ -202,14 +208,21 @@ CROSS JOIN LATERAL (
 ) w
 """
 
-# The last second each event was archived at or before `through`, per person: what came before
-# a window (one aggregate in PostgreSQL; no row of it travels).
-LOAD_EARLIER_DAYS = """
-SELECT t.project_id, t.person_id, a.event, extract(epoch FROM max(a.ts))::bigint AS second
-FROM unnest($1::int[], $2::text[], $3::bigint[]) AS t(project_id, person_id, through)
+# The last second an event was archived at or before `through`, per person and event: each
+# id's index read backwards from `through` to the event's latest row.
+LOAD_EARLIER = """
+SELECT t.project_id, t.person_id, t.event, extract(epoch FROM max(l.ts))::bigint AS second
+FROM unnest($1::int[], $2::text[], $3::bigint[], $4::text[])
+    AS t(project_id, person_id, through, event)
 JOIN identities i ON i.project_id = t.project_id AND i.person_id = t.person_id
-JOIN active_events a ON a.project_id = i.project_id AND a.distinct_id = i.distinct_id
-    AND a.ts <= to_timestamp(t.through)
+CROSS JOIN LATERAL (
+    SELECT a.ts
+    FROM active_events a
+    WHERE a.project_id = i.project_id AND a.distinct_id = i.distinct_id
+      AND a.ts <= to_timestamp(t.through) AND a.event = t.event
+    ORDER BY a.ts DESC
+    LIMIT 1
+) l
 GROUP BY 1, 2, 3
 """
 
@@ -291,17 +304,23 @@ async def _load_histories(
 
 
 async def _load_prefixes(
-    conn: asyncpg.Connection, earliest: dict[Person, tuple[int, str]], zones: dict[int, ZoneInfo]
+    conn: asyncpg.Connection,
+    earliest: dict[Person, tuple[int, str]],
+    kept: dict[Person, Tail],
+    zones: dict[int, ZoneInfo],
 ) -> dict[Person, Tail]:
     """The tails of late persons' histories before the seconds of their `earliest` events,
     without reading those histories whole: the last PREFIX_WINDOW archived rows before that
-    second per distinct id (the *window*), and one aggregate, the last day of each event
-    before the window. Those days are what the window's runs need for their prev days, and
-    when the window holds at least seven runs, its last six are whole: their tail is the
-    prefix's. Persons whose window holds fewer are left out; their histories are read whole.
+    second per distinct id (the *window*), and the last day of each event before the window.
+    Those days are what the window's runs need for their prev days, and when the window holds
+    at least seven runs, its last six are whole: their tail is the prefix's. Persons whose
+    window holds fewer are left out; their histories are read whole.
 
     An id that gave PREFIX_WINDOW rows may have more at the second of its oldest row, so the
-    window starts after the latest such second (`floor`); every archived row after it is in."""
+    window starts after the latest such second (`floor`); every archived row after it is in.
+    The last day of an event before the floor: the `kept` tail (before the batch) knows the
+    last day the person did each event, and when that day is before the floor's, it is the
+    answer; otherwise that event's latest row at or before the floor is looked up."""
     people = sorted(earliest)
     rows = await conn.fetch(
         LOAD_WINDOWS,
@@ -321,19 +340,7 @@ async def _load_prefixes(
         if len(pairs) == PREFIX_WINDOW:
             oldest = min(pairs)[0]
             floors[person] = max(floors.get(person, oldest), oldest)
-    earlier: dict[Person, dict[str, int]] = defaultdict(dict)
-    if floors:
-        cut_short = sorted(floors)
-        rows = await conn.fetch(
-            LOAD_EARLIER_DAYS,
-            [p for p, _ in cut_short],
-            [who for _, who in cut_short],
-            [floors[person] for person in cut_short],
-        )
-        for r in rows:
-            zone = zones[r["project_id"]]
-            day = datetime.fromtimestamp(r["second"], zone).date().toordinal()
-            earlier[(r["project_id"], r["person_id"])][r["event"]] = day
+    earlier = await _earlier_days(conn, floors, kept, zones)
     prefixes = {}
     for person in people:
         floor = floors.get(person)
@@ -343,6 +350,36 @@ async def _load_prefixes(
         if floor is None or len(prefix.runs) > MAX_DEPTH:
             prefixes[person] = prefix
     return prefixes
+
+
+async def _earlier_days(
+    conn: asyncpg.Connection,
+    floors: dict[Person, int],
+    kept: dict[Person, Tail],
+    zones: dict[int, ZoneInfo],
+) -> dict[Person, dict[str, int]]:
+    """Per person, the last day of each event they did at or before their floor's second."""
+    earlier: dict[Person, dict[str, int]] = defaultdict(dict)
+    lookups: list[tuple[Person, str]] = []
+    for person, floor in sorted(floors.items()):
+        floor_day = datetime.fromtimestamp(floor, zones[person[0]]).date().toordinal()
+        for name, day in kept[person].days.items():
+            if day < floor_day:
+                earlier[person][name] = day
+            else:
+                lookups.append((person, name))
+    if lookups:
+        rows = await conn.fetch(
+            LOAD_EARLIER,
+            [p for (p, _), _ in lookups],
+            [who for (_, who), _ in lookups],
+            [floors[person] for person, _ in lookups],
+            [name for _, name in lookups],
+        )
+        for r in rows:
+            day = datetime.fromtimestamp(r["second"], zones[r["project_id"]]).date().toordinal()
+            earlier[(r["project_id"], r["person_id"])][r["event"]] = day
+    return earlier
 
 
 async def _save_tails(conn: asyncpg.Connection, tails: dict[Person, Tail]) -> None:
@@ -380,7 +417,7 @@ async def apply_paths(
         # (`prefix`); only what follows it differs. Most prefixes come from a bounded read of
         # their end (`_load_prefixes`): their histories are read from the earliest event's second.
         earliest = {person: min(added[person]) for person in late}
-        prefixes = await _load_prefixes(conn, earliest, zones)
+        prefixes = await _load_prefixes(conn, earliest, tails, zones)
         histories = await _load_histories(
             conn, late, {person: earliest[person][0] for person in prefixes}
         )
