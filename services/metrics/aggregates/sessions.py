@@ -87,15 +87,8 @@ dropped AS (
 SELECT w.project_id, w.person_id, w.gap, w.cap, a.ts
 FROM w
 JOIN identities i ON i.project_id = w.project_id AND i.person_id = w.person_id
--- OFFSET 0 keeps the subquery whole, so that the window bounds the index scan; flattened into
--- the join they were a filter over each person's whole archive
-CROSS JOIN LATERAL (
-    SELECT a.ts
-    FROM active_events a
-    WHERE a.project_id = i.project_id AND a.distinct_id = i.distinct_id
-      AND a.ts BETWEEN w.l AND w.r
-    OFFSET 0
-) a
+JOIN active_events a ON a.project_id = i.project_id AND a.distinct_id = i.distinct_id
+                    AND a.ts BETWEEN w.l AND w.r
 ORDER BY 1, 2, 5
 """
 
