@@ -28,8 +28,9 @@ by the new runs added, with no archived event read. Otherwise (an event before t
 the person's history up to the batch's earliest event is the same with and without the batch,
 so the same step is taken from there (`replace_suffix`), subtracting the edges of what followed
 as it was and adding them as it is now. What it needs of that prefix, its last six runs and the
-last day of each event, comes from the prefix's last rows and one aggregate over the rest,
-computed in PostgreSQL (`_load_prefixes`): only the archive from the earliest event on travels.
+last day of each event, comes from the prefix's last rows, the kept tail's days and an index
+lookup per event those cannot date (`_load_prefixes`): only the archive from the earliest
+event on is read whole.
 A merge subtracts the merged persons' whole contributions, computed before the re-keying, and
 adds the survivors' after it, in one write (identity.py). Deltas from all persons are summed,
 written in key order (concurrent consumers lock rows in one order), and rows that reach zero
