@@ -25,6 +25,7 @@ from bench.harness import Figure
 from services.common.events import EventRecord
 from services.metrics.parse import ParsedBatch
 from services.metrics.store import Store
+from tests.support.store_db import new_project
 
 PERSONS = 100
 HISTORY = int(os.environ.get("PULSE_BENCH_LATE_HISTORY", "2000"))
@@ -63,15 +64,7 @@ async def _apply_timed(store: Store, events: list[EventRecord]) -> float:
 async def _measure(url: str) -> tuple[float, float]:
     pool = await asyncpg.create_pool(url, min_size=1, max_size=2)
     try:
-        project_id = int(
-            await pool.fetchval(
-                "INSERT INTO projects (name, timezone, write_key, read_key) "
-                "VALUES ($1, 'UTC', $2, $3) RETURNING id",
-                f"bench-late-{uuid.uuid4()}",
-                f"pw_{uuid.uuid4()}",
-                f"pr_{uuid.uuid4()}",
-            )
-        )
+        project_id = await new_project(pool)
         store = Store(pool, f"bench-late-{uuid.uuid4()}")
         history = [
             _event(project_id, p, n, _at(n) + timedelta(seconds=p))

@@ -27,6 +27,7 @@ from bench.harness import Figure
 from services.common.events import EventRecord
 from services.metrics.parse import ParsedBatch
 from services.metrics.store import Store
+from tests.support.store_db import new_project
 
 N_EVENTS = int(os.environ.get("PULSE_BENCH_SESSIONS_EVENTS", "100000"))
 BATCH = 5000
@@ -82,15 +83,7 @@ async def _no_sessions(*_: object) -> None:
 
 
 async def _rate(pool: asyncpg.Pool, sessions: bool, seed: int) -> float:
-    project_id = int(
-        await pool.fetchval(
-            "INSERT INTO projects (name, timezone, write_key, read_key) "
-            "VALUES ($1, 'UTC', $2, $3) RETURNING id",
-            f"bench-sessions-{uuid.uuid4()}",
-            f"pw_{uuid.uuid4()}",
-            f"pr_{uuid.uuid4()}",
-        )
-    )
+    project_id = await new_project(pool)
     events = _events(project_id, random.Random(seed))
     batches: Sequence[list[EventRecord]] = [
         events[i : i + BATCH] for i in range(0, len(events), BATCH)

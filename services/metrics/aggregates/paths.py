@@ -159,12 +159,14 @@ def replace_suffix(
     return now
 
 
+def day_of(second: int, zone: ZoneInfo) -> int:
+    """The day ordinal of an epoch second in `zone`."""
+    return datetime.fromtimestamp(second, zone).date().toordinal()
+
+
 def in_order(events: Iterable[tuple[int, str]], zone: ZoneInfo) -> list[tuple[int, str, int]]:
     """(epoch second, event) pairs in history order, each with its day in `zone`."""
-    return [
-        (second, name, datetime.fromtimestamp(second, zone).date().toordinal())
-        for second, name in sorted(events)
-    ]
+    return [(second, name, day_of(second, zone)) for second, name in sorted(events)]
 
 
 LOAD_TAILS = """
@@ -363,7 +365,7 @@ async def _earlier_days(
     earlier: dict[Person, dict[str, int]] = defaultdict(dict)
     lookups: list[tuple[Person, str]] = []
     for person, floor in sorted(floors.items()):
-        floor_day = datetime.fromtimestamp(floor, zones[person[0]]).date().toordinal()
+        floor_day = day_of(floor, zones[person[0]])
         for name, day in kept[person].days.items():
             if day < floor_day:
                 earlier[person][name] = day
@@ -378,7 +380,7 @@ async def _earlier_days(
             [name for _, name in lookups],
         )
         for r in rows:
-            day = datetime.fromtimestamp(r["second"], zones[r["project_id"]]).date().toordinal()
+            day = day_of(r["second"], zones[r["project_id"]])
             earlier[(r["project_id"], r["person_id"])][r["event"]] = day
     return earlier
 
