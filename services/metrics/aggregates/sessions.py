@@ -87,8 +87,18 @@ dropped AS (
 SELECT w.project_id, w.person_id, w.gap, w.cap, a.ts
 FROM w
 JOIN identities i ON i.project_id = w.project_id AND i.person_id = w.person_id
-JOIN active_events a ON a.project_id = i.project_id AND a.distinct_id = i.distinct_id
-                    AND a.ts BETWEEN w.l AND w.r
+-- OFFSET 0 keeps the subquery whole, so that the window bounds the index scan; flattened into
+-- the join they were a filter over each person's whole archive. Compared as (distinct_id, ts)
+-- rows, they bound only the (project_id, distinct_id, ts) index: on fresh statistics the
+-- planner took (project_id, ts), reading every device's events of the window for each device.
+CROSS JOIN LATERAL (
+    SELECT a.ts
+    FROM active_events a
+    WHERE a.project_id = i.project_id AND a.distinct_id = i.distinct_id
+      AND (a.distinct_id, a.ts) >= (i.distinct_id, w.l)
+      AND (a.distinct_id, a.ts) <= (i.distinct_id, w.r)
+    OFFSET 0
+) a
 ORDER BY 1, 2, 5
 """
 

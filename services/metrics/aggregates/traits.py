@@ -81,8 +81,15 @@ FETCH_EVENTS = """
 SELECT t.project_id, t.person_id, a.ts, a.props::text
 FROM unnest($1::int[], $2::text[], $3::timestamptz[]) AS t(project_id, person_id, lo)
 JOIN identities d ON d.project_id = t.project_id AND d.person_id = t.person_id
-JOIN active_events a ON a.project_id = d.project_id AND a.distinct_id = d.distinct_id
-                    AND a.ts >= coalesce(t.lo, '-infinity')
+-- OFFSET 0 and the row comparison: the time bound stays a condition of the (project_id,
+-- distinct_id, ts) index scan, as in sessions.py's window statement
+CROSS JOIN LATERAL (
+    SELECT a.ts, a.props
+    FROM active_events a
+    WHERE a.project_id = d.project_id AND a.distinct_id = d.distinct_id
+      AND (a.distinct_id, a.ts) >= (d.distinct_id, coalesce(t.lo, '-infinity'))
+    OFFSET 0
+) a
 ORDER BY 1, 2
 """
 

@@ -54,8 +54,16 @@ SELECT t.project_id, t.person_id, a.ts, a.event, a.props::text AS props
 FROM unnest($1::int[], $2::text[], $3::timestamptz[], $4::timestamptz[])
     AS t(project_id, person_id, lo, hi)
 JOIN identities i ON i.project_id = t.project_id AND i.person_id = t.person_id
-JOIN active_events a ON a.project_id = i.project_id AND a.distinct_id = i.distinct_id
-                    AND a.ts >= coalesce(t.lo, '-infinity') AND a.ts <= coalesce(t.hi, 'infinity')
+-- OFFSET 0 and the row comparisons: the window bounds the (project_id, distinct_id, ts) index
+-- scan, as in sessions.py's window statement
+CROSS JOIN LATERAL (
+    SELECT a.ts, a.event, a.props
+    FROM active_events a
+    WHERE a.project_id = i.project_id AND a.distinct_id = i.distinct_id
+      AND (a.distinct_id, a.ts) >= (i.distinct_id, coalesce(t.lo, '-infinity'))
+      AND (a.distinct_id, a.ts) <= (i.distinct_id, coalesce(t.hi, 'infinity'))
+    OFFSET 0
+) a
 WHERE t.project_id = ANY($7::int[])
    OR (t.project_id, a.event) IN (SELECT * FROM unnest($5::int[], $6::text[]))
 ORDER BY t.project_id, t.person_id
