@@ -155,3 +155,28 @@ async def test_session_figures_equal_the_sessions_whatever_wrote_them(
         assert not await db.pool.fetchval(
             f"SELECT count(*) FROM {table} WHERE project_id = $1 AND sessions = 0", project_id
         )
+
+
+async def test_figures_round_as_a_recomputation_in_python_does(db: Db) -> None:
+    """93 events (and seconds) over 80 sessions: 1.1625, which Python's float rounds to 1.163.
+    The sums come back from SQL as Decimals, and a Decimal quotient rounds half to even (1.162):
+    the gateway divides them as integers, like the oracles."""
+    project_id = await new_project(db.pool)
+    written = [
+        Row(f"p{i}", FIRST_DAY, 3600, 2 if i < 13 else 1, 2 if i < 13 else 1) for i in range(80)
+    ]
+    await db.pool.execute(
+        INSERT,
+        project_id,
+        [r.person for r in written],
+        [r.start_ts for r in written],
+        [r.seconds for r in written],
+        [r.events for r in written],
+        [r.day for r in written],
+    )
+    async with db.engine.connect() as conn:
+        days = await read_sessions(
+            conn, project_id, FIRST_DAY, FIRST_DAY + timedelta(days=DAYS - 1)
+        )
+    assert [d.model_dump(mode="json") for d in days] == expected(written)
+    assert days[0].events_per_session == days[0].mean_seconds == 1.163

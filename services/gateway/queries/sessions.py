@@ -100,16 +100,17 @@ async def read_sessions(
     rows = await conn.execute(SESSIONS_SQL, {"project": project_id, "start": start, "stop": stop})
     out = []
     for r in rows:
-        n = r.sessions
+        # Integer sums divided here: the same float a recomputation in Python gets. (SQL's sums
+        # come back as Decimals, whose quotient rounds half to even: 93 / 80 gave 1.162.)
+        n = int(r.sessions)
         out.append(
             SessionsDay(
                 date=r.day,
                 sessions=n,
                 median_seconds=round(r.median, 3) if n else None,
-                # Integer sums divided here: the same float a recomputation in Python gets.
                 mean_seconds=round(int(r.seconds) / n, 3) if n else None,
                 events_per_session=round(int(r.events) / n, 3) if n else None,
-                bounce_rate=round(r.bounces / n, 4) if n else None,
+                bounce_rate=round(int(r.bounces) / n, 4) if n else None,
             )
         )
     return out
