@@ -3,10 +3,10 @@
 Sessions' window, the funnel event fetch, the trait recomputation and the paths suffix each read
 a person's archived events from some time on (or within a window). Those reads must be bounded
 by the archive index, so that a late event on a long history costs about what it costs on a
-short one. Here a person with a long history (two devices, an hour between events) gets late
-events through the real `Store.apply`, with `auto_explain` sending every statement's executed
-plan to the test's connection: no scan of `active_events` may examine more than a small part of
-that history. The numbers these reads produce are checked against oracles elsewhere
+short one. Here 20 persons with long histories (two devices each, an hour between events) get
+late events through the real `Store.apply`, with `auto_explain` sending every statement's
+executed plan to the test's connection: no scan of `active_events` may examine more than a small
+part of those histories (before this test, three of the reads examined all of them). The numbers these reads produce are checked against oracles elsewhere
 (test_sessions_properties.py, test_funnels_properties.py, test_retention_breakdown.py).
 """
 
