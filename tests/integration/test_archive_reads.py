@@ -6,8 +6,9 @@ by the archive index, so that a late event on a long history costs about what it
 short one. Here 20 persons with long histories (two devices each, an hour between events) get
 late events through the real `Store.apply`, with `auto_explain` sending every statement's
 executed plan to the test's connection: no scan of `active_events` may examine more than a small
-part of those histories (before this test, three of the reads examined all of them). The numbers these reads produce are checked against oracles elsewhere
-(test_sessions_properties.py, test_funnels_properties.py, test_retention_breakdown.py).
+part of those histories (before this test, three of the reads examined all of them). The
+numbers these reads produce are checked against oracles elsewhere (test_sessions_properties.py,
+test_funnels_properties.py, test_retention_breakdown.py).
 """
 
 from __future__ import annotations
