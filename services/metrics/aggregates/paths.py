@@ -240,16 +240,20 @@ DELETE FROM path_tails p USING unnest($1::int[], $2::text[]) AS t(project_id, pe
 WHERE p.project_id = t.project_id AND p.person_id = t.person_id
 """
 
-# Deltas in key order; the keys that fell to zero come back for DROP_EMPTY.
+# Deltas in key order; only the keys that fell to zero come back, for DROP_EMPTY (filtered
+# here: most rows of a batch do not, and sending them all back cost their transfer and decoding).
 ADD_EDGES = """
-INSERT INTO path_edges AS e (project_id, anchor, after, last_start, prev_day, step_day, step,
-                             source, target, persons)
-SELECT * FROM unnest($1::int[], $2::text[], $3::bool[], $4::date[], $5::date[], $6::date[],
-                     $7::int[], $8::text[], $9::text[], $10::bigint[])
-ON CONFLICT (project_id, anchor, after, last_start, prev_day, step_day, step, source, target)
-DO UPDATE SET persons = e.persons + excluded.persons
-RETURNING e.project_id, e.anchor, e.after, e.last_start, e.prev_day, e.step_day, e.step,
-          e.source, e.target, e.persons
+WITH added AS (
+    INSERT INTO path_edges AS e (project_id, anchor, after, last_start, prev_day, step_day, step,
+                                 source, target, persons)
+    SELECT * FROM unnest($1::int[], $2::text[], $3::bool[], $4::date[], $5::date[], $6::date[],
+                         $7::int[], $8::text[], $9::text[], $10::bigint[])
+    ON CONFLICT (project_id, anchor, after, last_start, prev_day, step_day, step, source, target)
+    DO UPDATE SET persons = e.persons + excluded.persons
+    RETURNING e.*
+)
+SELECT project_id, anchor, after, last_start, prev_day, step_day, step, source, target
+FROM added WHERE persons = 0
 """
 
 DROP_EMPTY = """
@@ -279,8 +283,7 @@ async def write_edges(conn: asyncpg.Connection, counts: Counter[EdgeKey]) -> Non
     deltas = sorted((key, n) for key, n in counts.items() if n)
     if not deltas:
         return
-    rows = await conn.fetch(ADD_EDGES, *edge_columns(deltas))
-    emptied = [tuple(r)[:9] for r in rows if r["persons"] == 0]
+    emptied = [tuple(r) for r in await conn.fetch(ADD_EDGES, *edge_columns(deltas))]
     if emptied:
         await conn.execute(DROP_EMPTY, *[list(c) for c in zip(*emptied, strict=True)])
 
