@@ -176,8 +176,9 @@ JOIN path_tails p ON p.project_id = t.project_id AND p.person_id = t.person_id
 """
 
 # Each archived (second, event) of the persons from a second on (NULL: all), with its copies
-# (over all their distinct ids). OFFSET 0 keeps the subquery whole, so that its time bound is a
-# condition of the index scan; flattened into the join, it was a filter over every row.
+# (over all their distinct ids). OFFSET 0 and the row comparison: the time bound stays a
+# condition of the (project_id, distinct_id, ts) index scan, as in sessions.py's window
+# statement; flattened into the join, it was a filter over every row.
 LOAD_HISTORIES = """
 SELECT t.project_id, t.person_id, extract(epoch FROM a.ts)::bigint AS second, a.event,
        count(*) AS copies
@@ -187,7 +188,7 @@ CROSS JOIN LATERAL (
     SELECT a.ts, a.event
     FROM active_events a
     WHERE a.project_id = i.project_id AND a.distinct_id = i.distinct_id
-      AND a.ts >= coalesce(to_timestamp(t.since), '-infinity')
+      AND (a.distinct_id, a.ts) >= (i.distinct_id, coalesce(to_timestamp(t.since), '-infinity'))
     OFFSET 0
 ) a
 GROUP BY 1, 2, 3, 4
