@@ -2,7 +2,8 @@
 
 N events shaped like visits (1-8 events a few minutes apart, a few visits per active day, 2%
 identify calls linking a device to its user, 5% delivered late) go through the real
-`Store.apply` into PostgreSQL in batches of 5,000 (the default batch size), once as the service
+`Store.apply` into PostgreSQL in batches of the service's `PULSE_BATCH_MAX_EVENTS` (what a
+consumer with a backlog applies at a time), once as the service
 runs it and once with the archive step (the archive insert, then sessions and paths, which it
 calls) switched off — the same store code otherwise. Each is measured three times on a fresh
 project, alternating, best of each kept. The figure is the apply rate with sessions and paths
@@ -25,12 +26,13 @@ import asyncpg
 import services.metrics.store as store_module
 from bench.harness import Figure
 from services.common.events import EventRecord
+from services.common.settings import MetricsSettings
 from services.metrics.parse import ParsedBatch
 from services.metrics.store import Store
 from tests.support.store_db import new_project
 
 N_EVENTS = int(os.environ.get("PULSE_BENCH_SESSIONS_EVENTS", "100000"))
-BATCH = 5000
+BATCH = MetricsSettings().batch_max_events
 ROUNDS = 3
 
 
