@@ -9,17 +9,17 @@ Completed". Some persons sign up ("Signed Up", carrying `plan`, then identify: t
 device merges into their user id); some of those later log in from a second device (another
 identify). "Order Completed" carries `plan` too.
 
-Pulse side: the events go through the real `Store.apply` (services/metrics/store.py) in batches
-of 5,000, in time order, into the bench PostgreSQL, with one funnel (Home -> Added To Cart ->
-Order Completed, ordered, 7-day window) defined BEFORE the load, so it is maintained as events
-stream in. Then the database is vacuumed and analyzed (what autovacuum does to a settled
-database; untimed), the same funnel is defined again and backfilled with `backfill_pending`
-(timed), and its `funnel_attempts` rows and step counts must equal the streamed funnel's. A
-real `pulse-gateway` process then answers ~20 requests per endpoint, one after the other, each
-for a different range (`to` moves a day each time, `from` = `to` - 29: 30 cohorts / entry days /
-days), timed at the client (httpx, one keep-alive connection, so ~1 ms of client time is
-included): the gateway caches whole responses per URL while the project's counters are
-unchanged (services/gateway/caching.py), so no answer comes from its cache. Two requests per
+Pulse side: the events go through the real `Store.apply` (services/metrics/store.py) in batches of
+`PULSE_BATCH_MAX_EVENTS` (as the service applies a backlog), in time order, into the bench
+PostgreSQL, with one funnel (Home -> Added To Cart -> Order Completed, ordered, 7-day window)
+defined BEFORE the load, so it is maintained as events stream in. Then the database is vacuumed and
+analyzed (what autovacuum does to a settled database; untimed), the same funnel is defined again and
+backfilled with `backfill_pending` (timed), and its `funnel_attempts` rows and step counts must
+equal the streamed funnel's. A real `pulse-gateway` process then answers ~20 requests per endpoint,
+one after the other, each for a different range (`to` moves a day each time, `from` = `to` - 29: 30
+cohorts / entry days / days), timed at the client (httpx, one keep-alive connection, so ~1 ms of
+client time is included): the gateway caches whole responses per URL while the project's counters
+are unchanged (services/gateway/caching.py), so no answer comes from its cache. Two requests per
 endpoint with other ranges warm it up first.
 
 DuckDB side (duckdb from PyPI, same machine, its default threads: both cores): the same active
@@ -95,7 +95,7 @@ SEED = 5
 DAYS = 90
 START = datetime(2026, 6, 1, tzinfo=UTC)
 CHURN = 0.4
-BATCH = 5000
+BATCH = MetricsSettings().batch_max_events
 SPAN_DAYS = 30  # cohorts, funnel entry days, session days and path days per request
 LENGTH = 30  # retention days after the cohort's
 FIRST_TO = 40  # the first measured range ends on day 40: its cohorts have 30 days after them
