@@ -1,14 +1,13 @@
 """Cost of sessions and paths on the metrics apply path: Store.apply with that step vs without.
 
 N events shaped like visits (1-8 events a few minutes apart, a few visits per active day, 2%
-identify calls linking a device to its user, 5% delivered late) go through the real
-`Store.apply` into PostgreSQL in batches of the service's `PULSE_BATCH_MAX_EVENTS` (what a
-consumer with a backlog applies at a time), once as the service
-runs it and once with the archive step (the archive insert, then sessions and paths, which it
-calls) switched off — the same store code otherwise. Each is measured three times on a fresh
-project, alternating, best of each kept. The figure is the apply rate with sessions and paths
-divided by the rate without; goal >= 0.7. Kafka is left out on purpose: it costs the same in
-both, so leaving it out makes the ratio stricter, not kinder.
+identify calls linking a device to its user, 5% delivered late) go through the real `Store.apply`
+into PostgreSQL in batches of the service's `PULSE_BATCH_MAX_EVENTS` (what a consumer with a backlog
+applies at a time), once as the service runs it and once with the archive step (the archive insert,
+then sessions and paths, which it calls) switched off — the same store code otherwise. Each is
+measured three times on a fresh project, alternating, best of each kept. The figure is the apply
+rate with sessions and paths divided by the rate without; goal >= 0.7. Kafka is left out on purpose:
+it costs the same in both, so leaving it out makes the ratio stricter, not kinder.
 """
 
 from __future__ import annotations

@@ -271,7 +271,7 @@ WHERE (e.project_id, e.anchor, e.after, e.last_start, e.prev_day, e.step_day, e.
 
 def edge_columns(rows: Sequence[tuple[EdgeKey, int]]) -> list[list[object]]:
     """(key, persons) rows as the ten columns of `path_edges`, days as dates (transposed by
-    zip and converted by map: a loop over each value took 40% longer on a batch's keys)."""
+    zip and converted by map: a loop over each value took 1.7 times as long on 140k keys)."""
     if not rows:
         return [[] for _ in range(10)]
     keys, persons = zip(*rows, strict=True)
