@@ -22,6 +22,7 @@ import asyncpg
 
 from bench.harness import Figure
 from services.common.events import EventRecord
+from services.metrics.gc_tuning import tune_gc
 from services.metrics.parse import ParsedBatch
 from services.metrics.store import Store
 from tests.support.store_db import new_project
@@ -97,6 +98,7 @@ async def _measure(url: str) -> tuple[float, float]:
 
 
 def run(env: dict[str, str]) -> list[Figure]:
+    tune_gc()  # Store.apply runs here as in pulse-metrics, collector included
     late, append = asyncio.run(_measure(env["DATABASE_URL"]))
     return [
         Figure(

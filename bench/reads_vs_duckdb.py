@@ -87,6 +87,7 @@ from services.common.events import EventRecord
 from services.common.funnels import FunnelDefinition, Step
 from services.common.settings import MetricsSettings
 from services.metrics.funnels.backfill import backfill_pending
+from services.metrics.gc_tuning import tune_gc
 from services.metrics.parse import ParsedBatch
 from services.metrics.store import Store
 
@@ -686,6 +687,7 @@ def _scale(events: int) -> str:
 
 
 def run(env: dict[str, str]) -> list[Figure]:
+    tune_gc()  # Store.apply runs here as in pulse-metrics, collector included
     started = time.perf_counter()
     raws = generate()
     active = sum(r.kind != "identify" for r in raws)

@@ -26,6 +26,7 @@ import services.metrics.store as store_module
 from bench.harness import Figure
 from services.common.events import EventRecord
 from services.common.settings import MetricsSettings
+from services.metrics.gc_tuning import tune_gc
 from services.metrics.parse import ParsedBatch
 from services.metrics.store import Store
 from tests.support.store_db import new_project
@@ -103,6 +104,8 @@ async def _rate(pool: asyncpg.Pool, sessions: bool, seed: int) -> float:
 
 
 def run(env: dict[str, str]) -> list[Figure]:
+    tune_gc()  # Store.apply runs here as in pulse-metrics, collector included
+
     async def measure() -> tuple[float, float]:
         pool = await asyncpg.create_pool(env["DATABASE_URL"], min_size=1, max_size=2)
         try:
