@@ -22,7 +22,7 @@ import asyncpg
 
 from bench.harness import Figure
 from services.common.events import EventRecord
-from services.metrics.gc_tuning import tune_gc
+from services.metrics.gc_tuning import gc_tuned
 from services.metrics.parse import ParsedBatch
 from services.metrics.store import Store
 from tests.support.store_db import new_project
@@ -98,8 +98,8 @@ async def _measure(url: str) -> tuple[float, float]:
 
 
 def run(env: dict[str, str]) -> list[Figure]:
-    tune_gc()  # Store.apply runs here as in pulse-metrics, collector included
-    late, append = asyncio.run(_measure(env["DATABASE_URL"]))
+    with gc_tuned():
+        late, append = asyncio.run(_measure(env["DATABASE_URL"]))
     return [
         Figure(
             f"late_event_batch_seconds_vs_in_order_batch_{HISTORY}_events_per_person",

@@ -87,7 +87,7 @@ from services.common.events import EventRecord
 from services.common.funnels import FunnelDefinition, Step
 from services.common.settings import MetricsSettings
 from services.metrics.funnels.backfill import backfill_pending
-from services.metrics.gc_tuning import tune_gc
+from services.metrics.gc_tuning import gc_tuned
 from services.metrics.parse import ParsedBatch
 from services.metrics.store import Store
 
@@ -687,7 +687,6 @@ def _scale(events: int) -> str:
 
 
 def run(env: dict[str, str]) -> list[Figure]:
-    tune_gc()  # Store.apply runs here as in pulse-metrics, collector included
     started = time.perf_counter()
     raws = generate()
     active = sum(r.kind != "identify" for r in raws)
@@ -696,7 +695,8 @@ def run(env: dict[str, str]) -> list[Figure]:
         f"{DAYS} days in {time.perf_counter() - started:.0f}s",
         flush=True,
     )
-    loaded = asyncio.run(load_pulse(env["DATABASE_URL"], raws))
+    with gc_tuned():
+        loaded = asyncio.run(load_pulse(env["DATABASE_URL"], raws))
     print(
         f"  Store.apply {loaded.events / loaded.load_seconds:,.0f} events/s "
         f"({loaded.load_seconds:.0f}s), COPY {loaded.events / loaded.copy_seconds:,.0f}/s; "

@@ -26,7 +26,7 @@ import services.metrics.store as store_module
 from bench.harness import Figure
 from services.common.events import EventRecord
 from services.common.settings import MetricsSettings
-from services.metrics.gc_tuning import tune_gc
+from services.metrics.gc_tuning import gc_tuned
 from services.metrics.parse import ParsedBatch
 from services.metrics.store import Store
 from tests.support.store_db import new_project
@@ -104,8 +104,6 @@ async def _rate(pool: asyncpg.Pool, sessions: bool, seed: int) -> float:
 
 
 def run(env: dict[str, str]) -> list[Figure]:
-    tune_gc()  # Store.apply runs here as in pulse-metrics, collector included
-
     async def measure() -> tuple[float, float]:
         pool = await asyncpg.create_pool(env["DATABASE_URL"], min_size=1, max_size=2)
         try:
@@ -121,7 +119,8 @@ def run(env: dict[str, str]) -> list[Figure]:
         finally:
             await pool.close()
 
-    value, baseline = asyncio.run(measure())
+    with gc_tuned():
+        value, baseline = asyncio.run(measure())
     return [
         Figure(
             "metrics_apply_events_per_s_with_sessions_and_paths_vs_without",

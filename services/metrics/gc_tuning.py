@@ -13,6 +13,8 @@ cycles are still collected, only in larger steps.
 from __future__ import annotations
 
 import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 YOUNG_THRESHOLD = 50_000  # net allocations between young collections (CPython: 700)
 
@@ -20,3 +22,16 @@ YOUNG_THRESHOLD = 50_000  # net allocations between young collections (CPython: 
 def tune_gc() -> None:
     _, middle_every, full_every = gc.get_threshold()
     gc.set_threshold(YOUNG_THRESHOLD, middle_every, full_every)
+
+
+@contextmanager
+def gc_tuned() -> Iterator[None]:
+    """`tune_gc` for a stretch of a process that does other work too (a benchmark applying
+    batches in its own process, as pulse-metrics does); the thresholds are restored after, so
+    what runs next is measured with CPython's."""
+    previous = gc.get_threshold()
+    tune_gc()
+    try:
+        yield
+    finally:
+        gc.set_threshold(*previous)
