@@ -14,8 +14,7 @@ test_funnels_properties.py, test_retention_breakdown.py).
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -27,7 +26,7 @@ from services.metrics.aggregates import paths, sessions, traits
 from services.metrics.funnels import maintain
 from services.metrics.parse import ParsedBatch
 from services.metrics.store import Store
-from tests.support.store_db import Db, new_project
+from tests.support.store_db import Db, OneConnection, new_project
 
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 PERSONS = 20
@@ -91,18 +90,6 @@ def _late(project_id: int, person: int) -> list[EventRecord]:
     ]  # fmt: skip
 
 
-class _Only:
-    """A pool of one connection, the test's own: a pool's connections may not keep the log
-    listener that receives the plans when they are released."""
-
-    def __init__(self, conn: asyncpg.Connection) -> None:
-        self._conn = conn
-
-    @asynccontextmanager
-    async def acquire(self) -> AsyncIterator[asyncpg.Connection]:
-        yield self._conn
-
-
 def _archive_scans(plan: dict[str, Any]) -> Iterator[float]:
     """Rows each scan of `active_events` in an executed plan examined (returned + filtered)."""
     if plan.get("Relation Name") == "active_events":
@@ -151,7 +138,8 @@ async def test_late_events_read_a_bounded_part_of_a_long_history(db: Db) -> None
             "SET auto_explain.log_format = json; SET client_min_messages = log"
         )
         late = [e for person in range(PERSONS) for e in _late(project_id, person)]
-        await Store(_Only(conn), "archive-reads", ["plan"]).apply(ParsedBatch(events=late), {})
+        store = Store(OneConnection(conn), "archive-reads", ["plan"])
+        await store.apply(ParsedBatch(events=late), {})
     finally:
         conn.remove_log_listener(keep_plan)
         await conn.close()

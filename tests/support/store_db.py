@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import asyncpg
@@ -29,3 +31,15 @@ async def new_project(pool: asyncpg.Pool, timezone: str = "UTC") -> int:
             f"pr_{tag}",
         )
     )
+
+
+class OneConnection:
+    """A pool of one connection, the test's own: a pool's connections may not keep the log
+    listener that receives the plans when they are released."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+
+    @asynccontextmanager
+    async def acquire(self) -> AsyncIterator[asyncpg.Connection]:
+        yield self._conn

@@ -1,0 +1,78 @@
+"""The batch statements that join a batch's arrays to large tables are planned for the batch.
+
+After five runs PostgreSQL may give a prepared statement its generic plan, made without the
+arguments: an array parameter counts as ten rows. For the activity rollup's and retention's batch
+statements that plan joined a batch's rows to each other by nested loops, about 6 s per batch of
+50,000 events in `make bench`'s 1M-event load (services/metrics/plans.py). Here the connection
+plans generically by default, as if PostgreSQL had switched, and `auto_explain` sends each
+statement's plan back: both statements must still be planned for the batch's real row count.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import orjson
+
+from services.common.events import EventRecord
+from services.metrics.aggregates import retention, rollup
+from services.metrics.parse import ParsedBatch
+from services.metrics.store import Store
+from tests.support.store_db import Db, OneConnection, new_project
+
+PERSONS = 40  # one event each, so the batch passes 40 person-days: not the generic plan's 10
+
+
+def _unnest_rows(plan: dict[str, Any]) -> Iterator[float]:
+    """The planner's row estimates of the batch's arrays: both statements unnest them `AS t`."""
+    if plan.get("Node Type") == "Function Scan" and plan.get("Alias") == "t":
+        yield plan["Plan Rows"]
+    for child in plan.get("Plans", []):
+        yield from _unnest_rows(child)
+
+
+async def test_rollup_and_retention_are_planned_for_the_batch(db: Db) -> None:
+    project_id = await new_project(db.pool)
+    at = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+    events = [
+        EventRecord(
+            project_id=project_id,
+            message_id=str(uuid.uuid4()),
+            received_at=datetime.now(UTC),
+            timestamp=at + timedelta(minutes=n),
+            type="track",
+            event="Home",
+            user_id=f"u{n}",
+        )
+        for n in range(PERSONS)
+    ]
+    estimates: dict[str, list[float]] = {}  # statement -> its unnest row estimates
+
+    def keep_plan(_: asyncpg.Connection, message: asyncpg.PostgresLogMessage) -> None:
+        text = message.message
+        if text.startswith("duration:") and "plan:" in text:
+            explained = orjson.loads(text.split("plan:", 1)[1])
+            estimates[explained["Query Text"]] = list(_unnest_rows(explained["Plan"]))
+
+    # A startup setting, not a SET: `custom_plans` returns to the default after its block, and a
+    # session's SET would not survive that.
+    conn = await asyncpg.connect(db.url, server_settings={"plan_cache_mode": "force_generic_plan"})
+    try:
+        conn.add_log_listener(keep_plan)
+        await conn.execute(
+            "LOAD 'auto_explain'; SET auto_explain.log_min_duration = 0; "
+            "SET auto_explain.log_format = json; SET client_min_messages = log"
+        )
+        store = Store(OneConnection(conn), "batch-plans")
+        await store.apply(ParsedBatch(events=events), {})
+    finally:
+        conn.remove_log_listener(keep_plan)
+        await conn.close()
+
+    for statement in [rollup.ADD_BATCH, retention.ADD_BATCH]:
+        assert statement in estimates, statement
+        assert estimates[statement] and set(estimates[statement]) == {PERSONS}, estimates
