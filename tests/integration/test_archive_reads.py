@@ -18,7 +18,6 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import asyncpg
 import orjson
 
 from services.common.events import EventRecord
@@ -26,7 +25,7 @@ from services.metrics.aggregates import paths, sessions, traits
 from services.metrics.funnels import maintain
 from services.metrics.parse import ParsedBatch
 from services.metrics.store import Store
-from tests.support.store_db import Db, OneConnection, new_project
+from tests.support.store_db import Db, apply_explained, new_project
 
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 PERSONS = 20
@@ -118,31 +117,13 @@ async def test_late_events_read_a_bounded_part_of_a_long_history(db: Db) -> None
     # Statistics as autovacuum keeps them on a live database.
     await db.pool.execute("ANALYZE active_events")
 
+    late = [e for person in range(PERSONS) for e in _late(project_id, person)]
+    plans = await apply_explained(db, late, "archive-reads", ["plan"], analyze=True)
     examined: dict[str, float] = {}  # statement -> most archive rows one of its scans examined
-
-    def keep_plan(_: asyncpg.Connection, message: asyncpg.PostgresLogMessage) -> None:
-        text = message.message
-        if text.startswith("duration:") and "plan:" in text:
-            explained = orjson.loads(text.split("plan:", 1)[1])
-            scans = list(_archive_scans(explained["Plan"]))
-            if scans:
-                query = explained["Query Text"]
-                examined[query] = max(examined.get(query, 0), *scans)
-
-    conn = await asyncpg.connect(db.url)
-    try:
-        conn.add_log_listener(keep_plan)
-        await conn.execute(
-            "LOAD 'auto_explain'; SET auto_explain.log_min_duration = 0; "
-            "SET auto_explain.log_analyze = on; SET auto_explain.log_timing = off; "
-            "SET auto_explain.log_format = json; SET client_min_messages = log"
-        )
-        late = [e for person in range(PERSONS) for e in _late(project_id, person)]
-        store = Store(OneConnection(conn), "archive-reads", ["plan"])
-        await store.apply(ParsedBatch(events=late), {})
-    finally:
-        conn.remove_log_listener(keep_plan)
-        await conn.close()
+    for query, plan in plans:
+        scans = list(_archive_scans(plan))
+        if scans:
+            examined[query] = max(examined.get(query, 0), *scans)
 
     # Each late path ran, and none read the histories.
     for statement in [

@@ -16,14 +16,9 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import asyncpg
-import orjson
-
 from services.common.events import EventRecord
 from services.metrics.aggregates import retention, rollup
-from services.metrics.parse import ParsedBatch
-from services.metrics.store import Store
-from tests.support.store_db import Db, OneConnection, new_project
+from tests.support.store_db import Db, apply_explained, new_project
 
 PERSONS = 40  # one event each, so the batch passes 40 person-days: not the generic plan's 10
 
@@ -51,28 +46,12 @@ async def test_rollup_and_retention_are_planned_for_the_batch(db: Db) -> None:
         )
         for n in range(PERSONS)
     ]
-    estimates: dict[str, list[float]] = {}  # statement -> its unnest row estimates
-
-    def keep_plan(_: asyncpg.Connection, message: asyncpg.PostgresLogMessage) -> None:
-        text = message.message
-        if text.startswith("duration:") and "plan:" in text:
-            explained = orjson.loads(text.split("plan:", 1)[1])
-            estimates[explained["Query Text"]] = list(_unnest_rows(explained["Plan"]))
-
     # A startup setting, not a SET: `custom_plans` returns to the default after its block, and a
     # session's SET would not survive that.
-    conn = await asyncpg.connect(db.url, server_settings={"plan_cache_mode": "force_generic_plan"})
-    try:
-        conn.add_log_listener(keep_plan)
-        await conn.execute(
-            "LOAD 'auto_explain'; SET auto_explain.log_min_duration = 0; "
-            "SET auto_explain.log_format = json; SET client_min_messages = log"
-        )
-        store = Store(OneConnection(conn), "batch-plans")
-        await store.apply(ParsedBatch(events=events), {})
-    finally:
-        conn.remove_log_listener(keep_plan)
-        await conn.close()
+    plans = await apply_explained(
+        db, events, "batch-plans", server_settings={"plan_cache_mode": "force_generic_plan"}
+    )
+    estimates = {query: list(_unnest_rows(plan)) for query, plan in plans}
 
     for statement in [rollup.ADD_BATCH, retention.ADD_BATCH]:
         assert statement in estimates, statement

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
+import orjson
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.common.events import EventRecord
+from services.metrics.parse import ParsedBatch
+from services.metrics.store import Store
 
 
 @dataclass
@@ -33,8 +39,8 @@ async def new_project(pool: asyncpg.Pool, timezone: str = "UTC") -> int:
     )
 
 
-class OneConnection:
-    """A pool of one connection, the test's own: a pool's connections may not keep the log
+class _OneConnection:
+    """A pool of one connection, the caller's own: a pool's connections may not keep the log
     listener that receives the plans when they are released."""
 
     def __init__(self, conn: asyncpg.Connection) -> None:
@@ -43,3 +49,40 @@ class OneConnection:
     @asynccontextmanager
     async def acquire(self) -> AsyncIterator[asyncpg.Connection]:
         yield self._conn
+
+
+async def apply_explained(
+    db: Db,
+    events: list[EventRecord],
+    consumer_group: str,
+    breakdown_keys: Sequence[str] = (),
+    *,
+    analyze: bool = False,
+    server_settings: dict[str, str] | None = None,
+) -> list[tuple[str, dict[str, Any]]]:
+    """Apply one batch through the real Store on a connection of its own, with `auto_explain`
+    sending back each statement's plan (executed, with row counts, when `analyze`): the
+    (query text, plan) pairs in the order they ran."""
+    plans: list[tuple[str, dict[str, Any]]] = []
+
+    def keep_plan(_: asyncpg.Connection, message: asyncpg.PostgresLogMessage) -> None:
+        text = message.message
+        if text.startswith("duration:") and "plan:" in text:
+            explained = orjson.loads(text.split("plan:", 1)[1])
+            plans.append((explained["Query Text"], explained["Plan"]))
+
+    conn = await asyncpg.connect(db.url, server_settings=server_settings)
+    try:
+        conn.add_log_listener(keep_plan)
+        await conn.execute(
+            "LOAD 'auto_explain'; SET auto_explain.log_min_duration = 0; "
+            f"SET auto_explain.log_analyze = {'on' if analyze else 'off'}; "
+            "SET auto_explain.log_timing = off; "
+            "SET auto_explain.log_format = json; SET client_min_messages = log"
+        )
+        store = Store(_OneConnection(conn), consumer_group, breakdown_keys)
+        await store.apply(ParsedBatch(events=events), {})
+    finally:
+        conn.remove_log_listener(keep_plan)
+        await conn.close()
+    return plans
