@@ -1,13 +1,18 @@
-"""Cost of sessions and paths on the metrics apply path: Store.apply with that step vs without.
+"""Cost of sessions and paths on the metrics apply path: Store.apply with them vs without.
 
 N events shaped like visits (1-8 events a few minutes apart, a few visits per active day, 2%
 identify calls linking a device to its user, 5% delivered late) go through the real `Store.apply`
 into PostgreSQL in batches of the service's `PULSE_BATCH_MAX_EVENTS` (what a consumer with a backlog
-applies at a time), once as the service runs it and once with the archive step (the archive insert,
-then sessions and paths, which it calls) switched off — the same store code otherwise. Each is
-measured three times on a fresh project, alternating, best of each kept. The figure is the apply
-rate with sessions and paths divided by the rate without; goal >= 0.7. Kafka is left out on purpose:
-it costs the same in both, so leaving it out makes the ratio stricter, not kinder.
+applies at a time), in three configurations of the same store code:
+- as the service runs it;
+- with sessions and paths switched off, the archive of active events still written: the service
+  without them still needs the archive, which funnels (late-event windows), trait breakdowns and
+  the live view read. This is the issue's "rate without them", the figure its goal is for;
+- with the archive step switched off as well (the archive insert, then sessions and paths, which it
+  calls): the stricter figure earlier runs reported, kept so that they stay comparable.
+Each is measured three times on a fresh project, alternating, best of each kept; both figures
+divide the first rate by one of the others; goal >= 0.7. Kafka is left out on purpose: it costs
+the same in all three, so leaving it out makes the ratios stricter, not kinder.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
+import services.metrics.aggregates.archive as archive_module
 import services.metrics.store as store_module
 from bench.harness import Figure
 from services.common.events import EventRecord
@@ -80,53 +86,72 @@ def _events(project_id: int, rng: random.Random) -> list[EventRecord]:
     return [e for i, e in enumerate(out) if i not in late] + [out[i] for i in sorted(late)]
 
 
-async def _no_sessions(*_: object) -> None:
+async def _skipped(*_: object) -> None:
     return None
 
 
-async def _rate(pool: asyncpg.Pool, sessions: bool, seed: int) -> float:
+# What each configuration switches off: (module, function) pairs replaced by `_skipped`.
+CONFIGURATIONS: dict[str, list[tuple[object, str]]] = {
+    "with sessions and paths": [],
+    "archive only": [(archive_module, "apply_sessions"), (archive_module, "apply_paths")],
+    "no archive step": [(store_module, "apply_archive")],
+}
+
+
+async def _rate(pool: asyncpg.Pool, configuration: str, seed: int) -> float:
     project_id = await new_project(pool)
     events = _events(project_id, random.Random(seed))
     batches: Sequence[list[EventRecord]] = [
         events[i : i + BATCH] for i in range(0, len(events), BATCH)
     ]
     store = Store(pool, f"bench-sessions-{uuid.uuid4()}")
-    original = store_module.apply_archive
-    if not sessions:
-        store_module.apply_archive = _no_sessions  # type: ignore[assignment]
+    switched_off = CONFIGURATIONS[configuration]
+    originals = [getattr(module, name) for module, name in switched_off]
+    for module, name in switched_off:
+        setattr(module, name, _skipped)
     try:
         started = time.perf_counter()
         for batch in batches:
             await store.apply(ParsedBatch(events=batch), {})
         return len(events) / (time.perf_counter() - started)
     finally:
-        store_module.apply_archive = original
+        for (module, name), original in zip(switched_off, originals, strict=True):
+            setattr(module, name, original)
 
 
 def run(env: dict[str, str]) -> list[Figure]:
-    async def measure() -> tuple[float, float]:
+    async def measure() -> dict[str, float]:
         pool = await asyncpg.create_pool(env["DATABASE_URL"], min_size=1, max_size=2)
         try:
-            with_sessions, without = [], []
+            rates: dict[str, list[float]] = {c: [] for c in CONFIGURATIONS}
             for round_ in range(ROUNDS):
-                without.append(await _rate(pool, False, round_))
-                with_sessions.append(await _rate(pool, True, round_))
+                for configuration in reversed(CONFIGURATIONS):
+                    rates[configuration].append(await _rate(pool, configuration, round_))
                 print(
-                    f"round {round_ + 1}: {with_sessions[-1]:.0f} vs {without[-1]:.0f} events/s",
+                    f"round {round_ + 1}: "
+                    + ", ".join(f"{c} {r[-1]:.0f}" for c, r in rates.items())
+                    + " events/s",
                     flush=True,
                 )
-            return max(with_sessions), max(without)
+            return {c: max(r) for c, r in rates.items()}
         finally:
             await pool.close()
 
     with gc_tuned():
-        value, baseline = asyncio.run(measure())
+        best = asyncio.run(measure())
     return [
         Figure(
-            "metrics_apply_events_per_s_with_sessions_and_paths_vs_without",
-            value,
-            baseline,
+            "metrics_apply_events_per_s_with_sessions_and_paths_vs_archive_only",
+            best["with sessions and paths"],
+            best["archive only"],
             "events/s ÷ events/s",
             ">= 0.7",
-        )
+        ),
+        Figure(
+            "metrics_apply_events_per_s_with_sessions_and_paths_vs_without",
+            best["with sessions and paths"],
+            best["no archive step"],
+            "events/s ÷ events/s (archive charged to them too)",
+            ">= 0.7",
+        ),
     ]
