@@ -5,9 +5,10 @@ identify calls linking a device to its user, 5% delivered late) go through the r
 into PostgreSQL in batches of the service's `PULSE_BATCH_MAX_EVENTS` (what a consumer with a backlog
 applies at a time), in three configurations of the same store code:
 - as the service runs it;
-- with sessions and paths switched off, the archive of active events still written: the service
-  without them still needs the archive, which funnels (late-event windows), trait breakdowns and
-  the live view read. This is the issue's "rate without them", the figure its goal is for;
+- with sessions and paths switched off (in batches and in identity merges) and the archive of
+  active events still written: the service without them still needs the archive, which funnels
+  (late-event windows), trait breakdowns and the live view read. This is the issue's "rate
+  without them", the figure its goal is for;
 - with the archive step switched off as well (the archive insert, then sessions and paths, which it
   calls): the stricter figure earlier runs reported, kept so that they stay comparable.
 Each is measured three times on a fresh project, alternating, best of each kept; both figures
@@ -28,6 +29,8 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 
 import services.metrics.aggregates.archive as archive_module
+import services.metrics.aggregates.identity as identity_module
+import services.metrics.aggregates.paths as paths_module
 import services.metrics.store as store_module
 from bench.harness import Figure
 from services.common.events import EventRecord
@@ -90,11 +93,19 @@ async def _skipped(*_: object) -> None:
     return None
 
 
-# What each configuration switches off: (module, function) pairs replaced by `_skipped`.
+# Sessions and paths as a batch updates them, and as an identity merge redoes the persons it
+# joins (identity.py), both switched off: (module, function) pairs replaced by `_skipped`.
+NO_SESSIONS_OR_PATHS: list[tuple[object, str]] = [
+    (archive_module, "apply_sessions"),
+    (archive_module, "apply_paths"),
+    (identity_module, "recompute_persons"),
+    (paths_module, "leaving_merge"),
+    (paths_module, "joined_merge"),
+]
 CONFIGURATIONS: dict[str, list[tuple[object, str]]] = {
     "with sessions and paths": [],
-    "archive only": [(archive_module, "apply_sessions"), (archive_module, "apply_paths")],
-    "no archive step": [(store_module, "apply_archive")],
+    "archive only": NO_SESSIONS_OR_PATHS,
+    "no archive step": [*NO_SESSIONS_OR_PATHS, (store_module, "apply_archive")],
 }
 
 
