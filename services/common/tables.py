@@ -206,7 +206,6 @@ sessions = Table(
     Column("chain_start", DateTime(timezone=True), nullable=False),
     Column("chain_end", DateTime(timezone=True), nullable=False),
     PrimaryKeyConstraint("project_id", "person_id", "start_ts"),
-    Index(None, "project_id", "day"),
 )
 
 # Activity by a breakdown value (PULSE_BREAKDOWN_KEYS): the value an active event carried in its
