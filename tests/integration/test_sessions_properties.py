@@ -178,7 +178,17 @@ async def test_sessions_and_paths_equal_the_oracle_whatever_the_delivery(
 
 
 async def _kept_paths(db: Db, project_id: int) -> tuple[dict, dict]:  # type: ignore[type-arg]
-    edges = await db.pool.fetch("SELECT * FROM path_edges WHERE project_id = $1", project_id)
+    edges = await db.pool.fetch(
+        """
+        SELECT e.*, a.name AS anchor, s.name AS source, t.name AS target
+        FROM path_edges e
+        JOIN event_names a ON a.id = e.anchor_id
+        JOIN event_names s ON s.id = e.source_id
+        JOIN event_names t ON t.id = e.target_id
+        WHERE e.project_id = $1
+        """,
+        project_id,
+    )
     tails = await db.pool.fetch(
         "SELECT person_id, tail::text FROM path_tails WHERE project_id = $1", project_id
     )

@@ -8,9 +8,10 @@ the events k-1 and k steps from the anchor; `persons` counts persons, each at mo
 step. Per step, the `limit` edges with the most persons (ties by names) are returned.
 
 Read from `path_edges`, which the metrics service keeps (services/metrics/aggregates/paths.py
-says why a range's paths are a sum of its rows): the anchor's rows that count for ranges
-starting at `from` (prev_day < from <= last_start) and whose step lies before the range's end
-(step_day <= to). The cost grows with the variety of paths and days, not with the events.
+says why a range's paths are a sum of its rows), events by their `event_names` ids: the
+anchor's rows that count for ranges starting at `from` (prev_day < from <= last_start) and whose
+step lies before the range's end (step_day <= to). The cost grows with the variety of paths and
+days, not with the events.
 """
 
 from __future__ import annotations
@@ -27,9 +28,10 @@ Direction = Literal["after", "before"]
 PATHS_SQL = text(
     """
 WITH edges AS (
-    SELECT step, source, target, sum(persons) AS persons
+    SELECT step, source_id, target_id, sum(persons) AS persons
     FROM path_edges
-    WHERE project_id = :project AND anchor = :anchor AND after = :after
+    WHERE project_id = :project AND after = :after
+      AND anchor_id = (SELECT id FROM event_names WHERE name = :anchor)
       -- One stretch of the key per step (migration 0014). last_start <= step_day always: the
       -- upper bound only narrows the stretches scanned.
       AND step = ANY(:steps)
@@ -37,10 +39,12 @@ WITH edges AS (
     GROUP BY 1, 2, 3
 ),
 ranked AS (
-    SELECT *, row_number() OVER (
-        PARTITION BY step ORDER BY persons DESC, source COLLATE "C", target COLLATE "C"
+    SELECT e.step, s.name AS source, t.name AS target, e.persons, row_number() OVER (
+        PARTITION BY e.step ORDER BY e.persons DESC, s.name COLLATE "C", t.name COLLATE "C"
     ) AS r
-    FROM edges
+    FROM edges e
+    JOIN event_names s ON s.id = e.source_id
+    JOIN event_names t ON t.id = e.target_id
 )
 SELECT step, source, target, persons FROM ranked WHERE r <= :limit
 ORDER BY step, persons DESC, source COLLATE "C", target COLLATE "C"

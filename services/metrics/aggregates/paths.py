@@ -17,7 +17,8 @@ prev < from <= last_j, where prev is the last day of the previous run of the sam
 So every (run, step) pair is an edge (source, target) that counts for the ranges with
 prev_day < from <= last_start and step_day <= to: `path_edges` counts persons per (anchor event,
 direction, last_start, prev_day, step_day, step, source, target), and a read sums the rows that
-pass the test (each person has at most one anchor run per range).
+pass the test (each person has at most one anchor run per range). Events are keyed by their ids
+in `event_names` (migration 0016 says why); in memory, edges keep names until they are written.
 
 How it stays exact, batch by batch. A run's edges depend on the six runs on either side of it and
 on its prev_day. `path_tails` keeps, per person, the last six runs of their history (with their
@@ -243,11 +244,18 @@ DELETE FROM path_tails p USING unnest($1::int[], $2::text[]) AS t(project_id, pe
 WHERE p.project_id = t.project_id AND p.person_id = t.person_id
 """
 
-# The batch's nonzero deltas, staged by COPY (staging.py).
+# Event names by id (migration 0016): a name keeps its id forever, so new names are only added.
+NAME_IDS = "SELECT name, id FROM event_names WHERE name = ANY($1::text[])"
+ADD_NAMES = """
+INSERT INTO event_names (name) SELECT * FROM unnest($1::text[]) ORDER BY 1
+ON CONFLICT (name) DO NOTHING
+"""
+
+# The batch's nonzero deltas, staged by COPY (staging.py), names as their ids.
 STAGED_EDGES = StagedTable(
     "staged_path_edges",
-    "project_id int, anchor text, after bool, last_start date, prev_day date, step_day date, "
-    "step int, source text, target text, persons bigint",
+    "project_id int, anchor_id int, after bool, last_start date, prev_day date, step_day date, "
+    "step int, source_id int, target_id int, persons bigint",
 )
 
 # Deltas in key order (concurrent consumers lock rows in one order; sorted here, it cost less
@@ -256,11 +264,13 @@ STAGED_EDGES = StagedTable(
 # (found by key, the 107k rows of a 100k-event bench run took 0.5 s to delete).
 ADD_EDGES = """
 WITH added AS (
-    INSERT INTO path_edges AS e (project_id, anchor, after, last_start, prev_day, step_day, step,
-                                 source, target, persons)
+    INSERT INTO path_edges AS e (project_id, anchor_id, after, last_start, prev_day, step_day,
+                                 step, source_id, target_id, persons)
     SELECT * FROM staged_path_edges
-    ORDER BY project_id, anchor, after, step, last_start, prev_day, step_day, source, target
-    ON CONFLICT (project_id, anchor, after, last_start, prev_day, step_day, step, source, target)
+    ORDER BY project_id, anchor_id, after, step, last_start, prev_day, step_day, source_id,
+             target_id
+    ON CONFLICT (project_id, anchor_id, after, step, last_start, prev_day, step_day, source_id,
+                 target_id)
     DO UPDATE SET persons = e.persons + excluded.persons
     RETURNING e.ctid, e.persons
 )
@@ -271,9 +281,9 @@ DROP_EMPTY = "DELETE FROM path_edges WHERE ctid = ANY($1::tid[]) AND persons = 0
 
 
 def edge_columns(rows: Sequence[tuple[EdgeKey, int]]) -> list[list[object]]:
-    """(key, persons) rows as the ten columns of `path_edges`, days as dates, for migration
-    0013's fill (transposed by zip and converted by map: a loop over each value took 1.7 times
-    as long on 140k keys)."""
+    """(key, persons) rows as the ten columns of `path_edges` as migration 0013 made it (event
+    names, not ids: 0016 numbered them), days as dates, for that migration's fill (transposed by
+    zip and converted by map: a loop over each value took 1.7 times as long on 140k keys)."""
     if not rows:
         return [[] for _ in range(10)]
     keys, persons = zip(*rows, strict=True)
@@ -283,18 +293,31 @@ def edge_columns(rows: Sequence[tuple[EdgeKey, int]]) -> list[list[object]]:
     return [*columns, list(persons)]
 
 
+async def name_ids(conn: asyncpg.Connection, names: Iterable[str]) -> dict[str, int]:
+    """The ids of event names, numbering the new ones. A name another consumer is adding at the
+    same moment is waited for (the unique index), then read back by the second lookup."""
+    wanted = sorted(set(names))
+    ids: dict[str, int] = dict(await conn.fetch(NAME_IDS, wanted))
+    missing = [name for name in wanted if name not in ids]
+    if missing:
+        await conn.execute(ADD_NAMES, missing)
+        ids.update(await conn.fetch(NAME_IDS, missing))
+    return ids
+
+
 async def write_edges(conn: asyncpg.Connection, counts: Counter[EdgeKey]) -> None:
     """Add the deltas; drop rows left at zero."""
+    changed = [(key, n) for key, n in counts.items() if n]
+    if not changed:
+        return
+    ids = await name_ids(conn, {name for key, _ in changed for name in (key[1], key[7], key[8])})
     day = date.fromordinal
     deltas = [
-        (project_id, anchor, after, day(last_start), day(prev_day), day(step_day), step, source,
-         target, n)
+        (project_id, ids[anchor], after, day(last_start), day(prev_day), day(step_day), step,
+         ids[source], ids[target], n)
         for (project_id, anchor, after, last_start, prev_day, step_day, step, source, target), n
-        in counts.items()
-        if n
+        in changed
     ]  # fmt: skip
-    if not deltas:
-        return
     await stage(conn, STAGED_EDGES, deltas)
     emptied = [r["ctid"] for r in await conn.fetch(ADD_EDGES)]
     if emptied:
