@@ -68,12 +68,14 @@ class IngestSettings(CommonSettings):
 
 class MetricsSettings(CommonSettings):
     port: int = Field(8003, validation_alias="PULSE_METRICS_PORT")
-    # Only a backlog fills a batch (at a steady rate the 0.2 s bound closes it first), and there
+    # Only a backlog fills a batch (at a steady rate the time bounds close it first), and there
     # the size is throughput: a person's events in one batch cost one read of their tail, one
     # late replay and one edge write instead of one each. 50,000 (ClickHouse's Kafka engine
     # takes 65,536) more than doubled `metrics_apply` against 5,000, for about 200 MB more at peak.
     batch_max_events: int = Field(50_000, ge=1)
     batch_max_seconds: float = 0.2
+    # A caught-up consumer applies a batch once its oldest record waited this long (runner.py).
+    batch_min_seconds: float = Field(0.05, ge=0)
     dedup_days: int = Field(7, ge=1, description="remember (project, messageId) this long")
     dedup_prune_seconds: float = 600.0
 

@@ -25,6 +25,22 @@ from services.metrics.store import Store
 log = get_logger(__name__)
 
 
+def batch_is_due(settings: MetricsSettings, pending: int, waited: float, caught_up: bool) -> bool:
+    """Whether to apply the `pending` records, the oldest of which waited `waited` seconds.
+
+    A full batch or one whose oldest record waited PULSE_BATCH_MAX_SECONDS goes at once. So does
+    one that waited PULSE_BATCH_MIN_SECONDS while the consumer has fetched everything there is
+    (`caught_up`): waiting longer would only add latency, as nothing more is coming soon, and the
+    next batch gathers while this one applies, so batches grow with the apply time. The minimum
+    keeps a trickle of events from becoming a transaction each.
+    """
+    if not pending:
+        return False
+    if pending >= settings.batch_max_events or waited >= settings.batch_max_seconds:
+        return True
+    return caught_up and waited >= settings.batch_min_seconds
+
+
 class Runner:
     def __init__(self, settings: MetricsSettings, pool: asyncpg.Pool) -> None:
         self._settings = settings
@@ -131,11 +147,17 @@ class Runner:
         self._stopping.set()
 
     def _batch_is_due(self) -> bool:
-        if not self._pending:
-            return False
-        full = len(self._pending) >= self._settings.batch_max_events
-        old = time.monotonic() - self._pending_since >= self._settings.batch_max_seconds
-        return full or old
+        waited = time.monotonic() - self._pending_since
+        return batch_is_due(self._settings, len(self._pending), waited, self._caught_up())
+
+    def _caught_up(self) -> bool:
+        """Every owned partition is fetched up to the end the broker last reported for it."""
+        for tp in self._consumer.assignment():
+            highwater = self._consumer.highwater(tp)
+            expected = self._expected.get((tp.topic, tp.partition))
+            if highwater is None or expected is None or expected < highwater:
+                return False
+        return True
 
     async def _flush(self) -> None:
         if not self._pending:
