@@ -45,57 +45,51 @@ def upgrade() -> None:
         ORDER BY 1
         """
     )
-    op.execute(
-        f"""
-        CREATE TABLE path_edges_by_id (
-            project_id integer NOT NULL, anchor_id integer NOT NULL, {OTHER_COLUMNS},
-            source_id integer NOT NULL, target_id integer NOT NULL, persons integer NOT NULL,
-            CONSTRAINT pk_path_edges_by_id PRIMARY KEY
-                ({KEY.format(anchor="anchor_id", source="source_id", target="target_id")})
-                INCLUDE (persons)
-        )
+    _rebuild_edges(
+        "integer",
+        {"anchor": "anchor_id", "source": "source_id", "target": "target_id"},
         """
-    )
-    op.execute(
-        """
-        INSERT INTO path_edges_by_id
         SELECT e.project_id, a.id, e.after, e.last_start, e.prev_day, e.step_day, e.step, s.id,
                t.id, e.persons
         FROM path_edges e
         JOIN event_names a ON a.name = e.anchor
         JOIN event_names s ON s.name = e.source
         JOIN event_names t ON t.name = e.target
-        """
+        """,
     )
-    op.execute("DROP TABLE path_edges")
-    op.execute("ALTER TABLE path_edges_by_id RENAME TO path_edges")
-    op.execute("ALTER TABLE path_edges RENAME CONSTRAINT pk_path_edges_by_id TO pk_path_edges")
 
 
 def downgrade() -> None:
-    op.execute(
-        f"""
-        CREATE TABLE path_edges_by_name (
-            project_id integer NOT NULL, anchor text NOT NULL, {OTHER_COLUMNS},
-            source text NOT NULL, target text NOT NULL, persons integer NOT NULL,
-            CONSTRAINT pk_path_edges_by_name PRIMARY KEY
-                ({KEY.format(anchor="anchor", source="source", target="target")})
-                INCLUDE (persons)
-        )
+    _rebuild_edges(
+        "text",
+        {"anchor": "anchor", "source": "source", "target": "target"},
         """
-    )
-    op.execute(
-        """
-        INSERT INTO path_edges_by_name
         SELECT e.project_id, a.name, e.after, e.last_start, e.prev_day, e.step_day, e.step,
                s.name, t.name, e.persons
         FROM path_edges e
         JOIN event_names a ON a.id = e.anchor_id
         JOIN event_names s ON s.id = e.source_id
         JOIN event_names t ON t.id = e.target_id
+        """,
+    )
+    op.drop_table("event_names")
+
+
+def _rebuild_edges(event_type: str, names: dict[str, str], rows: str) -> None:
+    """Replace `path_edges` by a table whose event columns (`names`: role -> column) are of
+    `event_type`, holding `rows` (a SELECT over the old table, in column order)."""
+    anchor, source, target = names["anchor"], names["source"], names["target"]
+    op.execute(
+        f"""
+        CREATE TABLE path_edges_new (
+            project_id integer NOT NULL, {anchor} {event_type} NOT NULL, {OTHER_COLUMNS},
+            {source} {event_type} NOT NULL, {target} {event_type} NOT NULL,
+            persons integer NOT NULL,
+            CONSTRAINT pk_path_edges_new PRIMARY KEY ({KEY.format(**names)}) INCLUDE (persons)
+        )
         """
     )
+    op.execute(f"INSERT INTO path_edges_new {rows}")
     op.execute("DROP TABLE path_edges")
-    op.execute("ALTER TABLE path_edges_by_name RENAME TO path_edges")
-    op.execute("ALTER TABLE path_edges RENAME CONSTRAINT pk_path_edges_by_name TO pk_path_edges")
-    op.drop_table("event_names")
+    op.execute("ALTER TABLE path_edges_new RENAME TO path_edges")
+    op.execute("ALTER TABLE path_edges RENAME CONSTRAINT pk_path_edges_new TO pk_path_edges")
