@@ -4,9 +4,9 @@ After five runs PostgreSQL may give a prepared statement its generic plan, made 
 arguments: an array parameter counts as ten rows. For retention's batch statement that plan
 joined a batch's rows to each other by nested loops, about 6 s per batch of 50,000 events in
 `make bench`'s 1M-event load; the activity rollup's statement reads the same rows the same way
-(services/metrics/plans.py). Here the connection
-plans generically by default, as if PostgreSQL had switched, and `auto_explain` sends each
-statement's plan back: both statements must still be planned for the batch's real row count.
+(services/metrics/plans.py). Here the connection plans generically by default, as if PostgreSQL
+had switched, and `auto_explain` sends each statement's plan back: both statements must still be
+planned for the batch's real row count.
 """
 
 from __future__ import annotations
