@@ -63,33 +63,47 @@ def main() -> int:
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         with local_stack(ROOT / ".local") as stack_env:
-            env = {**os.environ, **stack_env}
-            env.setdefault("PULSE_ADMIN_TOKEN", DEV_ADMIN_TOKEN)
-            subprocess.run([str(BIN / "pulse"), "migrate"], env=env, check=True)
-            urls = {}
-            for name, (script, port_var, default) in SERVICES.items():
-                port = int(env.get(port_var, default))
-                if not port_is_free(port):
-                    raise StackError(f"{name}: port {port} is in use; set {port_var} to another")
-                urls[name] = f"http://127.0.0.1:{port}"
-                procs.append(
-                    (name, subprocess.Popen([str(BIN / script)], env=env, start_new_session=True))
-                )
-            for name, proc in procs:
-                _wait_ready(name, urls[name], proc)
-            admin = env["PULSE_ADMIN_TOKEN"]
-            existing = [
-                p
-                for p in _http("GET", f"{urls['gateway']}/v1/projects", admin)
-                if p["name"] == DEV_PROJECT
-            ]
-            project = (
-                existing[0]
-                if existing
-                else _http("POST", f"{urls['gateway']}/v1/projects", admin, {"name": DEV_PROJECT})
-            )
-            print(
-                f"""
+            # The services stop before the stack does (leaving this block stops Kafka and
+            # PostgreSQL): the metrics service's SIGTERM finishes and commits its batch.
+            try:
+                return _serve(started, {**os.environ, **stack_env}, procs)
+            finally:
+                _stop(procs)
+    except KeyboardInterrupt:
+        print("\nStopping ...", file=sys.stderr)
+        return 0
+    except (StackError, subprocess.CalledProcessError, urllib.error.URLError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _serve(
+    started: float, env: dict[str, str], procs: list[tuple[str, subprocess.Popen[bytes]]]
+) -> int:
+    """Migrate, start the services (appended to `procs`), print where they are, and wait until
+    one exits (1) or Ctrl-C."""
+    env.setdefault("PULSE_ADMIN_TOKEN", DEV_ADMIN_TOKEN)
+    subprocess.run([str(BIN / "pulse"), "migrate"], env=env, check=True)
+    urls = {}
+    for name, (script, port_var, default) in SERVICES.items():
+        port = int(env.get(port_var, default))
+        if not port_is_free(port):
+            raise StackError(f"{name}: port {port} is in use; set {port_var} to another")
+        urls[name] = f"http://127.0.0.1:{port}"
+        procs.append((name, subprocess.Popen([str(BIN / script)], env=env, start_new_session=True)))
+    for name, proc in procs:
+        _wait_ready(name, urls[name], proc)
+    admin = env["PULSE_ADMIN_TOKEN"]
+    existing = [
+        p for p in _http("GET", f"{urls['gateway']}/v1/projects", admin) if p["name"] == DEV_PROJECT
+    ]
+    project = (
+        existing[0]
+        if existing
+        else _http("POST", f"{urls['gateway']}/v1/projects", admin, {"name": DEV_PROJECT})
+    )
+    print(
+        f"""
 Pulse is running (ready in {time.monotonic() - started:.1f}s). Ctrl-C stops everything.
 
   ingest   {urls["ingest"]}     (Segment: POST /v1/batch, PostHog: POST /batch/)
@@ -106,28 +120,25 @@ Pulse is running (ready in {time.monotonic() - started:.1f}s). Ctrl-C stops ever
   curl -H "Authorization: Bearer {project["read_key"]}" \\
        "{urls["gateway"]}/v1/activity?from=$(date -u +%F)&to=$(date -u +%F)"
 """,
-                flush=True,
-            )
-            while all(proc.poll() is None for _, proc in procs):
-                time.sleep(0.5)
-            failed = [name for name, proc in procs if proc.poll() is not None]
-            print(f"error: {', '.join(failed)} exited; stopping the stack", file=sys.stderr)
-            return 1
-    except KeyboardInterrupt:
-        print("\nStopping ...", file=sys.stderr)
-        return 0
-    except (StackError, subprocess.CalledProcessError, urllib.error.URLError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        for _, proc in reversed(procs):
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for _, proc in reversed(procs):
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        flush=True,
+    )
+    while all(proc.poll() is None for _, proc in procs):
+        time.sleep(0.5)
+    failed = [name for name, proc in procs if proc.poll() is not None]
+    print(f"error: {', '.join(failed)} exited; stopping the stack", file=sys.stderr)
+    return 1
+
+
+def _stop(procs: list[tuple[str, subprocess.Popen[bytes]]]) -> None:
+    """SIGTERM the services in reverse start order, then wait for each (killed after 20 s)."""
+    for _, proc in reversed(procs):
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    for _, proc in reversed(procs):
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 if __name__ == "__main__":
