@@ -1,4 +1,4 @@
-"""The batch statements that join a batch's arrays to large tables are planned for the batch.
+"""The batch statements that join a batch's arrays to large tables are planned for a large batch.
 
 After five runs PostgreSQL may give a prepared statement its generic plan, made without the
 arguments: an array parameter counts as ten rows. For retention's batch statement that plan
@@ -6,7 +6,8 @@ joined a batch's rows to each other by nested loops, about 6 s per batch of 50,0
 `make bench`'s 1M-event load; the activity rollup's statement reads the same rows the same way
 (services/metrics/plans.py). Here the connection plans generically by default, as if PostgreSQL
 had switched, and `auto_explain` sends each statement's plan back: both statements must still be
-planned for the batch's real row count.
+planned for the batch's real row count, from PLANNED_FROM_ROWS rows on. A smaller batch is left
+to PostgreSQL's choice, here the generic plan.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from typing import Any
 
 from services.common.events import EventRecord
 from services.metrics.aggregates import retention, rollup
+from services.metrics.plans import PLANNED_FROM_ROWS
 from tests.support.store_db import Db, apply_explained, new_project
 
-PERSONS = 40  # one event each, so the batch passes 40 person-days: not the generic plan's 10
+GENERIC_ROWS = 10.0  # the generic plan's estimate for an array parameter
 
 
 def _unnest_rows(plan: dict[str, Any]) -> Iterator[float]:
@@ -31,7 +33,9 @@ def _unnest_rows(plan: dict[str, Any]) -> Iterator[float]:
         yield from _unnest_rows(child)
 
 
-async def test_rollup_and_retention_are_planned_for_the_batch(db: Db) -> None:
+async def _batch_estimates(db: Db, persons: int) -> dict[str, list[float]]:
+    """The row estimates of the two statements' arrays for a batch of `persons` person-days
+    (one event each), on a connection that plans generically by default."""
     project_id = await new_project(db.pool)
     at = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
     events = [
@@ -39,12 +43,12 @@ async def test_rollup_and_retention_are_planned_for_the_batch(db: Db) -> None:
             project_id=project_id,
             message_id=str(uuid.uuid4()),
             received_at=datetime.now(UTC),
-            timestamp=at + timedelta(minutes=n),
+            timestamp=at + timedelta(seconds=n),
             type="track",
             event="Home",
             user_id=f"u{n}",
         )
-        for n in range(PERSONS)
+        for n in range(persons)
     ]
     # A startup setting, not a SET: `custom_plans` returns to the default after its block, and a
     # session's SET would not survive that.
@@ -52,7 +56,16 @@ async def test_rollup_and_retention_are_planned_for_the_batch(db: Db) -> None:
         db, events, "batch-plans", server_settings={"plan_cache_mode": "force_generic_plan"}
     )
     estimates = {query: list(_unnest_rows(plan)) for query, plan in plans}
+    return {
+        statement: estimates[statement] for statement in [rollup.ADD_BATCH, retention.ADD_BATCH]
+    }
 
-    for statement in [rollup.ADD_BATCH, retention.ADD_BATCH]:
-        assert statement in estimates, statement
-        assert estimates[statement] and set(estimates[statement]) == {PERSONS}, estimates
+
+async def test_a_large_batch_is_planned_for_its_rows(db: Db) -> None:
+    for statement, rows in (await _batch_estimates(db, PLANNED_FROM_ROWS)).items():
+        assert rows and set(rows) == {PLANNED_FROM_ROWS}, statement
+
+
+async def test_a_small_batch_is_left_to_postgresql(db: Db) -> None:
+    for statement, rows in (await _batch_estimates(db, PLANNED_FROM_ROWS - 1)).items():
+        assert rows and set(rows) == {GENERIC_ROWS}, statement

@@ -17,7 +17,7 @@ import asyncpg
 from services.common.events import ACTIVE_TYPES, EventRecord
 from services.metrics.aggregates import retention, traits
 from services.metrics.aggregates.rollup import add_batch
-from services.metrics.plans import custom_plans
+from services.metrics.plans import planned_for
 
 # All three take rows already aggregated in Python, in key order (no deadlocks between
 # consumers after a rebalance: row locks are taken in the same order).
@@ -106,11 +106,11 @@ async def apply_activity(
     rows = sorted(person_days)
     columns = ([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
     counts = [person_days[r] for r in rows]
-    # The rollups read the rows as they were before this batch, planned for it (plans.py): in
-    # `make bench`'s 1M-event load, retention's generic plan (made for ten rows) nested-looped a
-    # batch's new rows over their persons, about 6 s per batch of 50,000 events instead of 0.1 s;
-    # the rollup's statement reads the same rows the same way.
-    async with custom_plans(conn):
+    # The rollups read the rows as they were before this batch, planned for it when it is large
+    # (plans.py): in `make bench`'s 1M-event load, retention's generic plan (made for ten rows)
+    # nested-looped a batch's new rows over their persons, about 6 s per batch of 50,000 events
+    # instead of 0.1 s; the rollup's statement reads the same rows the same way.
+    async with planned_for(conn, len(rows)):
         await add_batch(conn, *columns, counts)
         await retention.add_batch(conn, *columns)
     await conn.execute(UPSERT_PERSON_DAYS, *columns, counts)
