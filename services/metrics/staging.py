@@ -8,7 +8,9 @@ rows 0.09 s, and the whole upsert 2.9 s against 1.6 s (with the sort moved into 
 
 A staged table lives as long as its connection (pooled connections keep theirs): created on first
 use by each connection, emptied before each use (a transaction may stage twice: a merge's edges,
-then the batch's) and at every commit, so one set of rows never meets another.
+then the batch's) and at every commit, so one set of rows never meets another. Emptied by DELETE:
+a TRUNCATE gives the table a new file each time, which cost 0.9 ms more per transaction that
+staged 300 rows (about 2% of a small batch); the commit empties it without that.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ class StagedTable:
         """Create the table if this connection has none yet, and empty it (one round trip)."""
         return (
             f"CREATE TEMP TABLE IF NOT EXISTS {self.name} ({self.columns}) ON COMMIT DELETE ROWS;"
-            f" TRUNCATE {self.name}"
+            f" DELETE FROM {self.name}"
         )
 
 
