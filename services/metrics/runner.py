@@ -18,7 +18,7 @@ from services.common.logging import get_logger
 from services.common.settings import MetricsSettings
 from services.metrics import metric_defs as m
 from services.metrics.dlq import DeadLetterPublisher
-from services.metrics.offsets import PartitionKey, claim_partitions
+from services.metrics.offsets import Claim, PartitionKey, claim_partitions
 from services.metrics.parse import parse_records
 from services.metrics.store import Store
 
@@ -61,7 +61,7 @@ class Runner:
         self._pending: list[ConsumerRecord[bytes, bytes]] = []
         self._pending_since = 0.0
         self._applied: dict[PartitionKey, int] = {}
-        self._epochs: dict[PartitionKey, int] = {}
+        self._claims: dict[PartitionKey, Claim] = {}
         # Per owned partition, the next offset we expect: applied + pending. Records below it
         # are ones we already hold (a fetch that raced a rebalance's seek can repeat them).
         self._expected: dict[PartitionKey, int] = {}
@@ -78,7 +78,8 @@ class Runner:
         beginnings = await self._consumer.beginning_offsets(unseen) if unseen else {}
         for tp in assigned:
             key = (tp.topic, tp.partition)
-            stored, self._epochs[key] = claimed[key]
+            stored, epoch = claimed[key]
+            self._claims[key] = Claim(epoch, stored)
             position = stored if stored is not None else beginnings[tp]
             self._consumer.seek(tp, position)
             self._applied[key] = position
@@ -176,8 +177,10 @@ class Runner:
                     offset=dead.record.offset,
                     reason=dead.reason,
                 )
-        await self._store.apply(batch, self._epochs)
+        await self._store.apply(batch, self._claims)
         self._applied.update(batch.next_offsets)
+        for key, next_offset in batch.next_offsets.items():
+            self._claims[key].stored = next_offset
         m.BATCH_EVENTS.observe(len(records))
 
     def _report_lag(self) -> None:
