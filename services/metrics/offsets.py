@@ -104,7 +104,12 @@ async def store_offsets(
     ]
     if fenced:
         raise Fenced(f"partitions {fenced} are owned by a newer consumer")
-    lost = {k: (held[k]["next_offset"], claims[k].stored) for k in keys}
+    # The partitions the update passed over (the others already hold this batch's offsets).
+    lost = {
+        k: (held[k]["next_offset"], claims[k].stored)
+        for k in keys
+        if held[k]["next_offset"] != next_offsets[k]
+    }
     raise Rewound(
         f"PostgreSQL holds other offsets than this consumer stored (held, stored): {lost}"
     )
