@@ -309,11 +309,25 @@ class Postgres:
             subprocess.run([str(bindir / "createdb"), *connect, "pulse"], check=True)
 
     def stop(self) -> None:
-        if self.proc:
-            # SIGINT = PostgreSQL's "fast" shutdown: roll back sessions, checkpoint, exit.
-            if self.proc.poll() is None:
-                self.proc.send_signal(signal.SIGINT)
-            _stop(self.proc)
+        if not self.proc:
+            return
+        # SIGINT = PostgreSQL's "fast" shutdown: roll back sessions, checkpoint, exit. Sent to
+        # the postmaster itself: as root, `runuser` is in between, and it turns a signal into a
+        # smart shutdown (which waits for every client) and kills the postmaster 2 s later.
+        postmaster = self._postmaster_pid()
+        if postmaster is not None and self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(postmaster, signal.SIGINT)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(READY_TIMEOUT)
+        _stop(self.proc)
+
+    def _postmaster_pid(self) -> int | None:
+        """The running postmaster's pid, from the first line of its pid file."""
+        try:
+            return int((self.data_dir / "pgdata" / "postmaster.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
 
 
 # ---------------------------------------------------------------- both

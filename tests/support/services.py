@@ -30,10 +30,15 @@ class ServiceProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def log(self) -> Path:
+        """Where the process writes (appended to across starts and test runs)."""
+        return ARTIFACTS / f"{self.env.get('PULSE_EVENTS_TOPIC', 'events')}-{self.name}.log"
+
     def start(self, timeout: float = 60) -> None:
         ARTIFACTS.mkdir(exist_ok=True)
         env = {**os.environ, **self.env, f"PULSE_{self.name.upper()}_PORT": str(self.port)}
-        log = ARTIFACTS / f"{self.env.get('PULSE_EVENTS_TOPIC', 'events')}-{self.name}.log"
+        log = self.log
         with log.open("ab") as out:
             self.proc = subprocess.Popen(
                 [str(BIN / f"pulse-{self.name}")], env=env, stdout=out, stderr=out
