@@ -60,12 +60,14 @@ class ProjectDirectory:
 
     async def _refresh_if_stale(self, force: bool = False) -> None:
         now = time.monotonic()
-        if not force and min(now - self._loaded_at, now - self._failed_at) < self._ttl:
+        # After a failed refresh, the next is tried a TTL later, if there are keys to serve.
+        backing_off = self.loaded and now - self._failed_at < self._ttl
+        if not force and (now - self._loaded_at < self._ttl or backing_off):
             return
         requested_at = now
         # One refresh at a time: requests that waited for it use its result.
         async with self._refreshing:
-            if max(self._loaded_at, self._failed_at) >= requested_at:
+            if self._loaded_at >= requested_at or (self.loaded and self._failed_at >= requested_at):
                 return
             try:
                 async with asyncio.timeout(LOAD_TIMEOUT_SECONDS):
