@@ -12,14 +12,14 @@ import random
 import signal
 import threading
 import time
-import uuid
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 
 import httpx
 import pytest
 
 from tests.support import oracle
+from tests.support.crash_load import random_events, segment_message
 from tests.support.services import Pipeline
 
 START = date(2026, 9, 1)
@@ -35,33 +35,6 @@ def pipeline(stack_env: dict[str, str]) -> Iterator[Pipeline]:
     )
     yield p
     p.stop()
-
-
-def _batch(rng: random.Random, n: int) -> list[oracle.SentEvent]:
-    return [
-        oracle.SentEvent(
-            str(uuid.uuid4()),
-            rng.choice(["track", "page", "identify"]),
-            f"person-{rng.randint(0, 300)}",
-            datetime(2026, 9, 1, tzinfo=UTC)
-            + timedelta(
-                days=rng.randint(0, 9), hours=rng.randint(1, 22), minutes=rng.randint(0, 59)
-            ),
-        )
-        for _ in range(n)
-    ]
-
-
-def _wire(e: oracle.SentEvent) -> dict[str, object]:
-    message: dict[str, object] = {
-        "type": e.type,
-        "messageId": e.message_id,
-        "userId": e.person,
-        "timestamp": e.timestamp.isoformat(),
-    }
-    if e.type == "track":
-        message["event"] = "clicked"
-    return message
 
 
 def _settled_count(pipeline: Pipeline, read_key: str) -> int:
@@ -90,12 +63,13 @@ def test_sigkill_between_batches_changes_no_number(pipeline: Pipeline) -> None:
         nonlocal duplicates_sent
         with httpx.Client(auth=(project["write_key"], ""), timeout=15) as client:
             for n in range(BATCHES):
-                batch = _batch(rng, BATCH_SIZE)
+                batch = random_events(rng, BATCH_SIZE)
                 if n % 10 == 5:  # a client retry of an already acknowledged batch
                     batch += sent[-20:]
                     duplicates_sent += 20
                 response = client.post(
-                    f"{pipeline.ingest.url}/v1/batch", json={"batch": [_wire(e) for e in batch]}
+                    f"{pipeline.ingest.url}/v1/batch",
+                    json={"batch": [segment_message(e) for e in batch]},
                 )
                 assert response.status_code == 200, response.text
                 sent.extend(batch[:BATCH_SIZE])

@@ -21,9 +21,8 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,7 @@ import pytest
 
 from deploy.local.stack import Postgres, free_port, postgres_bin
 from tests.support import oracle
+from tests.support.crash_load import random_events, segment_message
 from tests.support.services import Pipeline
 
 START = date(2026, 9, 1)
@@ -78,31 +78,6 @@ def pipeline(stack_env: dict[str, str], database: Postgres) -> Iterator[Pipeline
     p.stop()
 
 
-def _events(rng: random.Random, n: int) -> list[oracle.SentEvent]:
-    return [
-        oracle.SentEvent(
-            str(uuid.uuid4()),
-            rng.choice(["track", "page", "identify"]),
-            f"person-{rng.randint(0, 300)}",
-            datetime(2026, 9, 1, tzinfo=UTC)
-            + timedelta(days=rng.randint(0, 9), hours=rng.randint(1, 22)),
-        )
-        for _ in range(n)
-    ]
-
-
-def _wire(e: oracle.SentEvent) -> dict[str, object]:
-    message: dict[str, object] = {
-        "type": e.type,
-        "messageId": e.message_id,
-        "userId": e.person,
-        "timestamp": e.timestamp.isoformat(),
-    }
-    if e.type == "track":
-        message["event"] = "clicked"
-    return message
-
-
 def _retried(call: Any, attempts: int = 50) -> httpx.Response:
     """Like an SDK: retry a 5xx (services whose database connections died answer with one
     until they reconnect)."""
@@ -120,7 +95,7 @@ def _send(
     url = f"{pipeline.ingest.url}/v1/batch"
     with httpx.Client(auth=(write_key, ""), timeout=15) as client:
         for i in range(0, len(events), BATCH_SIZE):
-            body = {"batch": [_wire(e) for e in events[i : i + BATCH_SIZE]]}
+            body = {"batch": [segment_message(e) for e in events[i : i + BATCH_SIZE]]}
             response = _retried(lambda body=body: client.post(url, json=body), 50 if retry else 1)
             assert response.status_code == 200, response.text
 
@@ -150,14 +125,14 @@ def test_lost_commits_and_an_outage_change_no_number(
 ) -> None:
     project = pipeline.create_project("dbcrash")
     rng = random.Random(5)
-    first = _events(rng, 1500)
+    first = random_events(rng, 1500)
     _send(pipeline, project["write_key"], first)
     pipeline.wait_processed(project["read_key"], len(first))
     database.stop()
     _copy_files(database, "pgdata", "pgdata.kept")
     database.start()
 
-    second = _events(rng, 700)
+    second = random_events(rng, 700)
     _send(pipeline, project["write_key"], second)
     pipeline.wait_processed(project["read_key"], len(first) + len(second))
     before = _applied(database)
@@ -170,7 +145,7 @@ def test_lost_commits_and_an_outage_change_no_number(
 
     # New events, and a client retry of acknowledged ones whose batches were lost.
     logged = pipeline.metrics.log.stat().st_size
-    third = _events(rng, 500)
+    third = random_events(rng, 500)
     retried = second[-150:]
     _send(pipeline, project["write_key"], third + retried)
     # The consumer finds PostgreSQL's offsets older than the ones it stored, and stops...
@@ -187,7 +162,7 @@ def test_lost_commits_and_an_outage_change_no_number(
     # and the events are durable in Kafka); the metrics service applies them once it is back.
     database.stop()
     ingest_ready = httpx.get(f"{pipeline.ingest.url}/readyz")
-    during = _events(rng, 500)
+    during = random_events(rng, 500)
     _send(pipeline, project["write_key"], during, retry=False)
     database.start()
     assert ingest_ready.status_code == 200, ingest_ready.text
