@@ -23,15 +23,15 @@ in `event_names` (migration 0016 says why); in memory, edges keep names until th
 How it stays exact, batch by batch. A run's edges depend on the six runs on either side of it and
 on its prev_day. `path_tails` keeps, per person, the last six runs of their history (with their
 prev days), the last day they did each event and their last (time, event). Most events come in
-order: when all of a person's new events come at or after that last one, only edges among the
-tail and the new runs change, so the tail's edges are subtracted and those of the tail followed
-by the new runs added, with no archived event read. Otherwise (an event before the last one)
-the person's history up to the batch's earliest event is the same with and without the batch,
-so the same step is taken from there (`replace_suffix`), subtracting the edges of what followed
-as it was and adding them as it is now. What it needs of that prefix, its last six runs and the
-last day of each event, comes from the prefix's last rows, the kept tail's days and an index
-lookup per event those cannot date (`_load_prefixes`): only the archive from the earliest
-event on is read whole.
+order: when all of a person's new events come at or after that last one, only edges that reach
+into the new runs change (an edge among the tail's runs keeps its key even when a repeat
+lengthens the last one), so those are added, with no archived event read. Otherwise (an event
+before the last one) the person's history up to the batch's earliest event is the same with and
+without the batch, so the same step is taken from there (`replace_suffix`), subtracting the
+edges that reach into what followed as it was and adding them as it is now. What it needs of
+that prefix, its last six runs and the last day of each event, comes from the prefix's last
+rows, the kept tail's days and an index lookup per event those cannot date (`_load_prefixes`):
+only the archive from the earliest event on is read whole.
 A merge subtracts the merged persons' whole contributions, computed before the re-keying, and
 adds the survivors' after it, in one write (identity.py). Deltas from all persons are summed,
 written in key order (concurrent consumers lock rows in one order), and rows that reach zero
@@ -111,18 +111,26 @@ class Tail:
         )
 
 
-def add_edges(counts: Counter[EdgeKey], project_id: int, runs: Sequence[Run], sign: int) -> None:
-    """Add `sign` for every edge whose anchor run and step run are both in `runs`."""
+def add_edges(
+    counts: Counter[EdgeKey], project_id: int, runs: Sequence[Run], sign: int, changed: int = 0
+) -> None:
+    """Add `sign` for every edge whose anchor run and step run are both in `runs` and which
+    involves a run from index `changed` on: the runs before it are the same on both sides of a
+    `replace_suffix`, so the edges among them only would cancel out."""
     for j, run in enumerate(runs):
         # After: ranges with prev < from <= run.last; none when an earlier run of the event
-        # ended on the run's last day (it comes first in every range holding this one).
+        # ended on the run's last day (it comes first in every range holding this one). The key
+        # involves runs j, j+k-1 and j+k: it can change only when j+k >= changed.
         if run.prev < run.last:
-            for k in range(1, min(MAX_DEPTH, len(runs) - 1 - j) + 1):
+            for k in range(max(1, changed - j), min(MAX_DEPTH, len(runs) - 1 - j) + 1):
                 step = runs[j + k]
                 key = (project_id, run.name, True, run.last, run.prev, step.first, k,
                        runs[j + k - 1].name, step.name)  # fmt: skip
                 counts[key] += sign
-        # Before: ranges with prev < from <= step.last; runs further back end no later.
+        # Before: ranges with prev < from <= step.last; runs further back end no later. The key
+        # involves runs j-k to j: it can change only when j >= changed.
+        if j < changed:
+            continue
         for k in range(1, min(MAX_DEPTH, j) + 1):
             step = runs[j - k]
             if run.prev >= step.last:
@@ -151,14 +159,18 @@ def replace_suffix(
 ) -> Tail:
     """A history's continuation `old` (ordered (second, event, day)) became `new`: add the
     change of edges, and return the new tail. Only edges that reach into the continuation can
-    change, and they reach at most six runs back: those among the history's last six runs and
-    the continuation's runs are subtracted as they were and added as they are."""
+    change, and they reach at most six runs back: those from the history's last six runs into
+    the continuation and within it are subtracted as they were and added as they are."""
     was = history.last_runs()
+    # Extending a history appends runs and may lengthen its last one, which changes no edge
+    # among its runs (an edge's key holds its anchor's last day only when runs follow the
+    # anchor): the edges that change reach into the continuation.
+    changed = len(was.runs)
     was.extend(old)
-    add_edges(counts, project_id, was.runs, -1)
+    add_edges(counts, project_id, was.runs, -1, changed)
     now = history.last_runs()
     now.extend(new)
-    add_edges(counts, project_id, now.runs, +1)
+    add_edges(counts, project_id, now.runs, +1, changed)
     return now
 
 
