@@ -1,8 +1,12 @@
 """`make run`: the whole stack in the foreground: Kafka, PostgreSQL, migrations, three services.
 
 Creates (or reuses) a dev project, prints the URLs and its keys, and on Ctrl-C stops everything it
-started, in reverse order. Honours DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS, PULSE_INGEST_PORT,
-PULSE_GATEWAY_PORT, PULSE_METRICS_PORT and PULSE_ADMIN_TOKEN.
+started, in reverse order. A service that exits is started again, as docker-compose.yml's
+`restart: unless-stopped` does: the services are crash-only (the metrics service exits when its
+database lost commits or another consumer took its partitions, and resumes from PostgreSQL's
+offsets when started), so a restart is their recovery. Honours DATABASE_URL,
+KAFKA_BOOTSTRAP_SERVERS, PULSE_INGEST_PORT, PULSE_GATEWAY_PORT, PULSE_METRICS_PORT and
+PULSE_ADMIN_TOKEN.
 """
 
 from __future__ import annotations
@@ -28,6 +32,12 @@ SERVICES = {
     "gateway": ("pulse-gateway", "PULSE_GATEWAY_PORT", 8002),
 }
 DEV_PROJECT = "dev"
+
+# A service that exits more than RESTART_LIMIT times within RESTART_WINDOW seconds is failing for
+# a reason a restart does not fix (a bad setting, a port taken): the stack stops instead.
+RESTART_LIMIT = 5
+RESTART_WINDOW = 60.0
+WATCH_SECONDS = 0.5
 
 
 def _http(method: str, url: str, token: str, body: dict[str, Any] | None = None) -> Any:
@@ -80,17 +90,17 @@ def main() -> int:
 def _serve(
     started: float, env: dict[str, str], procs: list[tuple[str, subprocess.Popen[bytes]]]
 ) -> int:
-    """Migrate, start the services (appended to `procs`), print where they are, and wait until
-    one exits (1) or Ctrl-C."""
+    """Migrate, start the services (appended to `procs`), print where they are, and keep them
+    running until Ctrl-C (`_watch`)."""
     env.setdefault("PULSE_ADMIN_TOKEN", DEV_ADMIN_TOKEN)
     subprocess.run([str(BIN / "pulse"), "migrate"], env=env, check=True)
     urls = {}
-    for name, (script, port_var, default) in SERVICES.items():
+    for name, (_, port_var, default) in SERVICES.items():
         port = int(env.get(port_var, default))
         if not port_is_free(port):
             raise StackError(f"{name}: port {port} is in use; set {port_var} to another")
         urls[name] = f"http://127.0.0.1:{port}"
-        procs.append((name, subprocess.Popen([str(BIN / script)], env=env, start_new_session=True)))
+        procs.append((name, _start(name, env)))
     for name, proc in procs:
         _wait_ready(name, urls[name], proc)
     admin = env["PULSE_ADMIN_TOKEN"]
@@ -122,11 +132,33 @@ Pulse is running (ready in {time.monotonic() - started:.1f}s). Ctrl-C stops ever
 """,
         flush=True,
     )
-    while all(proc.poll() is None for _, proc in procs):
-        time.sleep(0.5)
-    failed = [name for name, proc in procs if proc.poll() is not None]
-    print(f"error: {', '.join(failed)} exited; stopping the stack", file=sys.stderr)
-    return 1
+    return _watch(procs, env)
+
+
+def _start(name: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([str(BIN / SERVICES[name][0])], env=env, start_new_session=True)
+
+
+def _watch(procs: list[tuple[str, subprocess.Popen[bytes]]], env: dict[str, str]) -> int:
+    """Start again each service that exits (replacing its entry in `procs`), until Ctrl-C; 1 when
+    one keeps exiting (RESTART_LIMIT)."""
+    exits: dict[str, list[float]] = {name: [] for name, _ in procs}
+    while True:
+        time.sleep(WATCH_SECONDS)
+        for i, (name, proc) in enumerate(procs):
+            if proc.poll() is None:
+                continue
+            now = time.monotonic()
+            exits[name] = [t for t in exits[name] if now - t < RESTART_WINDOW] + [now]
+            if len(exits[name]) > RESTART_LIMIT:
+                print(
+                    f"error: {name} exited {len(exits[name])} times within "
+                    f"{RESTART_WINDOW:.0f}s (last code {proc.returncode}); stopping the stack",
+                    file=sys.stderr,
+                )
+                return 1
+            print(f"{name} exited with code {proc.returncode}; starting it again", file=sys.stderr)
+            procs[i] = (name, _start(name, env))
 
 
 def _stop(procs: list[tuple[str, subprocess.Popen[bytes]]]) -> None:

@@ -1,8 +1,8 @@
 """The metrics service: the consumer loop plus `/livez`, `/readyz`, `/metrics` over HTTP.
 
 The consumer runs as a task in the app's lifespan. If it fails, the process exits non-zero
-without committing anything more (crash-only): a supervisor restarts it and it resumes from
-the offsets stored with the aggregates.
+without committing anything more (crash-only): a supervisor (compose's restart policy, or
+`make run`) restarts it and it resumes from the offsets stored with the aggregates.
 """
 
 from __future__ import annotations
