@@ -1,12 +1,13 @@
-"""`make run` stops the services before Kafka and PostgreSQL, so that the metrics service's
-SIGTERM can still finish and commit its batch (deploy/local/run.py)."""
+"""`make run` (deploy/local/run.py) stops the services before Kafka and PostgreSQL, so that the
+metrics service's SIGTERM can still finish and commit its batch, and starts again a service that
+exits, unless it keeps exiting."""
 
 from __future__ import annotations
 
 import contextlib
 import subprocess
-import time
 import sys
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -60,8 +61,14 @@ def test_a_service_that_exits_is_started_again_until_ctrl_c(
 ) -> None:
     # The metrics service exits twice (as after `Rewound`), then stays up; the ingest stays up.
     start, started = _fake_start(
-        {"metrics": ["raise SystemExit(1)", "raise SystemExit(1)", "import time; time.sleep(60)"],
-         "ingest": ["import time; time.sleep(60)"]}  # fmt: skip
+        {
+            "metrics": [
+                "raise SystemExit(1)",
+                "raise SystemExit(1)",
+                "import time; time.sleep(60)",
+            ],
+            "ingest": ["import time; time.sleep(60)"],
+        }  # fmt: skip
     )
     monkeypatch.setattr(run, "_start", start)
     monkeypatch.setattr(run, "WATCH_SECONDS", 0.05)
