@@ -1,8 +1,10 @@
 """`freshness` on every read: how far the aggregates are behind the event stream (SPEC §4).
 
 `processed_through` is per project (receivedAt of its newest applied event). `lag` is the number
-of records in the events topic not yet applied, for the whole topic: Kafka partitions are shared
-by projects, so a per-project backlog cannot be known without reading it.
+of records not yet applied in the two topics the metrics service applies: the events topic and
+the rejected topic (whose records make `/v1/status`'s `rejected` and `/v1/rejected`), so a lag of
+0 means every number of the project is current. It is for the whole topics: Kafka partitions are
+shared by projects, so a per-project backlog cannot be known without reading it.
 """
 
 from __future__ import annotations
@@ -30,16 +32,21 @@ class Freshness(BaseModel):
 
 
 class LagProbe:
-    """Reads the events topic's end offsets (cached for a second) to compare with applied ones."""
+    """Reads the applied topics' end offsets (cached for a second) to compare with applied ones."""
 
     def __init__(self, settings: GatewaySettings) -> None:
         self._settings = settings
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=settings.kafka_bootstrap_servers, enable_auto_commit=False
         )
-        self._cached: tuple[float, dict[int, int]] | None = None
-        self._partitions: list[int] = []  # partitions are only ever added; learned once
+        self._cached: tuple[float, dict[tuple[str, int], int]] | None = None
+        # Partitions are only ever added: each topic's are learned once it exists.
+        self._partitions: dict[str, list[int]] = {}
         self._lock = asyncio.Lock()
+
+    @property
+    def topics(self) -> list[str]:
+        return [self._settings.events_topic, self._settings.rejected_topic]
 
     async def start(self) -> None:
         await self._consumer.start()
@@ -47,26 +54,27 @@ class LagProbe:
     async def stop(self) -> None:
         await self._consumer.stop()
 
-    async def end_offsets(self) -> dict[int, int] | None:
+    async def end_offsets(self) -> dict[tuple[str, int], int] | None:
+        """(topic, partition) -> end offset; None when a topic does not exist yet or Kafka
+        cannot be asked: the lag is unknown."""
         async with self._lock:
             if self._cached and time.monotonic() - self._cached[0] < LAG_CACHE_SECONDS:
                 return self._cached[1]
-            topic = self._settings.events_topic
             try:
                 async with asyncio.timeout(2):
-                    if not self._partitions:
-                        self._partitions = await partitions_of(
-                            self._settings.kafka_bootstrap_servers, topic
-                        )
-                    partitions = self._partitions
-                    if not partitions:
-                        return None  # the topic does not exist yet: lag is unknown
+                    for topic in self.topics:
+                        if not self._partitions.get(topic):
+                            self._partitions[topic] = await partitions_of(
+                                self._settings.kafka_bootstrap_servers, topic
+                            )
+                    if not all(self._partitions.values()):
+                        return None
                     ends = await self._consumer.end_offsets(
-                        [TopicPartition(topic, p) for p in partitions]
+                        [TopicPartition(t, p) for t, ps in self._partitions.items() for p in ps]
                     )
             except (TimeoutError, KafkaError):
                 return None
-            offsets = {tp.partition: offset for tp, offset in ends.items()}
+            offsets = {(tp.topic, tp.partition): offset for tp, offset in ends.items()}
             self._cached = (time.monotonic(), offsets)
             return offsets
 
@@ -81,12 +89,14 @@ async def read_freshness(
     if ends is None:
         return Freshness(processed_through=through, lag=None)
     rows = await conn.execute(
-        select(consumer_offsets.c.partition, consumer_offsets.c.next_offset).where(
+        select(
+            consumer_offsets.c.topic, consumer_offsets.c.partition, consumer_offsets.c.next_offset
+        ).where(
             consumer_offsets.c.consumer_group == settings.consumer_group,
-            consumer_offsets.c.topic == settings.events_topic,
+            consumer_offsets.c.topic.in_(probe.topics),
         )
     )
-    applied = {r.partition: r.next_offset for r in rows}
+    applied = {(r.topic, r.partition): r.next_offset for r in rows}
     # A partition owned but not yet applied from (NULL) counts from offset 0.
-    lag = sum(max(0, end - (applied.get(partition) or 0)) for partition, end in ends.items())
+    lag = sum(max(0, end - (applied.get(key) or 0)) for key, end in ends.items())
     return Freshness(processed_through=through, lag=lag)
