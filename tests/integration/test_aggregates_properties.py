@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, date, datetime, timedelta
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from services.common.events import EventRecord
@@ -24,6 +24,7 @@ from services.gateway.queries.stickiness import read_stickiness
 from services.metrics.parse import ParsedBatch
 from services.metrics.store import Store
 from tests.support import oracle
+from tests.support.examples import database_examples
 from tests.support.store_db import Db, new_project
 
 START = date(2026, 5, 4)  # a Monday
@@ -96,11 +97,7 @@ def _record(project_id: int, e: oracle.SentEvent) -> EventRecord:
     )
 
 
-@settings(
-    max_examples=40,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@database_examples(40)
 @given(history=histories, data=st.data())
 async def test_any_delivery_gives_the_oracles_numbers(
     db: Db, history: list[tuple], data: st.DataObject

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from services.common.funnels import FunnelDefinition, Step
@@ -26,6 +26,7 @@ from services.gateway.queries.funnels import FunnelStep, read_entry_days, read_f
 from services.metrics.funnels import step_counts
 from services.metrics.funnels.evaluate import Attempt
 from services.metrics.funnels.maintain import replace_attempts
+from tests.support.examples import database_examples
 from tests.support.store_db import Db, new_project
 
 FIRST_DAY = date(2026, 3, 2)
@@ -135,11 +136,7 @@ def _expected_entry_days(model: dict[tuple[str, int], Stored], lo: int, hi: int)
     ]
 
 
-@settings(
-    max_examples=60,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@database_examples(60)
 @given(history=st.lists(writes(), min_size=1, max_size=8))
 async def test_step_counts_read_as_the_attempts_they_count(db: Db, history: list[Write]) -> None:
     project_id = await new_project(db.pool)

@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import event, given
 from hypothesis import strategies as st
 
 from services.common.events import EventRecord
@@ -33,6 +33,7 @@ from services.metrics.parse import ParsedBatch
 from services.metrics.store import Store
 from tests.support import funnel_oracle as oracle
 from tests.support.delivery import drawn_batches
+from tests.support.examples import database_examples
 from tests.support.funnel_oracle import FunnelEvent
 from tests.support.store_db import Db, new_project
 
@@ -292,11 +293,7 @@ async def _backfill(db: Db, chunk: int, funnel_ids: list[int]) -> None:
 # The property -----------------------------------------------------------------------------------
 
 
-@settings(
-    max_examples=70,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@database_examples(70)
 @given(definition=funnels(), data=st.data())
 async def test_funnels_equal_the_oracle_whatever_the_delivery(
     db: Db, definition: FunnelDefinition, data: st.DataObject

@@ -15,10 +15,11 @@ from datetime import UTC, datetime, timedelta
 from unittest.mock import patch
 from zoneinfo import ZoneInfo
 
-from hypothesis import HealthCheck, event, example, given, settings
+from hypothesis import event, example, given
 from hypothesis import strategies as st
 
 from services.metrics.aggregates import paths
+from tests.support.examples import database_examples
 from tests.support.store_db import Db, new_project
 
 START = datetime(2026, 3, 2, tzinfo=UTC)
@@ -32,11 +33,7 @@ rows = st.lists(
 )
 
 
-@settings(
-    max_examples=150,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@database_examples(150)
 # Six runs after the window's floor, the first of them begun long before it: not a whole tail.
 @example(
     archived=[("d0", n, "a") for n in range(11)]

@@ -15,7 +15,7 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from services.common.events import EventRecord
@@ -30,6 +30,7 @@ from services.metrics.parse import ParsedBatch
 from services.metrics.store import Store
 from tests.support import oracle
 from tests.support.breakdown_oracle import ValuedEvent, retention_breakdown, values_as_of
+from tests.support.examples import database_examples
 from tests.support.store_db import Db, new_project
 
 START = date(2026, 5, 4)  # a Monday
@@ -203,11 +204,7 @@ async def _assert_oracle(
     return got
 
 
-@settings(
-    max_examples=40,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@database_examples(40)
 @given(history=histories, data=st.data())
 async def test_any_delivery_gives_the_oracles_breakdown(
     db: Db, history: list[tuple[Any, ...]], data: st.DataObject

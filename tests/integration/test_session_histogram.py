@@ -13,10 +13,11 @@ import statistics
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from services.gateway.queries.sessions import read_sessions
+from tests.support.examples import database_examples
 from tests.support.store_db import Db, new_project
 
 FIRST_DAY = date(2026, 3, 2)
@@ -103,11 +104,7 @@ async def _insert(db: Db, project_id: int, rows: list[Row]) -> None:
     )
 
 
-@settings(
-    max_examples=80,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@database_examples(80)
 @given(
     written=st.lists(rows, min_size=1, max_size=40, unique_by=lambda r: (r.person, r.start_ts)),
     data=st.data(),

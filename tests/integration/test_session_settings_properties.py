@@ -20,7 +20,7 @@ from datetime import timedelta
 
 import asyncpg
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from services.gateway.queries.sessions import read_rebuild, read_sessions
@@ -40,6 +40,7 @@ from tests.integration.test_sessions_properties import (
 )
 from tests.support import oracle
 from tests.support.delivery import drawn_batches
+from tests.support.examples import database_examples
 from tests.support.oracle import SentEvent
 from tests.support.store_db import Db, new_project
 
@@ -155,11 +156,7 @@ async def _change(db: Db, project_id: int, rules: tuple[timedelta, timedelta]) -
         await db.pool.release(in_flight)
 
 
-@settings(
-    max_examples=50,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@database_examples(50)
 @given(history=any_history, data=st.data())
 async def test_sessions_equal_the_oracle_under_any_project_settings(
     db: Db, history: list[tuple], data: st.DataObject
@@ -176,11 +173,7 @@ async def test_sessions_equal_the_oracle_under_any_project_settings(
     await _expect_oracle(db, project_id, sent, timezone, rules)
 
 
-@settings(
-    max_examples=40,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@database_examples(40)
 @given(history=any_history, data=st.data())
 async def test_changed_settings_rebuild_every_session_to_the_oracle(
     db: Db, history: list[tuple], data: st.DataObject

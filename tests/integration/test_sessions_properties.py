@@ -16,7 +16,7 @@ from unittest.mock import patch
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from services.common.events import EventRecord
@@ -27,6 +27,7 @@ from services.metrics.parse import ParsedBatch
 from services.metrics.store import Store
 from tests.support import oracle
 from tests.support.delivery import drawn_batches
+from tests.support.examples import database_examples
 from tests.support.store_db import Db, new_project
 
 START = datetime(2026, 3, 2, tzinfo=UTC)
@@ -110,11 +111,7 @@ PATH_QUERIES = [
 ]
 
 
-@settings(
-    max_examples=60,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@database_examples(60)
 @given(history=histories, data=st.data())
 async def test_sessions_and_paths_equal_the_oracle_whatever_the_delivery(
     db: Db, history: list[tuple], data: st.DataObject

@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.metrics.aggregates import paths
+from tests.support.examples import scaled
 
 UTC = ZoneInfo("UTC")
 HOUR = 3600
@@ -36,7 +37,7 @@ def _edges(events: list[tuple[int, str]]) -> Counter[paths.EdgeKey]:
     return counts
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=scaled(400), deadline=None)
 @given(prefix=steps, old=steps, new=steps)
 def test_replace_suffix_adds_the_difference_of_whole_histories(
     prefix: list[tuple[int, str]], old: list[tuple[int, str]], new: list[tuple[int, str]]
