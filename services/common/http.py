@@ -6,13 +6,19 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import asyncpg
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from services.common.logging import get_logger
+
+log = get_logger(__name__)
 
 REQUESTS = Counter(
     "pulse_http_requests_total", "HTTP requests by route and status", ["route", "method", "status"]
@@ -53,6 +59,31 @@ def error_response(
     return JsonResponse({"code": code, "message": message}, status_code=status, headers=headers)
 
 
+# PostgreSQL cannot be reached right now: refused or dropped connections, a server shutting down
+# or starting up, no connection slot left. The same request may succeed shortly, so it is a 503
+# with Retry-After, not a 500. (TimeoutError, also an OSError, has a handler of its own.)
+UNAVAILABLE = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.TooManyConnectionsError,
+)
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether `exc`, or an error it wraps (SQLAlchemy keeps the driver's as `orig`, whose cause
+    is asyncpg's), says the database cannot be reached right now."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, UNAVAILABLE) and not isinstance(seen, TimeoutError):
+            return True
+        if isinstance(seen, DBAPIError) and seen.connection_invalidated:
+            return True
+        wrapped = seen.orig if isinstance(seen, DBAPIError) else None
+        seen = wrapped if isinstance(wrapped, BaseException) else seen.__cause__
+    return False
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Never FastAPI's `{"detail"}`: SDKs read `code`/`message` and retry what they cannot parse."""
 
@@ -85,6 +116,19 @@ def install_error_handlers(app: FastAPI) -> None:
             {"Retry-After": "5"},
         )
 
+    async def on_database_error(request: Request, exc: Exception) -> Response:
+        if database_unavailable(exc):
+            log.warning("database_unavailable", path=request.url.path, error=type(exc).__name__)
+            return error_response(
+                503,
+                "database_unavailable",
+                "the database cannot be reached right now; retry shortly",
+                {"Retry-After": "5"},
+            )
+        # Handled here, not by on_unexpected, so it is logged here.
+        log.error("unexpected_error", path=request.url.path, exc_info=exc)
+        return await on_unexpected(request, exc)
+
     async def on_unexpected(_: Request, exc: Exception) -> Response:
         return error_response(500, "internal_error", "unexpected error; it has been logged")
 
@@ -92,6 +136,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(TimeoutError, on_timeout)
+    for error in (OSError, asyncpg.PostgresError, DBAPIError):
+        app.add_exception_handler(error, on_database_error)
     app.add_exception_handler(Exception, on_unexpected)
 
 

@@ -146,13 +146,27 @@ def test_lost_commits_and_an_outage_change_no_number(
 
     # PostgreSQL down: the ingest still acknowledges (the keys it loaded still authenticate,
     # and the events are durable in Kafka); the metrics service applies them once it is back.
+    # The gateway's reads answer 503 with Retry-After, never a 500.
     database.stop()
     ingest_ready = httpx.get(f"{pipeline.ingest.url}/readyz")
     during = random_events(rng, 500)
     _send(pipeline, project["write_key"], during)
+    reads = [
+        httpx.get(
+            f"{pipeline.gateway.url}{path}",
+            params={"from": START.isoformat(), "to": START.isoformat()},
+            headers={"Authorization": f"Bearer {project['read_key']}"},
+            timeout=10,
+        )
+        for path in ("/v1/activity", "/v1/sessions", "/v1/status")
+    ]
     database.start()
     assert ingest_ready.status_code == 200, ingest_ready.text
     assert ingest_ready.json()["checks"]["postgres"] is False
+    for read in reads:
+        assert read.status_code == 503, read.text
+        assert read.json()["code"] == "database_unavailable"
+        assert read.headers["Retry-After"] == "5"
     # A batch that finds no database stops the consumer (a supervisor restarts it).
     with contextlib.suppress(subprocess.TimeoutExpired):
         pipeline.metrics.proc.wait(30)
