@@ -1,12 +1,12 @@
 """`make run`: the whole stack in the foreground: Kafka, PostgreSQL, migrations, three services.
 
 Creates (or reuses) a dev project, prints the URLs and its keys, and on Ctrl-C stops everything it
-started, in reverse order. A service that exits is started again, as docker-compose.yml's
-`restart: unless-stopped` does: the services are crash-only (the metrics service exits when its
-database lost commits or another consumer took its partitions, and resumes from PostgreSQL's
-offsets when started), so a restart is their recovery. Honours DATABASE_URL,
-KAFKA_BOOTSTRAP_SERVERS, PULSE_INGEST_PORT, PULSE_GATEWAY_PORT, PULSE_METRICS_PORT and
-PULSE_ADMIN_TOKEN.
+started, in reverse order. A service that exits is started again, after a delay that doubles, as
+docker-compose.yml's `restart: unless-stopped` does: the services are crash-only (the metrics
+service exits when its database lost commits or is gone, or another consumer took its
+partitions, and resumes from PostgreSQL's offsets when started), so a restart is their
+recovery. Honours DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS, PULSE_INGEST_PORT, PULSE_GATEWAY_PORT,
+PULSE_METRICS_PORT and PULSE_ADMIN_TOKEN.
 """
 
 from __future__ import annotations
@@ -33,8 +33,12 @@ SERVICES = {
 }
 DEV_PROJECT = "dev"
 
-# A service that exits more than RESTART_LIMIT times within RESTART_WINDOW seconds is failing for
-# a reason a restart does not fix (a bad setting, a port taken): the stack stops instead.
+# A service that exits is started again after RESTART_DELAY seconds, doubled for each exit
+# within RESTART_WINDOW (as Docker's restart policy does), so a database that restarts has time
+# to come back. One that exits more than RESTART_LIMIT times within the window (about half a
+# minute of failing) fails for a reason a restart does not fix (a bad setting, a port taken, a
+# dependency gone for good): the stack stops instead.
+RESTART_DELAY = 1.0
 RESTART_LIMIT = 5
 RESTART_WINDOW = 60.0
 WATCH_SECONDS = 0.5
@@ -143,12 +147,18 @@ def _watch(procs: list[tuple[str, subprocess.Popen[bytes]]], env: dict[str, str]
     """Start again each service that exits (replacing its entry in `procs`), until Ctrl-C; 1 when
     one keeps exiting (RESTART_LIMIT)."""
     exits: dict[str, list[float]] = {name: [] for name, _ in procs}
+    due: dict[int, float] = {}  # index in `procs` -> when to start that service again
     while True:
         time.sleep(WATCH_SECONDS)
+        now = time.monotonic()
         for i, (name, proc) in enumerate(procs):
+            if i in due:
+                if now >= due[i]:
+                    del due[i]
+                    procs[i] = (name, _start(name, env))
+                continue
             if proc.poll() is None:
                 continue
-            now = time.monotonic()
             exits[name] = [t for t in exits[name] if now - t < RESTART_WINDOW] + [now]
             if len(exits[name]) > RESTART_LIMIT:
                 print(
@@ -157,8 +167,12 @@ def _watch(procs: list[tuple[str, subprocess.Popen[bytes]]], env: dict[str, str]
                     file=sys.stderr,
                 )
                 return 1
-            print(f"{name} exited with code {proc.returncode}; starting it again", file=sys.stderr)
-            procs[i] = (name, _start(name, env))
+            delay = RESTART_DELAY * 2 ** (len(exits[name]) - 1)
+            print(
+                f"{name} exited with code {proc.returncode}; starting it again in {delay:g}s",
+                file=sys.stderr,
+            )
+            due[i] = now + delay
 
 
 def _stop(procs: list[tuple[str, subprocess.Popen[bytes]]]) -> None:

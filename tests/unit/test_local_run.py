@@ -72,6 +72,7 @@ def test_a_service_that_exits_is_started_again_until_ctrl_c(
     )
     monkeypatch.setattr(run, "_start", start)
     monkeypatch.setattr(run, "WATCH_SECONDS", 0.05)
+    monkeypatch.setattr(run, "RESTART_DELAY", 0.2)  # then 0.4 s: both within the 3 s watched
     procs = [(name, start(name, {})) for name in ("ingest", "metrics")]
     ticks = iter(range(60))
     real_sleep = time.sleep
@@ -96,7 +97,10 @@ def test_a_service_that_keeps_exiting_stops_the_stack(monkeypatch: pytest.Monkey
     monkeypatch.setattr(run, "_start", start)
     monkeypatch.setattr(run, "WATCH_SECONDS", 0.05)
     monkeypatch.setattr(run, "RESTART_LIMIT", 2)
+    monkeypatch.setattr(run, "RESTART_DELAY", 0.2)
     procs = [("gateway", start("gateway", {}))]
 
+    began = time.monotonic()
     assert run._watch(procs, {}) == 1
     assert started == {"gateway": 3}  # the first start and RESTART_LIMIT more
+    assert time.monotonic() - began >= 0.2 + 0.4  # each restart waited, twice as long as before
