@@ -35,11 +35,14 @@ def _app() -> FastAPI:
     return app
 
 
-async def test_a_statement_timeout_is_a_503_to_retry_not_a_500() -> None:
+async def _answers(*paths: str) -> list[httpx.Response]:
     transport = httpx.ASGITransport(app=_app(), raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://gw") as http:
-        slow = await http.get("/slow")
-        broken = await http.get("/broken")
+        return [await http.get(path) for path in paths]
+
+
+async def test_a_statement_timeout_is_a_503_to_retry_not_a_500() -> None:
+    slow, broken = await _answers("/slow", "/broken")
     assert slow.status_code == 503
     assert slow.json()["code"] == "timeout"
     assert slow.headers["retry-after"] == "5"
@@ -51,10 +54,7 @@ async def test_a_statement_timeout_is_a_503_to_retry_not_a_500() -> None:
 
 
 async def test_an_unreachable_database_is_a_503_to_retry_and_a_bad_statement_a_500() -> None:
-    transport = httpx.ASGITransport(app=_app(), raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://gw") as http:
-        refused = await http.get("/refused")
-        bad_sql = await http.get("/bad-sql")
+    refused, bad_sql = await _answers("/refused", "/bad-sql")
     assert refused.status_code == 503
     assert refused.json()["code"] == "database_unavailable"
     assert refused.headers["retry-after"] == "5"
