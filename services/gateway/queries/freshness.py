@@ -24,6 +24,7 @@ from services.common.settings import GatewaySettings
 from services.common.tables import consumer_offsets, project_stats
 
 LAG_CACHE_SECONDS = 1.0
+PROBE_TIMEOUT_SECONDS = 2.0  # how long a read waits for Kafka's end offsets
 
 
 class Freshness(BaseModel):
@@ -39,7 +40,7 @@ class LagProbe:
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=settings.kafka_bootstrap_servers, enable_auto_commit=False
         )
-        self._cached: tuple[float, dict[tuple[str, int], int]] | None = None
+        self._cached: tuple[float, dict[tuple[str, int], int] | None] | None = None
         # Partitions are only ever added: each topic's are learned once it exists.
         self._partitions: dict[str, list[int]] = {}
         self._lock = asyncio.Lock()
@@ -56,27 +57,32 @@ class LagProbe:
 
     async def end_offsets(self) -> dict[tuple[str, int], int] | None:
         """(topic, partition) -> end offset; None when a topic does not exist yet or Kafka
-        cannot be asked: the lag is unknown."""
+        cannot be asked: the lag is unknown. Either answer is kept for a second: while Kafka
+        does not answer, one request a second waits for it (PROBE_TIMEOUT_SECONDS), not every
+        one (a read asks twice: the read cache's version and the route's freshness)."""
         async with self._lock:
             if self._cached and time.monotonic() - self._cached[0] < LAG_CACHE_SECONDS:
                 return self._cached[1]
-            try:
-                async with asyncio.timeout(2):
-                    for topic in self.topics:
-                        if not self._partitions.get(topic):
-                            self._partitions[topic] = await partitions_of(
-                                self._settings.kafka_bootstrap_servers, topic
-                            )
-                    if not all(self._partitions.values()):
-                        return None
-                    ends = await self._consumer.end_offsets(
-                        [TopicPartition(t, p) for t, ps in self._partitions.items() for p in ps]
-                    )
-            except (TimeoutError, KafkaError):
-                return None
-            offsets = {(tp.topic, tp.partition): offset for tp, offset in ends.items()}
-            self._cached = (time.monotonic(), offsets)
-            return offsets
+            ends = await self._ask()
+            self._cached = (time.monotonic(), ends)
+            return ends
+
+    async def _ask(self) -> dict[tuple[str, int], int] | None:
+        try:
+            async with asyncio.timeout(PROBE_TIMEOUT_SECONDS):
+                for topic in self.topics:
+                    if not self._partitions.get(topic):
+                        self._partitions[topic] = await partitions_of(
+                            self._settings.kafka_bootstrap_servers, topic
+                        )
+                if not all(self._partitions.values()):
+                    return None
+                ends = await self._consumer.end_offsets(
+                    [TopicPartition(t, p) for t, ps in self._partitions.items() for p in ps]
+                )
+        except (TimeoutError, KafkaError):
+            return None
+        return {(tp.topic, tp.partition): offset for tp, offset in ends.items()}
 
 
 async def read_freshness(
