@@ -3,10 +3,10 @@
 Creates (or reuses) a dev project, prints the URLs and its keys, and on Ctrl-C stops everything it
 started, in reverse order. A service that exits is started again, after a delay that doubles, as
 docker-compose.yml's `restart: unless-stopped` does: the services are crash-only (the metrics
-service exits when its database lost commits or is gone, or another consumer took its
-partitions, and resumes from PostgreSQL's offsets when started), so a restart is their
-recovery. Honours DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS, PULSE_INGEST_PORT, PULSE_GATEWAY_PORT,
-PULSE_METRICS_PORT and PULSE_ADMIN_TOKEN.
+service exits when its database lost commits or stays unreachable for a minute, or another
+consumer took its partitions, and resumes from PostgreSQL's offsets when started), so a restart
+is their recovery. Honours DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS, PULSE_INGEST_PORT,
+PULSE_GATEWAY_PORT, PULSE_METRICS_PORT and PULSE_ADMIN_TOKEN.
 """
 
 from __future__ import annotations

@@ -1,11 +1,13 @@
-"""The async SQLAlchemy engine every service shares the shape of."""
+"""The async SQLAlchemy engine every service shares the shape of, and what an unreachable
+database looks like to them."""
 
 from __future__ import annotations
 
 import asyncio
 
+import asyncpg
 from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from services.common.settings import CommonSettings
@@ -30,3 +32,29 @@ async def database_reachable(engine: AsyncEngine, wait_seconds: float = 2.0) -> 
     except (TimeoutError, OSError, SQLAlchemyError):
         return False
     return True
+
+
+# PostgreSQL cannot be reached right now: refused or dropped connections, a server shutting down
+# or starting up, no connection slot left. The same work may succeed shortly: a request gets a
+# 503 with Retry-After, not a 500 (http.py), and a batch is tried again (metrics/runner.py).
+# TimeoutError, also an OSError, is not one: a statement over its timeout is answered as such.
+UNAVAILABLE = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.TooManyConnectionsError,
+)
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether `exc`, or an error it wraps (SQLAlchemy keeps the driver's as `orig`, whose cause
+    is asyncpg's), says the database cannot be reached right now."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, UNAVAILABLE) and not isinstance(seen, TimeoutError):
+            return True
+        if isinstance(seen, DBAPIError) and seen.connection_invalidated:
+            return True
+        wrapped = seen.orig if isinstance(seen, DBAPIError) else None
+        seen = wrapped if isinstance(wrapped, BaseException) else seen.__cause__
+    return False

@@ -16,6 +16,7 @@ from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from services.common.db import database_unavailable
 from services.common.logging import get_logger
 
 log = get_logger(__name__)
@@ -57,31 +58,6 @@ def error_response(
     status: int, code: str, message: str, headers: dict[str, str] | None = None
 ) -> JsonResponse:
     return JsonResponse({"code": code, "message": message}, status_code=status, headers=headers)
-
-
-# PostgreSQL cannot be reached right now: refused or dropped connections, a server shutting down
-# or starting up, no connection slot left. The same request may succeed shortly, so it is a 503
-# with Retry-After, not a 500. (TimeoutError, also an OSError, has a handler of its own.)
-UNAVAILABLE = (
-    OSError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.exceptions.OperatorInterventionError,
-    asyncpg.TooManyConnectionsError,
-)
-
-
-def database_unavailable(exc: BaseException) -> bool:
-    """Whether `exc`, or an error it wraps (SQLAlchemy keeps the driver's as `orig`, whose cause
-    is asyncpg's), says the database cannot be reached right now."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, UNAVAILABLE) and not isinstance(seen, TimeoutError):
-            return True
-        if isinstance(seen, DBAPIError) and seen.connection_invalidated:
-            return True
-        wrapped = seen.orig if isinstance(seen, DBAPIError) else None
-        seen = wrapped if isinstance(wrapped, BaseException) else seen.__cause__
-    return False
 
 
 def install_error_handlers(app: FastAPI) -> None:

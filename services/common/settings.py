@@ -77,6 +77,11 @@ class MetricsSettings(CommonSettings):
     # A caught-up consumer applies a batch once its oldest record waited this long (runner.py).
     batch_min_seconds: float = Field(0.05, ge=0)
     dedup_days: int = Field(7, ge=1, description="remember (project, messageId) this long")
+    database_retry_seconds: float = Field(
+        60.0,
+        ge=0,
+        description="retry a batch this long while PostgreSQL cannot be reached, then exit",
+    )
     dedup_prune_seconds: float = 600.0
 
 

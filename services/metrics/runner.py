@@ -13,16 +13,21 @@ import time
 import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 
+from services.common.db import database_unavailable
 from services.common.kafka import durable_producer
 from services.common.logging import get_logger
 from services.common.settings import MetricsSettings
 from services.metrics import metric_defs as m
 from services.metrics.dlq import DeadLetterPublisher
 from services.metrics.offsets import Claim, PartitionKey, claim_partitions
-from services.metrics.parse import parse_records
+from services.metrics.parse import ParsedBatch, parse_records
 from services.metrics.store import Store
 
 log = get_logger(__name__)
+
+# A batch that finds no database is tried again after these many seconds, doubling up to the max.
+RETRY_FIRST_SECONDS = 0.5
+RETRY_MAX_SECONDS = 5.0
 
 
 def batch_is_due(settings: MetricsSettings, pending: int, waited: float, caught_up: bool) -> bool:
@@ -177,11 +182,38 @@ class Runner:
                     offset=dead.record.offset,
                     reason=dead.reason,
                 )
-        await self._store.apply(batch, self._claims)
+        await self._apply(batch)
         self._applied.update(batch.next_offsets)
         for key, next_offset in batch.next_offsets.items():
             self._claims[key].stored = next_offset
         m.BATCH_EVENTS.observe(len(records))
+
+    async def _apply(self, batch: ParsedBatch) -> None:
+        """Store.apply, tried again while PostgreSQL cannot be reached (a restart, a failover).
+        The failed transaction rolled back whole, so applying the batch again counts it once;
+        if its commit did reach the database and only the answer was lost, the retry finds the
+        stored offsets moved and stops with `Rewound` (offsets.py). After
+        PULSE_DATABASE_RETRY_SECONDS, or on a graceful stop, the error ends the consumer, as any
+        other does (crash-only: a supervisor restarts it, and it resumes from PostgreSQL)."""
+        deadline = time.monotonic() + self._settings.database_retry_seconds
+        delay = RETRY_FIRST_SECONDS
+        while True:
+            try:
+                await self._store.apply(batch, self._claims)
+                return
+            except Exception as exc:
+                if (
+                    not database_unavailable(exc)
+                    or self._stopping.is_set()
+                    or time.monotonic() + delay > deadline
+                ):
+                    raise
+                log.warning(
+                    "database_unavailable", error=type(exc).__name__, retry_in_seconds=delay
+                )
+                m.BATCH_RETRIES.inc()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RETRY_MAX_SECONDS)
 
     def _report_lag(self) -> None:
         """Lag = records in the partition beyond the last one applied to PostgreSQL."""

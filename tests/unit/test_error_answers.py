@@ -9,7 +9,8 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy.exc import DBAPIError, ProgrammingError
 
-from services.common.http import database_unavailable, install_error_handlers
+from services.common.db import database_unavailable
+from services.common.http import install_error_handlers
 
 
 def _app() -> FastAPI:
