@@ -16,9 +16,9 @@ RECORDS_REDELIVERED = Counter(
 DEAD_LETTERS = Counter(
     "pulse_metrics_dead_letters_total", "Records that could not be read, sent to the DLQ topic"
 )
-BATCH_RETRIES = Counter(
-    "pulse_metrics_batch_retries_total",
-    "Batches tried again because PostgreSQL could not be reached",
+DATABASE_RETRIES = Counter(
+    "pulse_metrics_database_retries_total",
+    "Batches and partition claims tried again because PostgreSQL could not be reached",
 )
 BATCH_APPLY_SECONDS = Histogram(
     "pulse_metrics_batch_apply_duration_seconds",

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
@@ -24,6 +26,8 @@ from services.metrics.parse import ParsedBatch, parse_records
 from services.metrics.store import Store
 
 log = get_logger(__name__)
+
+T = TypeVar("T")
 
 # A batch that finds no database is tried again after these many seconds, doubling up to the max.
 RETRY_FIRST_SECONDS = 0.5
@@ -71,11 +75,13 @@ class Runner:
         # are ones we already hold (a fetch that raced a rebalance's seek can repeat them).
         self._expected: dict[PartitionKey, int] = {}
         self._stopping = asyncio.Event()
+        self._failure: BaseException | None = None  # of a rebalance callback
 
     # Called by aiokafka's coordinator around rebalances.
     async def on_assigned(self, assigned: set[TopicPartition]) -> None:
-        claimed = await claim_partitions(
-            self._pool, self._settings.consumer_group, [(tp.topic, tp.partition) for tp in assigned]
+        keys = [(tp.topic, tp.partition) for tp in assigned]
+        claimed = await self._retrying(
+            "claim", lambda: claim_partitions(self._pool, self._settings.consumer_group, keys)
         )
         # Never applied here: start at the log's beginning. An explicit seek, because aiokafka's
         # lazy seek_to_beginning() inside this callback can re-deliver records already fetched.
@@ -106,21 +112,14 @@ class Runner:
     async def run(self) -> None:
         await self._producer.start()
         await self._consumer.start()
-        runner = self
-
-        class Listener(ConsumerRebalanceListener):  # type: ignore[misc]
-            async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-                await runner.on_assigned(assigned)
-
-            async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-                await runner.on_revoked(revoked)
-
-        self._consumer.subscribe(self._topics, listener=Listener())
+        self._consumer.subscribe(self._topics, listener=RebalanceListener(self))
         try:
             while not self._stopping.is_set():
                 fetched = await self._consumer.getmany(
                     timeout_ms=50, max_records=self._settings.batch_max_events
                 )
+                if self._failure is not None:
+                    raise self._failure
                 async with self._lock:
                     for tp, records in fetched.items():
                         fresh = self._in_sequence(tp, records)
@@ -189,18 +188,22 @@ class Runner:
         m.BATCH_EVENTS.observe(len(records))
 
     async def _apply(self, batch: ParsedBatch) -> None:
-        """Store.apply, tried again while PostgreSQL cannot be reached (a restart, a failover).
-        The failed transaction rolled back whole, so applying the batch again counts it once;
-        if its commit did reach the database and only the answer was lost, the retry finds the
-        stored offsets moved and stops with `Rewound` (offsets.py). After
-        PULSE_DATABASE_RETRY_SECONDS, or on a graceful stop, the error ends the consumer, as any
-        other does (crash-only: a supervisor restarts it, and it resumes from PostgreSQL)."""
+        """Store.apply, tried again while PostgreSQL cannot be reached (`_retrying`). The failed
+        transaction rolled back whole, so applying the batch again counts it once; if its commit
+        did reach the database and only the answer was lost, the retry finds the stored offsets
+        moved and stops with `Rewound` (offsets.py)."""
+        await self._retrying("batch", lambda: self._store.apply(batch, self._claims))
+
+    async def _retrying(self, what: str, operation: Callable[[], Awaitable[T]]) -> T:
+        """`operation`, tried again while PostgreSQL cannot be reached (a restart, a failover),
+        after waits from RETRY_FIRST_SECONDS doubling to RETRY_MAX_SECONDS. After
+        PULSE_DATABASE_RETRY_SECONDS, or on a graceful stop, its error ends the consumer, as
+        any other does (crash-only: a supervisor restarts it, and it resumes from PostgreSQL)."""
         deadline = time.monotonic() + self._settings.database_retry_seconds
         delay = RETRY_FIRST_SECONDS
         while True:
             try:
-                await self._store.apply(batch, self._claims)
-                return
+                return await operation()
             except Exception as exc:
                 if (
                     not database_unavailable(exc)
@@ -209,11 +212,18 @@ class Runner:
                 ):
                     raise
                 log.warning(
-                    "database_unavailable", error=type(exc).__name__, retry_in_seconds=delay
+                    "database_unavailable",
+                    during=what,
+                    error=type(exc).__name__,
+                    retry_in_seconds=delay,
                 )
-                m.BATCH_RETRIES.inc()
+                m.DATABASE_RETRIES.inc()
             await asyncio.sleep(delay)
             delay = min(delay * 2, RETRY_MAX_SECONDS)
+
+    def listener_failed(self, error: BaseException) -> None:
+        """A rebalance callback failed; the loop raises it (RebalanceListener says why)."""
+        self._failure = error
 
     def _report_lag(self) -> None:
         """Lag = records in the partition beyond the last one applied to PostgreSQL."""
@@ -222,3 +232,25 @@ class Runner:
             applied = self._applied.get((tp.topic, tp.partition))
             if highwater is not None and applied is not None:
                 m.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(0, highwater - applied))
+
+
+class RebalanceListener(ConsumerRebalanceListener):  # type: ignore[misc]
+    """aiokafka's rebalance callbacks, routed to the runner. aiokafka only logs a callback's
+    error and goes on: an assignment whose claim failed would be fetched from without our seeks
+    and skipped as not ours, silently. So the error is handed to the runner, whose loop raises
+    it."""
+
+    def __init__(self, runner: Runner) -> None:
+        self._runner = runner
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        try:
+            await self._runner.on_assigned(assigned)
+        except Exception as exc:
+            self._runner.listener_failed(exc)
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        try:
+            await self._runner.on_revoked(revoked)
+        except Exception as exc:
+            self._runner.listener_failed(exc)

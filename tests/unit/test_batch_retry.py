@@ -1,5 +1,6 @@
-"""A batch that finds no database is tried again, for a bounded time (services/metrics/runner.py:
-Runner._apply); any other error ends the consumer at once."""
+"""A batch or a partition claim that finds no database is tried again, for a bounded time
+(services/metrics/runner.py: Runner._retrying); any other error ends the consumer at once, also
+one raised in a rebalance callback."""
 
 from __future__ import annotations
 
@@ -86,3 +87,33 @@ async def test_a_graceful_stop_does_not_wait_for_the_database(
         with pytest.raises(ConnectionRefusedError):
             await runner._apply(ParsedBatch())
         assert store.tried == 1
+
+
+async def test_a_partition_claim_is_tried_again_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    tries: list[list[tuple[str, int]]] = []
+
+    async def claim(_pool: object, _group: str, keys: list[tuple[str, int]]) -> dict[str, object]:
+        tries.append(keys)
+        if len(tries) == 1:
+            raise ConnectionRefusedError(111, "refused")
+        return {}
+
+    monkeypatch.setattr(runner_module, "claim_partitions", claim)
+    async with _runner(monkeypatch, []) as (runner, _):
+        await runner.on_assigned(set())
+    assert tries == [[], []]
+
+
+async def test_a_failed_rebalance_callback_is_handed_to_the_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """aiokafka only logs a callback's error; the runner's loop raises it instead."""
+    failure = asyncpg.PostgresSyntaxError("a claim that cannot succeed")
+
+    async def failing(_assigned: object) -> None:
+        raise failure
+
+    async with _runner(monkeypatch, []) as (runner, _):
+        monkeypatch.setattr(runner, "on_assigned", failing)
+        await runner_module.RebalanceListener(runner).on_partitions_assigned(set())
+        assert runner._failure is failure
