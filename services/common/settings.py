@@ -80,7 +80,7 @@ class MetricsSettings(CommonSettings):
     database_retry_seconds: float = Field(
         60.0,
         ge=0,
-        description="retry a batch this long while PostgreSQL cannot be reached, then exit",
+        description="retry a batch or a claim this long while PostgreSQL is unreachable, then exit",
     )
     dedup_prune_seconds: float = 600.0
 

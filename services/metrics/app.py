@@ -2,7 +2,8 @@
 
 The consumer runs as a task in the app's lifespan. If it fails, the process exits non-zero
 without committing anything more (crash-only): a supervisor (compose's restart policy, or
-`make run`) restarts it and it resumes from the offsets stored with the aggregates.
+`make run`) restarts it and it resumes from the offsets stored with the aggregates. A database
+that cannot be reached is waited for first, up to PULSE_DATABASE_RETRY_SECONDS (runner.py).
 """
 
 from __future__ import annotations

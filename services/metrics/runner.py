@@ -29,7 +29,8 @@ log = get_logger(__name__)
 
 T = TypeVar("T")
 
-# A batch that finds no database is tried again after these many seconds, doubling up to the max.
+# A batch or a partition claim that finds no database is tried again after these many seconds,
+# doubling up to the max (Runner._retrying).
 RETRY_FIRST_SECONDS = 0.5
 RETRY_MAX_SECONDS = 5.0
 
@@ -222,7 +223,9 @@ class Runner:
             delay = min(delay * 2, RETRY_MAX_SECONDS)
 
     def listener_failed(self, error: BaseException) -> None:
-        """A rebalance callback failed; the loop raises it (RebalanceListener says why)."""
+        """A rebalance callback failed; the loop raises it (RebalanceListener says why). Logged
+        here too: the callbacks of the consumer's own stop run after the loop has ended."""
+        log.warning("rebalance_callback_failed", error=repr(error))
         self._failure = error
 
     def _report_lag(self) -> None:

@@ -115,8 +115,8 @@ def add_edges(
     counts: Counter[EdgeKey], project_id: int, runs: Sequence[Run], sign: int, changed: int = 0
 ) -> None:
     """Add `sign` for every edge whose anchor run and step run are both in `runs` and which
-    involves a run from index `changed` on: the runs before it are the same on both sides of a
-    `replace_suffix`, so the edges among them only would cancel out."""
+    involves a run from index `changed` on: the edges among the runs before it are the same on
+    both sides of a `replace_suffix` (which says why), so they would only cancel out."""
     for j, run in enumerate(runs):
         # After: ranges with prev < from <= run.last; none when an earlier run of the event
         # ended on the run's last day (it comes first in every range holding this one). The key
