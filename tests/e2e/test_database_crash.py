@@ -7,9 +7,10 @@ files taken a load earlier, a loss the test controls (a crash loses what the WAL
 written yet, which depends on its timing). The metrics service, idle through it, must not carry
 on after the batches the database lost (offsets.py): it stops with `Rewound`, and when
 restarted resumes from what PostgreSQL holds; Kafka still has every event after that. Then,
-with the database stopped, the ingest still acknowledges events (common/projects.py), applied
-once it is back. At the end every number equals the oracle's, a client's retry of events whose
-batches were lost counted as duplicates only.
+with the database stopped, the ingest still acknowledges events (common/projects.py), the
+gateway answers reads with 503 (common/http.py), and the metrics service, retrying its batch
+(metrics/runner.py), applies them once it is back. At the end every number equals the oracle's,
+a client's retry of events whose batches were lost counted as duplicates only.
 """
 
 from __future__ import annotations
