@@ -3,7 +3,8 @@
 The consumer runs as a task in the app's lifespan. If it fails, the process exits non-zero
 without committing anything more (crash-only): a supervisor (compose's restart policy, or
 `make run`) restarts it and it resumes from the offsets stored with the aggregates. A database
-that cannot be reached is waited for first, up to PULSE_DATABASE_RETRY_SECONDS (runner.py).
+that cannot be reached is waited for first, up to PULSE_DATABASE_RETRY_SECONDS (runner.py), also
+by a service that starts while it is down.
 """
 
 from __future__ import annotations
@@ -35,8 +36,10 @@ def create_app(settings: MetricsSettings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # one connection each: consumer, dedup pruner, funnel backfill, sessions rebuild, /readyz
-        pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=5)
+        # One connection each: consumer, dedup pruner, funnel backfill, sessions rebuild, /readyz.
+        # None opened up front: a service started while PostgreSQL is down waits for it as a
+        # running one does (the consumer's first claim is retried, runner.py), /readyz says so.
+        pool = await asyncpg.create_pool(settings.database_url, min_size=0, max_size=5)
         await ensure_topics(settings)
         runner = Runner(settings, pool)
         task = asyncio.create_task(runner.run(), name="consumer")

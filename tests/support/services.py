@@ -35,7 +35,8 @@ class ServiceProcess:
         """Where the process writes (appended to across starts and test runs)."""
         return ARTIFACTS / f"{self.env.get('PULSE_EVENTS_TOPIC', 'events')}-{self.name}.log"
 
-    def start(self, timeout: float = 60) -> None:
+    def start(self, timeout: float = 60, ready: bool = True) -> None:
+        """Start the process and wait until it is ready (`/readyz`), or only up (`/livez`)."""
         ARTIFACTS.mkdir(exist_ok=True)
         env = {**os.environ, **self.env, f"PULSE_{self.name.upper()}_PORT": str(self.port)}
         log = self.log
@@ -48,7 +49,8 @@ class ServiceProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.name} exited with {self.proc.returncode}; see {log}")
             try:
-                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
+                probe = "/readyz" if ready else "/livez"
+                if httpx.get(f"{self.url}{probe}", timeout=2).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
