@@ -93,7 +93,7 @@ VERSION_SQL = text(
     """
 SELECT s.events_processed, s.duplicates_dropped, s.rejected, s.processed_through,
        (SELECT coalesce(sum(o.next_offset), 0) FROM consumer_offsets o
-        WHERE o.consumer_group = :group AND o.topic IN (:topic, :rejected_topic)) AS applied,
+        WHERE o.consumer_group = :group AND o.topic = ANY(:topics)) AS applied,
        (SELECT string_agg(format('%s %s %L %L', f.id, f.backfill, f.backfill_cursor,
                                  f.backfill_done_at), ',' ORDER BY f.id)
         FROM funnels f WHERE f.project_id = :project) AS funnels,
@@ -442,8 +442,8 @@ class VersionCache:
                         {
                             "project": project_id,
                             "group": state.settings.consumer_group,
-                            "topic": state.settings.events_topic,
-                            "rejected_topic": state.settings.rejected_topic,
+                            # the topics `lag` counts, the same the version's topic_end is of
+                            "topics": state.lag.topics,
                         },
                     )
                 ).one()

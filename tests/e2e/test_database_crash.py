@@ -99,10 +99,8 @@ def _wait_logged(service: ServiceProcess, since: int, needle: bytes, timeout: fl
     """Wait until `service` logs `needle` after byte `since` of its log."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        with service.log.open("rb") as log:
-            log.seek(since)
-            if needle in log.read():
-                return
+        if needle in service.log_since(since):
+            return
         time.sleep(0.2)
     raise AssertionError(f"{service.name} did not log {needle!r} within {timeout}s")
 
@@ -150,9 +148,7 @@ def test_lost_commits_and_an_outage_change_no_number(
     # The consumer finds PostgreSQL's offsets older than the ones it stored, and stops...
     assert pipeline.metrics.proc is not None
     assert pipeline.metrics.proc.wait(60) != 0
-    with pipeline.metrics.log.open("rb") as log:
-        log.seek(logged)
-        assert b"Rewound" in log.read()
+    assert b"Rewound" in pipeline.metrics.log_since(logged)
     pipeline.metrics.start()  # ...and, restarted (as a supervisor does), resumes from PostgreSQL
     applied = first + second + third
     pipeline.wait_processed(project["read_key"], len(applied))

@@ -35,6 +35,12 @@ class ServiceProcess:
         """Where the process writes (appended to across starts and test runs)."""
         return ARTIFACTS / f"{self.env.get('PULSE_EVENTS_TOPIC', 'events')}-{self.name}.log"
 
+    def log_since(self, offset: int) -> bytes:
+        """What the process wrote to its log after byte `offset` (a `log.stat().st_size`)."""
+        with self.log.open("rb") as log:
+            log.seek(offset)
+            return log.read()
+
     def start(self, timeout: float = 60, ready: bool = True) -> None:
         """Start the process and wait until it is ready (`/readyz`), or only up (`/livez`)."""
         ARTIFACTS.mkdir(exist_ok=True)
