@@ -39,9 +39,9 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import groupby
+from typing import NamedTuple
 
 import asyncpg
 
@@ -154,8 +154,7 @@ LOCK_PERSONS = "SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k"
 Person = tuple[int, str]  # (project_id, person label)
 
 
-@dataclass(frozen=True)
-class Session:
+class Session(NamedTuple):
     start: datetime
     end: datetime
     events: int
