@@ -8,6 +8,7 @@ the loop holds while applying, so no batch straddles an ownership change.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -133,6 +134,13 @@ class Runner:
             # Graceful stop: what was fetched is applied and committed before we leave.
             async with self._lock:
                 await self._flush()
+        except Exception as exc:
+            if not (self._stopping.is_set() and database_unavailable(exc)):
+                raise
+            # Asked to stop while PostgreSQL is gone: the open batch cannot commit, and need not,
+            # since nothing of it did: the next start reads its records again from the offsets
+            # PostgreSQL holds. A stop, not a failure (no consumer_failed, no traceback).
+            log.warning("stopped_with_batch_unapplied", error=type(exc).__name__)
         finally:
             await self._consumer.stop()
             await self._producer.stop()
@@ -198,8 +206,9 @@ class Runner:
     async def _retrying(self, what: str, operation: Callable[[], Awaitable[T]]) -> T:
         """`operation`, tried again while PostgreSQL cannot be reached (a restart, a failover),
         after waits from RETRY_FIRST_SECONDS doubling to RETRY_MAX_SECONDS. After
-        PULSE_DATABASE_RETRY_SECONDS, or on a graceful stop, its error ends the consumer, as
-        any other does (crash-only: a supervisor restarts it, and it resumes from PostgreSQL)."""
+        PULSE_DATABASE_RETRY_SECONDS its error ends the consumer, as any other does (crash-only:
+        a supervisor restarts it, and it resumes from PostgreSQL). A graceful stop cuts the wait
+        short for one last try; if that fails too, the loop ends without the batch (run())."""
         deadline = time.monotonic() + self._settings.database_retry_seconds
         delay = RETRY_FIRST_SECONDS
         while True:
@@ -219,7 +228,9 @@ class Runner:
                     retry_in_seconds=delay,
                 )
                 m.DATABASE_RETRIES.inc()
-            await asyncio.sleep(delay)
+            # A stop cuts the wait short: one last try, then its error ends the loop (run()).
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), delay)
             delay = min(delay * 2, RETRY_MAX_SECONDS)
 
     def listener_failed(self, error: BaseException) -> None:

@@ -173,8 +173,12 @@ def test_lost_commits_and_an_outage_change_no_number(
     # The running metrics service tries its batch again instead of exiting...
     _wait_logged(pipeline.metrics, logged, b'"during":"batch"')
     assert pipeline.metrics.proc.poll() is None, "the metrics service exited during the outage"
-    # ...and one started while the database is down waits for it too, from its first claim.
+    # Stopped now, it leaves its batch to the next start: a stop, not a failure.
     pipeline.metrics.stop()
+    stopping = pipeline.metrics.log_since(logged)
+    assert b"stopped_with_batch_unapplied" in stopping
+    assert b"consumer_failed" not in stopping
+    # ...and one started while the database is down waits for it too, from its first claim.
     logged = pipeline.metrics.log.stat().st_size
     pipeline.metrics.start(ready=False)
     _wait_logged(pipeline.metrics, logged, b'"during":"claim"')

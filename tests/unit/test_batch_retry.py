@@ -4,6 +4,7 @@ one raised in a rebalance callback."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 
@@ -87,6 +88,21 @@ async def test_a_graceful_stop_does_not_wait_for_the_database(
         with pytest.raises(ConnectionRefusedError):
             await runner._apply(ParsedBatch())
         assert store.tried == 1
+
+
+async def test_a_stop_cuts_the_wait_short_for_one_last_try(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    refusals: list[BaseException] = [ConnectionRefusedError(111, "refused")] * 100
+    async with _runner(monkeypatch, refusals) as (runner, store):
+        monkeypatch.setattr(runner_module, "RETRY_FIRST_SECONDS", 30)
+        applying = asyncio.create_task(runner._apply(ParsedBatch()))
+        await asyncio.sleep(0.05)
+        assert store.tried == 1
+        runner.stop()
+        with pytest.raises(ConnectionRefusedError):
+            await asyncio.wait_for(applying, 2)  # not the 30 s wait
+        assert (store.tried, store.applied) == (2, 0)
 
 
 async def test_a_partition_claim_is_tried_again_too(monkeypatch: pytest.MonkeyPatch) -> None:
