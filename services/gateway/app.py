@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from services.common.db import create_engine, database_reachable
 from services.common.http import (
@@ -21,6 +21,7 @@ from services.gateway.caching import ReadCaching, VersionCache
 from services.gateway.docs_pages import install_docs_pages
 from services.gateway.kpis import KpiRefresher
 from services.gateway.openapi import install_openapi
+from services.gateway.params import known_parameters
 from services.gateway.queries.freshness import LagProbe
 from services.gateway.routes import (
     activity,
@@ -103,7 +104,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         sessions,
         status,
     ):
-        app.include_router(module.router)
+        app.include_router(module.router, dependencies=[Depends(known_parameters)])
     app.include_router(dashboard.router)
     install_openapi(app)
     install_docs_pages(app)

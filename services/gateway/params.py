@@ -7,11 +7,45 @@ from datetime import date
 from typing import Annotated
 
 from fastapi import Query, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 
 from services.common.http import ApiError
 from services.gateway.render import Format
 
 MAX_RANGE_DAYS = 731
+
+# Per route, the query parameters it takes (its own and its dependencies'), found on first use.
+_TAKEN: dict[str, frozenset[str]] = {}  # by APIRoute.unique_id
+
+
+def _query_parameters(dependant: Dependant) -> set[str]:
+    names = {p.alias for p in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_parameters(sub)
+    return names
+
+
+async def known_parameters(request: Request) -> None:  # async: no thread hop
+    """A query parameter the route does not take is an error (422 naming it), not ignored:
+    ignored, a typo (`interval=week` for `period=week`) or a breakdown the route does not offer
+    (`/v1/sessions?breakdown=plan`) answers with numbers the caller did not ask for, and nothing
+    says so."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):
+        return
+    taken = _TAKEN.get(route.unique_id)
+    if taken is None:
+        taken = frozenset(_query_parameters(route.dependant))
+        _TAKEN[route.unique_id] = taken
+    unknown = sorted(set(request.query_params) - taken)
+    if unknown:
+        takes = ", ".join(sorted(taken)) or "none"
+        raise ApiError(
+            422,
+            "invalid_parameter",
+            f"{unknown[0]}: not a parameter of {route.path} (it takes: {takes})",
+        )
 
 
 @dataclass(frozen=True)
