@@ -93,8 +93,8 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         return all(checks.values()), checks
 
     install_health_routes(app, ready)
+    app.include_router(admin.router)
     for module in (
-        admin,
         activity,
         engagement,
         funnels,

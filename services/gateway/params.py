@@ -6,11 +6,13 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Annotated
 
-from fastapi import Query, Request
+from fastapi import Depends, Query, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
 from services.common.http import ApiError
+from services.common.projects import Project
+from services.gateway.auth import read_project
 from services.gateway.render import Format
 
 MAX_RANGE_DAYS = 731
@@ -26,11 +28,12 @@ def _query_parameters(dependant: Dependant) -> set[str]:
     return names
 
 
-async def known_parameters(request: Request) -> None:  # async: no thread hop
-    """A query parameter the route does not take is an error (422 naming it), not ignored:
+async def known_parameters(request: Request, _: Annotated[Project, Depends(read_project)]) -> None:
+    """A query parameter the read route does not take is an error (422 naming it), not ignored:
     ignored, a typo (`interval=week` for `period=week`) or a breakdown the route does not offer
     (`/v1/sessions?breakdown=plan`) answers with numbers the caller did not ask for, and nothing
-    says so."""
+    says so. Checked after the read key (FastAPI runs `read_project` once per request): an
+    unknown key is a 401 whatever the parameters, as on every other read."""
     route = request.scope.get("route")
     if not isinstance(route, APIRoute):
         return

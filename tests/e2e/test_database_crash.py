@@ -161,14 +161,15 @@ def test_lost_commits_and_an_outage_change_no_number(
     ingest_ready = httpx.get(f"{pipeline.ingest.url}/readyz")
     during = random_events(rng, 500)
     _send(pipeline, project["write_key"], during)
+    day = {"from": START.isoformat(), "to": START.isoformat()}
     reads = [
         httpx.get(
             f"{pipeline.gateway.url}{path}",
-            params={"from": START.isoformat(), "to": START.isoformat()},
+            params=params,
             headers={"Authorization": f"Bearer {project['read_key']}"},
             timeout=10,
         )
-        for path in ("/v1/activity", "/v1/sessions", "/v1/status")
+        for path, params in (("/v1/activity", day), ("/v1/sessions", day), ("/v1/status", {}))
     ]
     # The running metrics service tries its batch again instead of exiting...
     _wait_logged(pipeline.metrics, logged, b'"during":"batch"')
