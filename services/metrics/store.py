@@ -37,9 +37,14 @@ from services.metrics.funnels.maintain import apply_funnels
 from services.metrics.offsets import Claim, PartitionKey, store_offsets
 from services.metrics.parse import ParsedBatch
 
+# In key order, as every batch statement writes shared rows: two consumers claiming the same ids
+# (a resend keyed by another id, or sent after the topic gained partitions) wait for each other
+# in one order, never in a cycle.
+# Sorted, 200k claims in 50k batches also took 2.9-3.5 s against 3.3-4.3 s unsorted.
 CLAIM_MESSAGE_IDS = """
 INSERT INTO seen_messages (project_id, message_id, received_at)
 SELECT * FROM unnest($1::int[], $2::text[], $3::timestamptz[])
+ORDER BY 1, 2
 ON CONFLICT DO NOTHING
 RETURNING project_id, message_id
 """
