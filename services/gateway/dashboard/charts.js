@@ -245,11 +245,14 @@ export function heatmap(container, cohorts, { label = "retention", today = null,
         svg.append(cell);
         return;
       }
-      const share = cohort.size ? n / cohort.size : 0;
-      const cell = point("svg:rect", { ...box, fill: PALETTE[0], "fill-opacity": (0.08 + 0.92 * share).toFixed(3) }, cohort.date, String(k), n, `${cohort.date} +${k}: ${n} of ${cohort.size} (${(share * 100).toFixed(1)}%)`);
+      // An empty cohort has no share to show: "–", not 0% (nobody left; nobody came).
+      const share = cohort.size ? n / cohort.size : null;
+      const title = share === null ? `${cohort.date}: no one in this cohort` : `${cohort.date} +${k}: ${n} of ${cohort.size} (${(share * 100).toFixed(1)}%)`;
+      const cell = point("svg:rect", { ...box, fill: PALETTE[0], "fill-opacity": (0.08 + 0.92 * (share ?? 0)).toFixed(3) }, cohort.date, String(k), n, title);
       svg.append(cell);
       if (cellW >= 30) {
-        svg.append(el("svg:text", { x: left + k * cellW + cellW / 2 - 1, y: yTop + 13, class: share > 0.5 ? "cell light" : "cell", "text-anchor": "middle" }, `${Math.round(share * 100)}%`));
+        const text = share === null ? "–" : `${Math.round(share * 100)}%`;
+        svg.append(el("svg:text", { x: left + k * cellW + cellW / 2 - 1, y: yTop + 13, class: share > 0.5 ? "cell light" : "cell", "text-anchor": "middle" }, text));
       }
     });
   });
