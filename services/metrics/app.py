@@ -1,6 +1,6 @@
 """The metrics service: the consumer loop plus `/livez`, `/readyz`, `/metrics` over HTTP.
 
-The consumer runs as a task in the app's lifespan. If it fails, the process exits non-zero
+The consumer runs as a task in the app's lifespan. If it fails, the process exits with code 1
 without committing anything more (crash-only): a supervisor (compose's restart policy, or
 `make run`) restarts it and it resumes from the offsets stored with the aggregates. A database
 that cannot be reached is waited for first, up to PULSE_DATABASE_RETRY_SECONDS (runner.py), also
@@ -10,8 +10,6 @@ by a service that starts while it is down.
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -22,6 +20,7 @@ from fastapi import FastAPI
 from services.common.http import install_error_handlers, install_health_routes
 from services.common.kafka import ensure_topics
 from services.common.logging import get_logger
+from services.common.serve import stop_serving
 from services.common.settings import MetricsSettings
 from services.metrics.dedup import prune_seen_messages
 from services.metrics.funnels.backfill import backfill_forever
@@ -86,6 +85,6 @@ def _exit_if_failed(app: FastAPI, task: asyncio.Task[None]) -> None:
     if task.cancelled() or task.exception() is None:
         return
     log.error("consumer_failed", exc_info=task.exception())
-    # SIGTERM lets uvicorn shut down the HTTP side; main() turns this into a non-zero exit.
+    # The HTTP side shuts down as on SIGTERM; main() then exits with code 1.
     app.state.consumer_failed = True
-    os.kill(os.getpid(), signal.SIGTERM)
+    stop_serving(app)
