@@ -39,5 +39,9 @@ async def stage(
     conn: asyncpg.Connection, table: StagedTable, records: Iterable[tuple[object, ...]]
 ) -> None:
     """COPY `records` into `table` for the statements that follow in this transaction."""
+    if not conn.is_in_transaction():
+        # Outside one, the COPY commits at once and the commit empties the table: the statement
+        # that reads it next would write nothing, and say nothing.
+        raise RuntimeError(f"{table.name} is emptied at every commit: stage it in a transaction")
     await conn.execute(table.prepare)
     await conn.copy_records_to_table(table.name, records=records)
