@@ -111,7 +111,7 @@ def normalize_fields(
     if not isinstance(message, dict):
         raise Invalid("not_an_object", "event must be a JSON object")
     kind = message.get("type") or default_type
-    if kind not in SEGMENT_TYPES:
+    if not isinstance(kind, str) or kind not in SEGMENT_TYPES:  # e.g. a list: unhashable
         raise Invalid("invalid_type", f"type must be one of {', '.join(sorted(SEGMENT_TYPES))}")
 
     message_id = _optional_id(message, "messageId") or str(uuid.uuid4())

@@ -51,7 +51,10 @@ def _text(value: Any) -> str | None:
 def _page_name(properties: dict[str, Any]) -> str | None:
     path = _text(properties.get("$pathname"))
     if path is None and (url := _text(properties.get("$current_url"))):
-        path = urlsplit(url).path or "/"
+        try:
+            path = urlsplit(url).path or "/"
+        except ValueError:  # e.g. "http://[::1": a page all the same, only not named by it
+            return None
     return path
 
 
