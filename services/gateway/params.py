@@ -16,6 +16,11 @@ from services.gateway.auth import read_project
 from services.gateway.render import Format
 
 MAX_RANGE_DAYS = 731
+# The days a read may name. Beyond them, period arithmetic (the month before `from`, a
+# retention cohort's 90 weeks after `to`) leaves the years Python's dates hold (1-9999): those
+# reads answered 500. No event is older than 2000 (the ingest refuses them) or far ahead.
+FIRST_DAY = date(1970, 1, 1)
+LAST_DAY = date(9997, 12, 31)
 
 # Per route, the query parameters it takes (its own and its dependencies'), found on first use.
 _TAKEN: dict[str, frozenset[str]] = {}  # by APIRoute.unique_id
@@ -59,10 +64,18 @@ class DateRange:
 
 
 def date_range(
-    from_: Annotated[date, Query(alias="from", description="first day, YYYY-MM-DD")],
-    to: Annotated[date, Query(description="last day, YYYY-MM-DD, inclusive")],
+    from_: Annotated[
+        date, Query(alias="from", description=f"first day, YYYY-MM-DD, {FIRST_DAY}..{LAST_DAY}")
+    ],
+    to: Annotated[
+        date, Query(description=f"last day, YYYY-MM-DD, inclusive, {FIRST_DAY}..{LAST_DAY}")
+    ],
     format: Annotated[Format, Query(description="json (default) or csv")] = "json",
 ) -> DateRange:
+    if not FIRST_DAY <= from_ <= LAST_DAY:
+        raise ApiError(422, "invalid_parameter", f"from: must be in {FIRST_DAY}..{LAST_DAY}")
+    if not FIRST_DAY <= to <= LAST_DAY:
+        raise ApiError(422, "invalid_parameter", f"to: must be in {FIRST_DAY}..{LAST_DAY}")
     if to < from_:
         raise ApiError(422, "invalid_parameter", "to: must be on or after `from`")
     if (to - from_).days >= MAX_RANGE_DAYS:

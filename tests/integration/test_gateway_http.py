@@ -39,6 +39,8 @@ def test_bad_parameters_are_422_naming_the_parameter(pipeline: Pipeline) -> None
         ("from=2026-13-01&to=2026-01-02", "from"),
         ("from=2026-01-05&to=2026-01-02", "to"),
         ("to=2026-01-02", "from"),
+        ("from=0001-01-01&to=0001-01-01", "from"),  # the month before it: year 0, was a 500
+        ("from=2026-01-01&to=9999-12-31", "to"),
     ]:
         response = httpx.get(f"{pipeline.gateway.url}/v1/activity?{query}", headers=headers)
         assert response.status_code == 422
