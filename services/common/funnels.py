@@ -17,14 +17,15 @@ from pydantic import (
     StrictBool,
     StrictFloat,
     StrictInt,
-    StrictStr,
     model_validator,
 )
+
+from services.common.text import StoredStr, StrictStoredStr
 
 MAX_STEPS = 10
 MAX_WINDOW_SECONDS = 90 * 86400
 
-Scalar = StrictStr | StrictInt | StrictFloat | StrictBool
+Scalar = StrictStoredStr | StrictInt | StrictFloat | StrictBool
 Order = Literal["ordered", "strict", "any"]
 Operator = Literal["eq", "neq", "in", "gt", "gte", "lt", "lte"]
 
@@ -33,7 +34,7 @@ class Condition(BaseModel):
     """`property` compared with `value`: eq/neq with a scalar, `in` with a list of scalars,
     gt/gte/lt/lte with a number (only numeric properties can pass those)."""
 
-    property: str = Field(min_length=1, max_length=200)
+    property: StoredStr = Field(min_length=1, max_length=200)
     op: Operator = "eq"
     value: Scalar | list[Scalar]
 
@@ -84,7 +85,7 @@ def _equal(actual: object, expected: object) -> bool:
 
 
 class Step(BaseModel):
-    event: str = Field(min_length=1, max_length=200)
+    event: StoredStr = Field(min_length=1, max_length=200)
     where: list[Condition] = Field(default_factory=list, max_length=20)
 
     def matches(self, event: str, props: dict[str, Any]) -> bool:
@@ -100,7 +101,7 @@ class Exclusion(Step):
 
 
 class FunnelDefinition(BaseModel):
-    name: str = Field(min_length=1, max_length=200)
+    name: StoredStr = Field(min_length=1, max_length=200)
     steps: list[Step] = Field(min_length=2, max_length=MAX_STEPS)
     window_seconds: int = Field(ge=1, le=MAX_WINDOW_SECONDS)
     order: Order = "ordered"

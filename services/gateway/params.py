@@ -12,6 +12,7 @@ from fastapi.routing import APIRoute
 
 from services.common.http import ApiError
 from services.common.projects import Project
+from services.common.text import NUL, NUL_MESSAGE
 from services.gateway.auth import read_project
 from services.gateway.render import Format
 
@@ -38,7 +39,8 @@ async def known_parameters(request: Request, _: Annotated[Project, Depends(read_
     ignored, a typo (`interval=week` for `period=week`) or a breakdown the route does not offer
     (`/v1/sessions?breakdown=plan`) answers with numbers the caller did not ask for, and nothing
     says so. Checked after the read key (FastAPI runs `read_project` once per request): an
-    unknown key is a 401 whatever the parameters, as on every other read."""
+    unknown key is a 401 whatever the parameters, as on every other read. A value holding a NUL
+    is refused here too, for every parameter at once (services/common/text.py)."""
     route = request.scope.get("route")
     if not isinstance(route, APIRoute):
         return
@@ -54,6 +56,9 @@ async def known_parameters(request: Request, _: Annotated[Project, Depends(read_
             "invalid_parameter",
             f"{unknown[0]}: not a parameter of {route.path} (it takes: {takes})",
         )
+    for name, value in request.query_params.multi_items():
+        if NUL in value:  # an event name to look up, say: the statement would fail
+            raise ApiError(422, "invalid_parameter", f"{name}: {NUL_MESSAGE}")
 
 
 @dataclass(frozen=True)

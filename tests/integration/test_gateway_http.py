@@ -35,16 +35,24 @@ def test_reads_need_a_read_key_and_admin_needs_the_token(pipeline: Pipeline) -> 
 def test_bad_parameters_are_422_naming_the_parameter(pipeline: Pipeline) -> None:
     project = pipeline.create_project("gw-params")
     headers = {"Authorization": f"Bearer {project['read_key']}"}
-    for query, name in [
-        ("from=2026-13-01&to=2026-01-02", "from"),
-        ("from=2026-01-05&to=2026-01-02", "to"),
-        ("to=2026-01-02", "from"),
-        ("from=0001-01-01&to=0001-01-01", "from"),  # the month before it: year 0, was a 500
-        ("from=2026-01-01&to=9999-12-31", "to"),
+    for path, query, name in [
+        ("activity", "from=2026-13-01&to=2026-01-02", "from"),
+        ("activity", "from=2026-01-05&to=2026-01-02", "to"),
+        ("activity", "to=2026-01-02", "from"),
+        ("lifecycle", "from=0001-01-01&to=0001-01-01&period=month", "from"),  # was a 500
+        ("activity", "from=2026-01-01&to=9999-12-31", "to"),
+        ("paths", "from=2026-01-01&to=2026-01-02&start_event=a%00b", "start_event"),  # was a 500
     ]:
-        response = httpx.get(f"{pipeline.gateway.url}/v1/activity?{query}", headers=headers)
-        assert response.status_code == 422
+        response = httpx.get(f"{pipeline.gateway.url}/v1/{path}?{query}", headers=headers)
+        assert response.status_code == 422, response.text
         assert response.json()["message"].startswith(name)
+    nul = httpx.post(
+        f"{pipeline.gateway.url}/v1/projects",
+        json={"name": "a\x00b"},
+        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+    )
+    assert nul.status_code == 422, nul.text  # was a 500: PostgreSQL cannot store a NUL
+    assert nul.json()["message"].startswith("name")
     bad_tz = httpx.post(
         f"{pipeline.gateway.url}/v1/projects",
         json={"name": "x", "timezone": "Mars/Olympus"},

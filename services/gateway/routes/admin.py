@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.common.http import ApiError
 from services.common.tables import projects
+from services.common.text import StoredStr
 from services.gateway.auth import require_admin
 from services.gateway.state import GatewayState
 
@@ -21,7 +22,7 @@ router = APIRouter(dependencies=[Depends(require_admin)], tags=["admin"])
 
 
 class ProjectIn(BaseModel):
-    name: str = Field(min_length=1, max_length=200)
+    name: StoredStr = Field(min_length=1, max_length=200)
     timezone: str = "UTC"
 
     @field_validator("timezone")
