@@ -17,14 +17,16 @@ from typing import Any
 
 import orjson
 
-from services.common.events import EventRecord, RejectedRecord
+from services.common.events import (
+    EARLIEST_TIMESTAMP,
+    MAX_EVENT_NAME_CHARS,
+    MAX_ID_CHARS,
+    MAX_MESSAGE_ID_CHARS,
+    EventRecord,
+    RejectedRecord,
+)
 
 SEGMENT_TYPES = frozenset({"track", "page", "screen", "identify", "group", "alias"})
-MAX_MESSAGE_ID_CHARS = 100
-MAX_ID_CHARS = 255
-MAX_EVENT_NAME_CHARS = 255
-# Earlier than this is an unset device clock (1970) or a unit mix-up, not product history.
-EARLIEST_TIMESTAMP = datetime(2000, 1, 1, tzinfo=UTC)
 DEFAULT_MAX_FUTURE_SECONDS = 86_400.0
 # A rejected event keeps its payload for inspection, but never more than this of it.
 MAX_REJECTED_PAYLOAD_BYTES = 32 * 1024

@@ -178,7 +178,12 @@ class Runner:
         if not self._pending:
             return
         records, self._pending = self._pending, []
-        batch = parse_records(records, self._settings.events_topic, self._settings.rejected_topic)
+        topics = (self._settings.events_topic, self._settings.rejected_topic)
+        batch = parse_records(records, *topics)
+        projects = {e.project_id for e in batch.events}
+        missing = await self._retrying("projects", lambda: self._store.missing_projects(projects))
+        if missing:  # rare (a record not from our ingest): read again, setting those aside
+            batch = parse_records(records, *topics, missing_projects=missing)
         if batch.dead:
             # Durable in the DLQ before the offsets that skip them commit.
             await self._dead_letters.publish(batch.dead)

@@ -24,9 +24,9 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import asyncpg
-import orjson
 
 from services.common.events import ACTIVE_TYPES, EventRecord, RejectedRecord
+from services.common.text import storable_json
 from services.metrics import metric_defs as m
 from services.metrics.aggregates import traits
 from services.metrics.aggregates.activity import apply_activity
@@ -129,17 +129,30 @@ class Store:
         m.REJECTED_STORED.inc(len(batch.rejected))
         m.BATCH_APPLY_SECONDS.observe(time.perf_counter() - started)
 
+    async def missing_projects(self, project_ids: Iterable[int]) -> frozenset[int]:
+        """The ids no project has (checked before a batch: their events are dead letters);
+        the others' timezones are cached on the way."""
+        unknown = sorted(set(project_ids) - self._zone_cache.keys())
+        if not unknown:
+            return frozenset()
+        async with self._pool.acquire() as conn:
+            await self._load_zones(conn, unknown)
+        return frozenset(unknown) - self._zone_cache.keys()
+
     async def _zones(
         self, conn: asyncpg.Connection, events: list[EventRecord]
     ) -> dict[int, ZoneInfo]:
         """Project timezones, cached: a project's timezone is fixed when it is created."""
         missing = sorted({e.project_id for e in events} - self._zone_cache.keys())
         if missing:
-            rows = await conn.fetch(
-                "SELECT id, timezone FROM projects WHERE id = ANY($1::int[])", missing
-            )
-            self._zone_cache.update({r["id"]: ZoneInfo(r["timezone"]) for r in rows})
+            await self._load_zones(conn, missing)
         return self._zone_cache
+
+    async def _load_zones(self, conn: asyncpg.Connection, project_ids: list[int]) -> None:
+        rows = await conn.fetch(
+            "SELECT id, timezone FROM projects WHERE id = ANY($1::int[])", project_ids
+        )
+        self._zone_cache.update({r["id"]: ZoneInfo(r["timezone"]) for r in rows})
 
     async def _record_traits(
         self, conn: asyncpg.Connection, events: list[EventRecord]
@@ -192,7 +205,7 @@ class Store:
             [r.detail for r in rejected],
             [r.message_id for r in rejected],
             [r.received_at for r in rejected],
-            [orjson.dumps(r.payload).decode() for r in rejected],
+            [storable_json(r.payload) for r in rejected],
         )
 
     async def _update_stats(

@@ -9,9 +9,11 @@ import os
 import sys
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import orjson
 from aiokafka import AIOKafkaProducer
 
 from tests.support.services import Pipeline
@@ -30,7 +32,8 @@ async def _pulse(pipeline: Pipeline, *args: str) -> str:
 
 
 async def _dead_letters(pipeline: Pipeline) -> int:
-    return int((await _pulse(pipeline, "dlq", "list")).splitlines()[-1].split()[0])
+    listing = await _pulse(pipeline, "dlq", "list", "--limit", "100000")
+    return int(listing.splitlines()[-1].split()[0])
 
 
 async def test_unreadable_records_go_to_the_dlq_and_can_be_replayed(pipeline: Pipeline) -> None:
@@ -66,3 +69,59 @@ async def test_unreadable_records_go_to_the_dlq_and_can_be_replayed(pipeline: Pi
     while await _dead_letters(pipeline) < 2 * (before + 1):
         assert time.monotonic() < deadline, "replayed records did not come back"
         await asyncio.sleep(0.5)
+
+
+async def test_records_postgresql_could_not_store_are_dead_letters_not_a_stopped_consumer(
+    pipeline: Pipeline,
+) -> None:
+    """Records of our model that the ingest would never write (another producer's, a hand-made
+    replay): each would fail its batch's transaction, and the consumer would stop on it at every
+    restart. They go to the DLQ with their reason, and the events after them are counted."""
+    project = pipeline.create_project("dlq-unstorable")
+    before = await _dead_letters(pipeline)
+    now = datetime.now(UTC).isoformat()
+    good = {
+        "project_id": int(project["id"]),
+        "type": "track",
+        "event": "e",
+        "user_id": "u",
+        "timestamp": now,
+        "received_at": now,
+    }
+    poison = {
+        "holds a NUL character": {"event": "a\x00b"},
+        "project 2147483000 does not exist": {"project_id": 2_147_483_000},
+        "project_id: Input should be less than or equal to 2147483647": {"project_id": 2**40},
+        "message_id: String should have at most 100 characters": {"message_id": "m" * 5000},
+        "user_id or anonymous_id is required": {"user_id": None},
+        "timestamp: Value error, must be in [2000-01-01": {"timestamp": "0001-01-01T00:00:00Z"},
+    }
+    producer = AIOKafkaProducer(bootstrap_servers=pipeline.metrics.env["KAFKA_BOOTSTRAP_SERVERS"])
+    await producer.start()
+    for n, change in enumerate(poison.values()):
+        record = {**good, "message_id": f"poison-{uuid.uuid4()}-{n}", **change}
+        await producer.send_and_wait(
+            pipeline.metrics.env["PULSE_EVENTS_TOPIC"], orjson.dumps(record), key=b"u"
+        )
+    # An integer beyond 64 bits in a property (orjson, as the archive, cannot write it) is
+    # stored as the float the ingest would have read it as, and counted.
+    giant = {**good, "message_id": str(uuid.uuid4()), "properties": {"n": 0}}
+    raw = orjson.dumps(giant).replace(b'"n":0', b'"n":1180591620717411303424')
+    await producer.send_and_wait(pipeline.metrics.env["PULSE_EVENTS_TOPIC"], raw, key=b"u")
+    # On the same partition (same key), after them: counted only if the consumer went on.
+    ok = {**good, "message_id": str(uuid.uuid4())}
+    await producer.send_and_wait(
+        pipeline.metrics.env["PULSE_EVENTS_TOPIC"], orjson.dumps(ok), key=b"u"
+    )
+    await producer.stop()
+
+    status = pipeline.wait_processed(project["read_key"], 2)
+    assert status["events_processed"] == 2
+    assert pipeline.metrics.proc is not None and pipeline.metrics.proc.poll() is None
+    deadline = time.monotonic() + 30
+    while await _dead_letters(pipeline) < before + len(poison):
+        assert time.monotonic() < deadline, "the unstorable records never reached the DLQ"
+        await asyncio.sleep(0.5)
+    listing = await _pulse(pipeline, "dlq", "list", "--limit", "1000")
+    for reason in poison:
+        assert reason in listing, reason

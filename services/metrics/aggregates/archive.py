@@ -15,9 +15,9 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import asyncpg
-import orjson
 
 from services.common.events import ACTIVE_TYPES, EventRecord
+from services.common.text import storable_json
 from services.metrics.aggregates.activity import event_name
 from services.metrics.aggregates.paths import apply_paths
 from services.metrics.aggregates.sessions import Person, apply_sessions
@@ -33,7 +33,7 @@ ARCHIVE_COLUMNS = ["project_id", "distinct_id", "ts", "event", "props"]
 def archived_props(event: EventRecord) -> str | None:
     """The event's properties over the traits its SDK attached, as JSON (docs/funnels.md)."""
     props = event.props
-    return orjson.dumps(props).decode() if props else None
+    return storable_json(props) if props else None
 
 
 async def apply_archive(
