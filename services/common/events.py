@@ -23,8 +23,9 @@ MAX_ID_CHARS = 255
 MAX_EVENT_NAME_CHARS = 255
 # Earlier than this is an unset device clock (1970) or a unit mix-up, not product history.
 EARLIEST_TIMESTAMP = datetime(2000, 1, 1, tzinfo=UTC)
-# Later than this, a day's arithmetic in a project's timezone would leave the years Python holds.
-LATEST_TIMESTAMP = datetime(9999, 1, 1, tzinfo=UTC)
+# Later than this is no product history either; the margin keeps the arithmetic on a day (the
+# windows after it, in any timezone) inside the years Python holds.
+LATEST_TIMESTAMP = datetime(9000, 1, 1, tzinfo=UTC)
 
 
 def _plausible(moment: datetime) -> datetime:
