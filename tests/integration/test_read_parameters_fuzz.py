@@ -95,7 +95,7 @@ def reads(pipeline: Pipeline) -> tuple[dict[str, str], list[tuple[str, dict[str,
     return headers, routes
 
 
-@settings(max_examples=scaled(400), deadline=None)
+@settings(max_examples=scaled(300), deadline=None)
 @given(st.data())
 def test_any_read_parameters_get_a_200_or_a_422_naming_one(
     pipeline: Pipeline,

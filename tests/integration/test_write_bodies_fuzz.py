@@ -112,7 +112,7 @@ def fuzzed(pipeline: Pipeline) -> dict[str, str]:
     return {"id": str(project["id"]), "read_key": project["read_key"]}
 
 
-@settings(max_examples=scaled(300), deadline=None)
+@settings(max_examples=scaled(250), deadline=None)
 @given(st.sampled_from(sorted(BODIES)), st.data())
 def test_any_body_is_stored_or_refused_with_a_reason(
     pipeline: Pipeline, fuzzed: dict[str, str], route: str, data: st.DataObject
