@@ -10,6 +10,7 @@ DATABASE_URL) is unset, waited for with a timeout, and stopped on exit.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import os
@@ -189,10 +190,41 @@ class Kafka:
                 start_new_session=True,
             )
         _wait_for_port("Kafka", self.port, self.proc, log)
+        _wait_for_group_coordinator(self.bootstrap, self.proc, log)
 
     def stop(self) -> None:
         if self.proc:
             _stop(self.proc)
+
+
+def _wait_for_group_coordinator(bootstrap: str, proc: subprocess.Popen[bytes], log: Path) -> None:
+    """Until the broker can coordinate a consumer group. For the first group, a fresh broker
+    creates `__consumer_offsets` (50 partitions) first; a consumer asking meanwhile logs an
+    error and a warning per retry (aiokafka), which every first `make run` and test session
+    showed. Asked here instead, quietly, so the services start on a broker ready for them."""
+    from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.errors import KafkaError
+
+    async def ask() -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        await admin.start()
+        try:
+            deadline = time.monotonic() + READY_TIMEOUT
+            while True:
+                try:
+                    await admin.find_coordinator("pulse.stack")
+                    return
+                except KafkaError as exc:
+                    if proc.poll() is not None or time.monotonic() > deadline:
+                        raise StackError(
+                            f"Kafka cannot coordinate consumer groups ({exc!r}); "
+                            f"log {log}:\n{_tail(log)}"
+                        ) from exc
+                    await asyncio.sleep(0.2)
+        finally:
+            await admin.close()
+
+    asyncio.run(ask())
 
 
 # ---------------------------------------------------------------- PostgreSQL
