@@ -10,7 +10,7 @@ the raw record (services/metrics/parse.py): cheaper there than walking every eve
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import AfterValidator, BaseModel, Field, model_validator
@@ -36,6 +36,20 @@ def _plausible(moment: datetime) -> datetime:
     return moment
 
 
+# The ingest stamps receipt with its clock. A record received "later" than a day from now
+# comes from elsewhere, and would hold its project's `processed_through` in the future for good
+# (it only moves forward).
+RECEIPT_CLOCK_SKEW = timedelta(days=1)
+
+
+def _received(moment: datetime) -> datetime:
+    if moment.tzinfo is None:
+        raise ValueError("needs a UTC offset")
+    if moment > datetime.now(UTC) + RECEIPT_CLOCK_SKEW:
+        raise ValueError("is more than a day after this consumer's clock")
+    return moment
+
+
 Id = Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS)]
 
 
@@ -53,7 +67,7 @@ class EventRecord(BaseModel):
     timestamp: Annotated[datetime, AfterValidator(_plausible)]
     original_timestamp: datetime | None = None
     sent_at: datetime | None = None
-    received_at: datetime
+    received_at: Annotated[datetime, AfterValidator(_received)]
     properties: dict[str, Any] = Field(default_factory=dict)
     traits: dict[str, Any] = Field(default_factory=dict)
     context: dict[str, Any] = Field(default_factory=dict)

@@ -95,6 +95,7 @@ async def test_records_postgresql_could_not_store_are_dead_letters_not_a_stopped
         "message_id: String should have at most 100 characters": {"message_id": "m" * 5000},
         "user_id or anonymous_id is required": {"user_id": None},
         "timestamp: Value error, must be in [2000-01-01": {"timestamp": "0001-01-01T00:00:00Z"},
+        "received_at: Value error, is more than a day after": {"received_at": "8999-01-01T00:00Z"},
     }
     producer = AIOKafkaProducer(bootstrap_servers=pipeline.metrics.env["KAFKA_BOOTSTRAP_SERVERS"])
     await producer.start()

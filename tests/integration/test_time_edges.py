@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -31,7 +31,7 @@ def _record(project_id: int, at_seconds: float, **fields: Any) -> bytes:
             "project_id": project_id,
             "message_id": str(uuid.uuid4()),
             "timestamp": at,
-            "received_at": at,
+            "received_at": datetime.now(UTC).isoformat(),
             **fields,
         }
     )
