@@ -7,7 +7,6 @@ is written. Keys are never logged.
 from __future__ import annotations
 
 import base64
-import binascii
 from collections.abc import Iterable
 from typing import Any
 
@@ -26,7 +25,8 @@ def _header_key(request: Request) -> str | None:
     if scheme == "basic":
         try:
             decoded = base64.b64decode(value.strip(), validate=True).decode()
-        except (binascii.Error, UnicodeDecodeError) as exc:
+        # binascii.Error, UnicodeDecodeError, and a non-ASCII value ("Basic \x80"): all ValueError
+        except ValueError as exc:
             raise ApiError(401, "unauthorized", "malformed Basic authorization header") from exc
         return decoded.partition(":")[0] or None
     if scheme == "bearer":

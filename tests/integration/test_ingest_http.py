@@ -63,6 +63,7 @@ def test_unknown_or_disagreeing_keys_are_401_and_write_nothing(pipeline: Pipelin
         ({"batch": [_track()]}, _basic("pw_nope")),
         ({"batch": [_track()], "writeKey": b["write_key"]}, _basic(a["write_key"])),
         ({"batch": [_track()]}, {}),
+        ({"batch": [_track()]}, {"Authorization": b"Basic \x80"}),  # not ASCII: was a 500
     ]
     for body, headers in cases:
         response = httpx.post(url, json=body, headers=headers)
