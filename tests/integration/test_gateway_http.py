@@ -53,6 +53,13 @@ def test_bad_parameters_are_422_naming_the_parameter(pipeline: Pipeline) -> None
     )
     assert nul.status_code == 422, nul.text  # was a 500: PostgreSQL cannot store a NUL
     assert nul.json()["message"].startswith("name")
+    funnel = httpx.post(
+        f"{pipeline.gateway.url}/v1/funnels",
+        json={"name": "f", "steps": [{"event": "a"}, {"event": "b\x00"}], "window_seconds": 60},
+        headers=headers,
+    )
+    assert funnel.status_code == 422, funnel.text  # was a 500 too
+    assert funnel.json()["message"].startswith("steps.1.event")
     bad_tz = httpx.post(
         f"{pipeline.gateway.url}/v1/projects",
         json={"name": "x", "timezone": "Mars/Olympus"},

@@ -83,6 +83,7 @@ def test_person_is_user_id_else_anonymous_id() -> None:
             "message_id_too_long",
         ),
         ({"type": "bogus", "userId": "u"}, "invalid_type"),
+        ({"type": ["track"], "userId": "u"}, "invalid_type"),  # unhashable: was a TypeError
         ({"type": "alias", "userId": "u"}, "missing_id"),
         ({"type": "track", "event": "x", "userId": "u", "properties": [1]}, "invalid_field"),
         ("not an object", "not_an_object"),
