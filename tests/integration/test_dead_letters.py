@@ -123,6 +123,6 @@ async def test_records_postgresql_could_not_store_are_dead_letters_not_a_stopped
     while await _dead_letters(pipeline) < before + len(poison):
         assert time.monotonic() < deadline, "the unstorable records never reached the DLQ"
         await asyncio.sleep(0.5)
-    listing = await _pulse(pipeline, "dlq", "list", "--limit", "1000")
+    listing = await _pulse(pipeline, "dlq", "list", "--limit", "100000")
     for reason in poison:
         assert reason in listing, reason
