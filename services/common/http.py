@@ -76,8 +76,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def on_validation_error(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
+        # pydantic prefixes a validator's own message with "Value error, ": not for a caller
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'][1:]) or e['loc'][0]}: {e['msg']}"
+            f"{'.'.join(str(p) for p in e['loc'][1:]) or e['loc'][0]}: "
+            + e["msg"].removeprefix("Value error, ")
             for e in exc.errors()
         )
         return error_response(422, "invalid_parameter", problems)

@@ -253,9 +253,9 @@ def _where(op: str, value: Any) -> Json:
         (definition("a"), "steps: List should have at least 2 items"),
         (definition(*"abcdefghijk"), "steps: List should have at most 10 items"),
         (_where("like", 1), "steps.0.where.0.op: Input should be 'eq'"),
-        (_where("in", "x"), "steps.0.where.0: Value error, `in` takes a non-empty list"),
-        (_where("in", []), "steps.0.where.0: Value error, `in` takes a non-empty list"),
-        (_where("gt", "10"), "steps.0.where.0: Value error, `gt` takes a number"),
+        (_where("in", "x"), "steps.0.where.0: `in` takes a non-empty list"),
+        (_where("in", []), "steps.0.where.0: `in` takes a non-empty list"),
+        (_where("gt", "10"), "steps.0.where.0: `gt` takes a number"),
         (
             definition("a", "b", "c", exclusions=[{"event": "x", "from_step": 2, "to_step": 2}]),
             "exclusions[0]: from_step < to_step <= 3",
