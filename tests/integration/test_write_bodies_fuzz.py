@@ -17,21 +17,8 @@ from hypothesis import strategies as st
 
 from tests.support.examples import scaled
 from tests.support.services import ADMIN_TOKEN, Pipeline
+from tests.support.wire_messages import json_values, leaves
 
-leaves = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.integers(min_value=-(2**63), max_value=2**64 - 1),
-    st.floats(allow_nan=False, allow_infinity=False),
-    st.text(max_size=12),
-)
-json_values = st.recursive(
-    leaves,
-    lambda inner: (
-        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
-    ),
-    max_leaves=8,
-)
 nasty_texts = st.one_of(
     st.sampled_from(["a\x00b", "\x00", "x" * 201, " ", "", "Mars/Olympus", "UTC\x00"]),
     st.text(max_size=20),
