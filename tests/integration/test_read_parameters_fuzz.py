@@ -69,12 +69,7 @@ def reads(pipeline: Pipeline) -> tuple[dict[str, str], list[tuple[str, dict[str,
     """The read key's headers and each read (GET) route with its query parameters."""
     project = pipeline.create_project("read-params-fuzz")
     headers = {"Authorization": f"Bearer {project['read_key']}"}
-    funnel = httpx.post(
-        f"{pipeline.gateway.url}/v1/funnels",
-        json={"name": "f", "steps": [{"event": "a"}, {"event": "b"}], "window_seconds": 3600},
-        headers=headers,
-    )
-    assert funnel.status_code == 201, funnel.text
+    funnel_id = pipeline.create_funnel(project["read_key"], "a", "b", window_seconds=3600)
     document = httpx.get(f"{pipeline.gateway.url}/openapi.json").json()
     routes = []
     for path, operations in document["paths"].items():
@@ -89,7 +84,7 @@ def reads(pipeline: Pipeline) -> tuple[dict[str, str], list[tuple[str, dict[str,
             for p in operations["get"].get("parameters", [])
             if p["in"] == "query"
         }
-        routes.append((path.replace("{funnel_id}", str(funnel.json()["id"])), parameters))
+        routes.append((path.replace("{funnel_id}", str(funnel_id)), parameters))
     assert len(routes) >= 10, [path for path, _ in routes]
     assert all("{" not in path for path, _ in routes), [path for path, _ in routes]
     return headers, routes

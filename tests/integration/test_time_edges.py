@@ -52,17 +52,9 @@ def test_events_at_the_edges_of_time_are_counted_and_read(
     # A project per edge: one batch spanning 7,000 years is correct too, but its activity
     # rollup walks every day between (rollup.py), some 13 s here.
     projects = [pipeline.create_project(f"time-edges-{timezone}", timezone) for _ in EDGES]
-    funnels = []
+    funnels = [pipeline.create_funnel(project["read_key"], "a", "b") for project in projects]
     records = []
     for edge, project in zip(EDGES, projects, strict=True):
-        headers = {"Authorization": f"Bearer {project['read_key']}"}
-        funnel = httpx.post(
-            f"{pipeline.gateway.url}/v1/funnels",
-            json={"name": "f", "steps": [{"event": "a"}, {"event": "b"}], "window_seconds": 86400},
-            headers=headers,
-        )
-        assert funnel.status_code == 201, funnel.text
-        funnels.append(funnel.json()["id"])
         offset = (edge - EDGES[0]).total_seconds()
         project_id = int(project["id"])
         for n, name in enumerate(["a", "b", "a"]):  # a session, a path, a conversion
