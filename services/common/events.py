@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import AfterValidator, BaseModel, Field, model_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, Field, model_validator
 
 EventType = Literal["track", "page", "screen", "identify", "group", "alias"]
 ACTIVE_TYPES: frozenset[str] = frozenset({"track", "page", "screen"})
@@ -29,8 +29,6 @@ LATEST_TIMESTAMP = datetime(9000, 1, 1, tzinfo=UTC)
 
 
 def _plausible(moment: datetime) -> datetime:
-    if moment.tzinfo is None:
-        raise ValueError("needs a UTC offset")
     if not EARLIEST_TIMESTAMP <= moment < LATEST_TIMESTAMP:
         raise ValueError(f"must be in [{EARLIEST_TIMESTAMP.date()}, {LATEST_TIMESTAMP.date()})")
     return moment
@@ -43,8 +41,6 @@ RECEIPT_CLOCK_SKEW = timedelta(days=1)
 
 
 def _received(moment: datetime) -> datetime:
-    if moment.tzinfo is None:
-        raise ValueError("needs a UTC offset")
     if moment > datetime.now(UTC) + RECEIPT_CLOCK_SKEW:
         raise ValueError("is more than a day after this consumer's clock")
     return moment
@@ -64,10 +60,10 @@ class EventRecord(BaseModel):
     anonymous_id: Id | None = None
     previous_id: Id | None = None
     group_id: Id | None = None
-    timestamp: Annotated[datetime, AfterValidator(_plausible)]
+    timestamp: Annotated[AwareDatetime, AfterValidator(_plausible)]
     original_timestamp: datetime | None = None
     sent_at: datetime | None = None
-    received_at: Annotated[datetime, AfterValidator(_received)]
+    received_at: Annotated[AwareDatetime, AfterValidator(_received)]
     properties: dict[str, Any] = Field(default_factory=dict)
     traits: dict[str, Any] = Field(default_factory=dict)
     context: dict[str, Any] = Field(default_factory=dict)
