@@ -23,6 +23,10 @@ MAX_RANGE_DAYS = 731
 FIRST_DAY = date(1970, 1, 1)
 LAST_DAY = date(9997, 12, 31)
 
+# A cache-buster, which clients that cannot turn their cache off add to every GET (jQuery's
+# `cache: false`, some dashboard plugins): never a typo of a real parameter, so it is let by.
+CACHE_BUSTER = "_"
+
 # Per route, the query parameters it takes (its own and its dependencies'), found on first use.
 _TAKEN: dict[str, frozenset[str]] = {}  # by APIRoute.unique_id
 
@@ -38,9 +42,10 @@ async def known_parameters(request: Request, _: Annotated[Project, Depends(read_
     """A query parameter the read route does not take is an error (422 naming it), not ignored:
     ignored, a typo (`interval=week` for `period=week`) or a breakdown the route does not offer
     (`/v1/sessions?breakdown=plan`) answers with numbers the caller did not ask for, and nothing
-    says so. Checked after the read key (FastAPI runs `read_project` once per request): an
-    unknown key is a 401 whatever the parameters, as on every other read. A value holding a NUL
-    is refused here too, for every parameter at once (services/common/text.py)."""
+    says so; only a cache-buster (`_`) is let by. Checked after the read key (FastAPI runs
+    `read_project` once per request): an unknown key is a 401 whatever the parameters, as on
+    every other read. A value holding a NUL is refused here too, for every parameter at once
+    (services/common/text.py)."""
     route = request.scope.get("route")
     if not isinstance(route, APIRoute):
         return
@@ -48,7 +53,7 @@ async def known_parameters(request: Request, _: Annotated[Project, Depends(read_
     if taken is None:
         taken = frozenset(_query_parameters(route.dependant))
         _TAKEN[route.unique_id] = taken
-    unknown = sorted(set(request.query_params) - taken)
+    unknown = sorted(set(request.query_params) - taken - {CACHE_BUSTER})
     if unknown:
         takes = ", ".join(sorted(taken)) or "none"
         raise ApiError(

@@ -64,6 +64,16 @@ async def test_the_parameters_of_the_route_and_its_dependencies_are_taken() -> N
     assert response.json() == {"from": "2026-05-01", "period": "week"}
 
 
+async def test_a_cache_buster_is_let_by_and_a_near_miss_is_not() -> None:
+    params = {"from": "2026-05-01", "to": "2026-05-31", "_": "1795000000000"}
+    response = await _get(params)
+    assert response.status_code == 200, response.text
+    assert response.json() == {"from": "2026-05-01", "period": "day"}
+    response = await _get({**params, "__": "1"})
+    assert response.status_code == 422
+    assert response.json()["message"].startswith("__: not a parameter of /v1/lifecycle")
+
+
 async def test_an_unknown_key_is_a_401_whatever_the_parameters() -> None:
     response = await _get({"interval": "week"}, key="pr_wrong")
     assert response.status_code == 401
