@@ -63,6 +63,9 @@ def test_every_path_and_body_shape_is_accepted(pipeline: Pipeline) -> None:
             {"Authorization": "Basic " + base64.b64encode(f"{key}:".encode()).decode()},
         ),
         ("/i/v0/e/", orjson.dumps([_event()]), {"Authorization": f"Bearer {key}"}),
+        # Segment's body key works here too (SPEC §3), alone or agreeing with api_key.
+        ("/batch/", orjson.dumps({"writeKey": key, "batch": [_event()]}), {}),
+        ("/capture/", orjson.dumps({**_event(), "writeKey": key, "api_key": key}), {}),
     ]
     for path, body, headers in bodies:
         response = httpx.post(f"{url}{path}", content=body, headers=headers)
@@ -71,7 +74,7 @@ def test_every_path_and_body_shape_is_accepted(pipeline: Pipeline) -> None:
     big = [_event(properties={"pad": "x" * 20_000}) for _ in range(50)]
     response = httpx.post(f"{url}/batch/", json={"api_key": key, "batch": big})
     assert response.status_code == 200, response.text
-    sent = len(PATHS) + 1 + 2 + 1 + 1 + 1 + 1 + len(big)
+    sent = len(PATHS) + 1 + 2 + 1 + 1 + 1 + 1 + 1 + 1 + len(big)
     status = pipeline.wait_processed(project["read_key"], sent)
     assert (status["events_processed"], status["rejected"]) == (sent, 0)
 
@@ -110,6 +113,13 @@ def test_refusals_carry_detail_for_the_posthog_client(pipeline: Pipeline) -> Non
     cases: list[tuple[str, Any, int, str]] = [
         ("/batch/", {"batch": [_event()]}, 401, "unauthorized"),
         ("/batch/", {"api_key": "phc_unknown", "batch": [_event()]}, 401, "unauthorized"),
+        # Keys that disagree, whichever fields they came in.
+        (
+            "/batch/",
+            {"api_key": key, "writeKey": other["write_key"], "batch": [_event()]},
+            401,
+            "unauthorized",
+        ),
         (
             "/e/",
             [_event(properties={"token": key}), _event(properties={"token": other["write_key"]})],

@@ -2,10 +2,11 @@
 trailing slash.
 
 Bodies: `{"batch": [...], "api_key", "sent_at"}`, a bare array of events, or one event. The key
-is `api_key` (or `token`) in the body, Basic or Bearer; when the request names none, the events'
-own `api_key` / `properties.token` (posthog-js) must all agree. `?compression=gzip-js` (or
-`gzip`) means a gzip body without a Content-Encoding header. Up to 5 MB per request. Errors carry
-`detail` beside `code`/`message`: the PostHog client shows `detail`.
+is `api_key` (or `token`, or Segment's `writeKey`) in the body, Basic or Bearer; when the
+request names none, the events' own `api_key` / `properties.token` (posthog-js) must all agree.
+`?compression=gzip-js` (or `gzip`) means a gzip body without a Content-Encoding header. Up to
+5 MB per request. Errors carry `detail` beside `code`/`message`: the PostHog client shows
+`detail`.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from services.ingest.posthog_mapping import posthog_to_segment
 from services.ingest.state import IngestState
 
 PATHS = ("/batch/", "/capture/", "/e/", "/i/v0/e/")
-BODY_KEY_FIELDS = ("api_key", "token")
+# PostHog's own fields, and Segment's `writeKey` (SPEC §3: any route takes any of them).
+BODY_KEY_FIELDS = ("api_key", "token", "writeKey")
 
 
 def _error(exc: ApiError) -> Response:
