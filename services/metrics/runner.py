@@ -107,6 +107,10 @@ class Runner:
             await self._flush()
             for tp in revoked:
                 self._expected.pop((tp.topic, tp.partition), None)
+                self._applied.pop((tp.topic, tp.partition), None)
+                # Its lag is the new owner's to report: kept here, the last value would stay
+                # in every sum over the replicas (a backlog that is not there, and an alert).
+                m.CONSUMER_LAG.remove(tp.topic, str(tp.partition))
         log.info(
             "partitions_revoked", partitions=sorted(f"{t.topic}:{t.partition}" for t in revoked)
         )
