@@ -86,8 +86,10 @@ def test_invalid_events_are_rejected_and_the_rest_accepted(pipeline: Pipeline) -
     )
     assert response.status_code == 200
     pipeline.wait_processed(project["read_key"], 2)
-    rejected = pipeline.read("/v1/rejected", project["read_key"])["rejected"]
-    assert sorted(r["reason"] for r in rejected) == ["message_id_too_long", "missing_id"]
+    answer = pipeline.read("/v1/rejected", project["read_key"])
+    assert sorted(r["reason"] for r in answer["rejected"]) == ["message_id_too_long", "missing_id"]
+    assert set(answer["freshness"]) == {"processed_through", "lag"}
+    assert answer["freshness"]["processed_through"] is not None
     assert pipeline.read("/v1/status", project["read_key"])["rejected"] == 2
 
 

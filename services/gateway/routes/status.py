@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from services.common.projects import Project
 from services.gateway.auth import read_project
-from services.gateway.queries.freshness import read_freshness
+from services.gateway.queries.freshness import Freshness, read_freshness
 from services.gateway.queries.status import Rejected, Status, read_counters, read_rejected
 from services.gateway.render import Format, respond
 from services.gateway.state import GatewayState
@@ -20,6 +20,8 @@ router = APIRouter(tags=["pipeline"])
 
 class RejectedOut(BaseModel):
     rejected: list[Rejected]
+    # Rejections reach this list through the consumer too: whether it is complete so far.
+    freshness: Freshness
 
 
 @router.get("/v1/status", response_model=Status)
@@ -54,4 +56,5 @@ async def rejected(
     state: GatewayState = request.app.state.pulse
     async with state.engine.connect() as conn:
         rows = await read_rejected(conn, project.id, limit)
-    return respond(format, RejectedOut(rejected=rows), rows, "rejected")
+        freshness = await read_freshness(conn, project.id, state.lag, state.settings)
+    return respond(format, RejectedOut(rejected=rows, freshness=freshness), rows, "rejected")
