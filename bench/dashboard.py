@@ -203,6 +203,7 @@ def run(env: dict[str, str]) -> list[Figure]:
     service_env = {
         **os.environ,
         **env,
+        "PULSE_DRAIN_SECONDS": "0",
         "PULSE_ADMIN_TOKEN": ADMIN,
         "PULSE_EVENTS_TOPIC": "bench-dashboard.events",
         "PULSE_REJECTED_TOPIC": "bench-dashboard.rejected",

@@ -613,6 +613,7 @@ def measure_gateway(
     service_env = {
         **os.environ,
         **env,
+        "PULSE_DRAIN_SECONDS": "0",
         "PULSE_ADMIN_TOKEN": ADMIN,
         "PULSE_EVENTS_TOPIC": f"bench-reads-{tag}.events",
         "PULSE_CONSUMER_GROUP": f"bench-reads-{tag}.metrics",

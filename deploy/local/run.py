@@ -97,6 +97,8 @@ def _serve(
     """Migrate, start the services (appended to `procs`), print where they are, and keep them
     running until Ctrl-C (`_watch`)."""
     env.setdefault("PULSE_ADMIN_TOKEN", DEV_ADMIN_TOKEN)
+    # No load balancer polls /readyz here: Ctrl-C stops at once (compose keeps the default).
+    env.setdefault("PULSE_DRAIN_SECONDS", "0")
     subprocess.run([str(BIN / "pulse"), "migrate"], env=env, check=True)
     urls = {}
     for name, (_, port_var, default) in SERVICES.items():

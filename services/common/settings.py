@@ -35,6 +35,11 @@ class CommonSettings(BaseSettings):
         return [k.strip() for k in self.breakdown_keys.split(",") if k.strip()]
 
     project_cache_seconds: float = 2.0
+    # On SIGTERM, answer /readyz with 503 and go on serving this long before closing the port,
+    # so that a load balancer polling readiness stops sending first (services/common/serve.py).
+    drain_seconds: float = Field(
+        5.0, ge=0, le=60, description="on SIGTERM, keep serving (readyz 503) this long"
+    )
 
     @property
     def sqlalchemy_url(self) -> str:

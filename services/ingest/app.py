@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -90,5 +91,12 @@ def create_app(settings: IngestSettings) -> FastAPI:
         keys = checks["postgres"] or state.projects.loaded
         return keys and checks["kafka"], checks
 
+    async def drain() -> None:
+        """The first phase of a stop (services/common/serve.py): /readyz answers 503 while
+        requests are still served, for load balancers to notice and stop sending them."""
+        app.state.pulse.draining = True
+        await asyncio.sleep(settings.drain_seconds)
+
+    app.state.drain = drain
     install_health_routes(app, ready)
     return app

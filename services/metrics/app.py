@@ -51,17 +51,23 @@ def create_app(settings: MetricsSettings) -> FastAPI:
         try:
             yield
         finally:
-            state["draining"] = True
-            runner.stop()
-            # The loop applies and commits its open batch before it returns.
-            await asyncio.wait({task}, timeout=30)
+            await drain()  # done already when a signal stopped us (serve.py)
             pruner.cancel()
             backfiller.cancel()
             rebuilder.cancel()
             await pool.close()
             log.info("metrics_stopped")
 
+    async def drain() -> None:
+        """The first phase of a stop (services/common/serve.py): /readyz answers 503, and the
+        consumer applies and commits its open batch before it returns, while /livez and
+        /metrics still answer."""
+        state["draining"] = True
+        state["runner"].stop()
+        await asyncio.wait({state["task"]}, timeout=30)
+
     app = FastAPI(title="Pulse metrics", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.state.drain = drain
     app.state.consumer_failed = False
     install_error_handlers(app)
 

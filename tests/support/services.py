@@ -44,7 +44,13 @@ class ServiceProcess:
     def start(self, timeout: float = 60, ready: bool = True) -> None:
         """Start the process and wait until it is ready (`/readyz`), or only up (`/livez`)."""
         ARTIFACTS.mkdir(exist_ok=True)
-        env = {**os.environ, **self.env, f"PULSE_{self.name.upper()}_PORT": str(self.port)}
+        # No drain on stop (services/common/serve.py) unless a test asks for one.
+        env = {
+            "PULSE_DRAIN_SECONDS": "0",
+            **os.environ,
+            **self.env,
+            f"PULSE_{self.name.upper()}_PORT": str(self.port),
+        }
         log = self.log
         with log.open("ab") as out:
             self.proc = subprocess.Popen(
