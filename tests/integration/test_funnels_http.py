@@ -9,6 +9,7 @@ with numbers worked out by hand, whatever writes them.
 from __future__ import annotations
 
 import asyncio
+import csv
 import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -523,6 +524,15 @@ async def test_csv_has_a_line_per_step_or_per_value_and_step(
         ",1,'=Signed Up,1,1.0,1.0,",
         ",2,Paid,0,0.0,0.0,",
     ]
+    # The list of funnels too: a line per funnel, its steps as JSON in one cell.
+    listed = await http.get("/v1/funnels?format=csv", headers=auth(project))
+    assert listed.headers["content-type"].startswith("text/csv")
+    header, line = list(csv.reader(listed.text.splitlines()))
+    assert header == [
+        "name", "steps", "window_seconds", "order", "exclusions", "id", "backfill", "created_at"
+    ]  # fmt: skip
+    assert (line[0], line[5]) == ("f", str(funnel["id"])) and line[6] in ("running", "complete")
+    assert json.loads(line[1]) == funnel["steps"]
     nobody = await http.get(
         url.replace("2026-05-01", "2026-06-01") + "&breakdown=plan", headers=auth(project)
     )

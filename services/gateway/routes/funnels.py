@@ -42,7 +42,7 @@ from services.gateway.queries.funnels import (
     read_funnel_breakdown,
     read_funnel_steps,
 )
-from services.gateway.render import columns, csv_response
+from services.gateway.render import Format, columns, csv_response, respond
 from services.gateway.state import GatewayState
 
 router = APIRouter(tags=["funnels"])
@@ -120,12 +120,17 @@ async def create(
 
 @router.get("/v1/funnels", response_model=FunnelList)
 async def list_all(
-    request: Request, project: Annotated[Project, Depends(read_project)]
-) -> FunnelList:
+    request: Request,
+    project: Annotated[Project, Depends(read_project)],
+    format: Annotated[
+        Format, Query(description="json (default) or csv (a funnel a line)")
+    ] = "json",
+) -> Response:
     """The project's funnels, oldest first, with their backfill state."""
     state: GatewayState = request.app.state.pulse
     async with state.engine.connect() as conn:
-        return FunnelList(funnels=await list_funnels(conn, project.id))
+        found = await list_funnels(conn, project.id)
+    return respond(format, FunnelList(funnels=found), found, "funnels")
 
 
 @router.get("/v1/funnels/{funnel_id}", response_model=FunnelReport)
