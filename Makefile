@@ -19,15 +19,19 @@ $(INSTALLED): pyproject.toml
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test,dev]'
 	touch $@
 
-# Java and Maven run the Kafka broker; Debian's postgresql package provides the server.
+# Java (17+) and Maven run the Kafka broker; Debian's postgresql package provides the server.
+# As root, what is missing is installed from Debian (maven brings a Java runtime with it).
 system-deps:
-	@command -v java >/dev/null || { echo "error: java (17+) is required for the local Kafka broker"; exit 1; }
-	@command -v mvn >/dev/null || { echo "error: mvn is required to fetch the Kafka jars"; exit 1; }
-	@ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || { \
+	@missing=""; \
+	command -v java >/dev/null || missing="$$missing default-jre-headless"; \
+	command -v mvn >/dev/null || missing="$$missing maven"; \
+	ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ]; then \
-			echo "Installing Debian's postgresql package ..."; \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
-		else echo "error: install PostgreSQL server binaries (Debian: apt-get install postgresql)"; exit 1; fi; }
+			echo "Installing Debian's$$missing ..."; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+		else echo "error: install Java 17+, Maven and PostgreSQL's server (Debian: apt-get install$$missing)"; exit 1; fi; \
+	fi
 
 # The dashboard's browser test drives Debian's chromium (never a browser downloaded by Playwright);
 # the deploy test checks the alert rules with promtool (Debian's prometheus package).
