@@ -27,8 +27,11 @@ from tests.support import oracle
 from tests.support.examples import database_examples
 from tests.support.store_db import Db, new_project
 
-START = date(2026, 5, 4)  # a Monday
+START = date(2026, 3, 2)  # a Monday
 SPAN_DAYS = 40
+# New York's clocks go forward on 2026-03-08 (a 23-hour day) and Santiago's back on 04-05 (25
+# hours), both inside the span; Kolkata is 5:30 ahead all year, so UTC hours fall on other days.
+TIMEZONES = ["UTC", "America/New_York", "America/Santiago", "Asia/Kolkata"]
 
 
 ids = st.sampled_from([f"{kind}{n}" for kind in ("anon", "user", "device") for n in range(4)])
@@ -111,31 +114,32 @@ async def test_any_delivery_gives_the_oracles_numbers(
     )
     batches = [delivery[i:j] for i, j in zip([0, *cuts], [*cuts, len(delivery)], strict=True)]
 
-    project_id = await new_project(db.pool)
+    tz = data.draw(st.sampled_from(TIMEZONES), label="timezone")
+    project_id = await new_project(db.pool, tz)
     store = Store(db.pool, "property-tests", ["plan"])
     for batch in batches:
         await store.apply(ParsedBatch(events=[_record(project_id, e) for e in batch]), {})
     stop = START + timedelta(days=SPAN_DAYS + 35)
     async with db.engine.connect() as conn:
         days = await read_activity(conn, project_id, START, stop)
-        assert [d.model_dump(mode="json") for d in days] == oracle.activity(sent, START, stop)
+        assert [d.model_dump(mode="json") for d in days] == oracle.activity(sent, START, stop, tz)
         for period in ("day", "week", "month"):
             got = await read_lifecycle(conn, project_id, START, stop, period)  # type: ignore[arg-type]
             assert [r.model_dump(mode="json") for r in got] == oracle.lifecycle(
-                sent, START, stop, period
+                sent, START, stop, period, tz
             ), period
         for period in ("week", "month"):
             got_s = await read_stickiness(conn, project_id, START, stop, period)  # type: ignore[arg-type]
             assert [r.model_dump(mode="json") for r in got_s] == oracle.stickiness(
-                sent, START, stop, period
+                sent, START, stop, period, tz
             ), period
         series = await read_breakdown(conn, project_id, "plan", START, stop)
         values = {e.message_id: v for e in sent if (v := _plan(e)) is not None}
         assert [s.model_dump(mode="json") for s in series] == oracle.breakdown(
-            sent, values, START, stop
+            sent, values, START, stop, tz
         )
         top = await read_events(conn, project_id, START, stop, 100)
-        assert [r.model_dump() for r in top] == oracle.top_events(sent, START, stop)
+        assert [r.model_dump() for r in top] == oracle.top_events(sent, START, stop, tz)
         for period, mode, start_event, return_event in [
             ("day", "on", None, None),
             ("day", "on_or_after", None, None),
@@ -163,6 +167,7 @@ async def test_any_delivery_gives_the_oracles_numbers(
                 mode,
                 start_event,
                 return_event,
+                tz,
             ), (period, mode, start_event, return_event)
 
 

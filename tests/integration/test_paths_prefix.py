@@ -54,7 +54,8 @@ rows = st.lists(
     archived=rows,
     cut=st.integers(0, 41),
     window=st.integers(1, 10),
-    timezone=st.sampled_from(["UTC", "Asia/Kolkata"]),
+    # New York's clocks go forward on 2026-03-08, inside the 200 hours from START.
+    timezone=st.sampled_from(["UTC", "America/New_York", "Asia/Kolkata"]),
 )
 async def test_a_prefix_read_through_a_window_is_the_whole_prefix_tail(
     db: Db, archived: list[tuple[str, int, str]], cut: int, window: int, timezone: str

@@ -30,6 +30,7 @@ from services.metrics.sessions_rebuild import rebuild_chunk, rebuild_pending
 from services.metrics.store import Store
 from tests.integration.test_sessions_properties import (
     START,
+    TIMEZONES,
     _record,
     _sent,
     histories,
@@ -163,7 +164,7 @@ async def test_sessions_equal_the_oracle_under_any_project_settings(
 ) -> None:  # type: ignore[type-arg]
     sent = _sent(history)
     batches = drawn_batches(data, sent)
-    timezone = data.draw(st.sampled_from(["UTC", "Asia/Kolkata"]), label="timezone")
+    timezone = data.draw(st.sampled_from(TIMEZONES), label="timezone")
     rules = data.draw(st.sampled_from(SETTINGS), label="settings")
 
     project_id = await _project(db, timezone, *rules)
@@ -180,7 +181,7 @@ async def test_changed_settings_rebuild_every_session_to_the_oracle(
 ) -> None:  # type: ignore[type-arg]
     sent = _sent(history)
     batches = drawn_batches(data, sent)
-    timezone = data.draw(st.sampled_from(["UTC", "Asia/Kolkata"]), label="timezone")
+    timezone = data.draw(st.sampled_from(TIMEZONES), label="timezone")
     rules = data.draw(st.sampled_from(SETTINGS), label="settings")
     # One or two changes, each to settings other than the ones in force.
     changes: list[tuple[timedelta, timedelta]] = []

@@ -26,6 +26,11 @@ class SentEvent:
     event: str = "viewed"
 
 
+def day_of(e: SentEvent, tz: str = "UTC") -> date:
+    """The event's day in the project's timezone."""
+    return e.timestamp.astimezone(ZoneInfo(tz)).date()
+
+
 def _people(events: list[SentEvent]) -> dict[str, str]:
     parent: dict[str, str] = {}
 
@@ -48,19 +53,17 @@ def active_days(events: list[SentEvent], tz: str = "UTC") -> dict[str, set[date]
     """person -> the days (in tz) they did an active event, after dedup and identity merges."""
     unique = list({e.message_id: e for e in events}.values())
     person = _people(unique)
-    zone = ZoneInfo(tz)
     days: dict[str, set[date]] = defaultdict(set)
     for e in unique:
         if e.type in ACTIVE:
-            days[person[e.person]].add(e.timestamp.astimezone(zone).date())
+            days[person[e.person]].add(day_of(e, tz))
     return days
 
 
 def activity(events: list[SentEvent], start: date, stop: date, tz: str = "UTC") -> list[dict]:  # type: ignore[type-arg]
     unique = list({e.message_id: e for e in events}.values())
     days_by_person = active_days(unique, tz)
-    zone = ZoneInfo(tz)
-    events_by_day = Counter(e.timestamp.astimezone(zone).date() for e in unique if e.type in ACTIVE)
+    events_by_day = Counter(day_of(e, tz) for e in unique if e.type in ACTIVE)
     first_day = {p: min(days) for p, days in days_by_person.items()}
     out = []
     day = start
@@ -103,8 +106,10 @@ def _shift(start: date, period: str, n: int) -> date:
     return date(start.year + month // 12, month % 12 + 1, 1)
 
 
-def lifecycle(events: list[SentEvent], start: date, stop: date, period: str) -> list[dict]:  # type: ignore[type-arg]
-    days_by_person = active_days(events)
+def lifecycle(
+    events: list[SentEvent], start: date, stop: date, period: str, tz: str = "UTC"
+) -> list[dict]:  # type: ignore[type-arg]
+    days_by_person = active_days(events, tz)
     periods_by_person = {
         p: {_period_start(d, period) for d in ds} for p, ds in days_by_person.items()
     }
@@ -128,8 +133,10 @@ def lifecycle(events: list[SentEvent], start: date, stop: date, period: str) -> 
     return out
 
 
-def stickiness(events: list[SentEvent], start: date, stop: date, period: str) -> list[dict]:  # type: ignore[type-arg]
-    days_by_person = active_days(events)
+def stickiness(
+    events: list[SentEvent], start: date, stop: date, period: str, tz: str = "UTC"
+) -> list[dict]:  # type: ignore[type-arg]
+    days_by_person = active_days(events, tz)
     width = 7 if period == "week" else 31
     out = []
     current = _period_start(start, period)
@@ -145,13 +152,13 @@ def stickiness(events: list[SentEvent], start: date, stop: date, period: str) ->
     return out
 
 
-def top_events(events: list[SentEvent], start: date, stop: date) -> list[dict]:  # type: ignore[type-arg]
+def top_events(events: list[SentEvent], start: date, stop: date, tz: str = "UTC") -> list[dict]:  # type: ignore[type-arg]
     unique = list({e.message_id: e for e in events}.values())
     person = _people(unique)
     counts: Counter[str] = Counter()
     persons: dict[str, set[str]] = defaultdict(set)
     for e in unique:
-        if e.type in ACTIVE and start <= e.timestamp.date() <= stop:
+        if e.type in ACTIVE and start <= day_of(e, tz) <= stop:
             name = e.event if e.type == "track" else f"${e.type}"
             counts[name] += 1
             persons[name].add(person[e.person])
@@ -161,16 +168,16 @@ def top_events(events: list[SentEvent], start: date, stop: date) -> list[dict]: 
     )
 
 
-def _event_days(events: list[SentEvent], name: str | None) -> dict[str, set[date]]:
+def _event_days(events: list[SentEvent], name: str | None, tz: str) -> dict[str, set[date]]:
     """person -> days they did an active event (or the named one)."""
     if name is None:
-        return active_days(events)
+        return active_days(events, tz)
     unique = list({e.message_id: e for e in events}.values())
     person = _people(unique)
     days: dict[str, set[date]] = defaultdict(set)
     for e in unique:
         if e.type in ACTIVE and (e.event if e.type == "track" else f"${e.type}") == name:
-            days[person[e.person]].add(e.timestamp.date())
+            days[person[e.person]].add(day_of(e, tz))
     return days
 
 
@@ -183,14 +190,15 @@ def retention(
     mode: str,
     start_event: str | None = None,
     return_event: str | None = None,
+    tz: str = "UTC",
 ) -> list[dict]:  # type: ignore[type-arg]
     step = 7 if period == "week" else 1
     firsts = {
-        p: _period_start(min(ds), period) for p, ds in _event_days(events, start_event).items()
+        p: _period_start(min(ds), period) for p, ds in _event_days(events, start_event, tz).items()
     }
     returns = {
         p: {_period_start(d, period) for d in ds}
-        for p, ds in _event_days(events, return_event).items()
+        for p, ds in _event_days(events, return_event, tz).items()
     }
     out = []
     cohort = _period_start(start, period)
@@ -313,7 +321,7 @@ def paths(
 
 
 def breakdown(
-    events: list[SentEvent], values: dict[str, str], start: date, stop: date
+    events: list[SentEvent], values: dict[str, str], start: date, stop: date, tz: str = "UTC"
 ) -> list[dict]:  # type: ignore[type-arg]
     """Per value: DAU/WAU/MAU/events by day; `values` maps message_id -> the event's value."""
     unique = list({e.message_id: e for e in events}.values())
@@ -322,10 +330,10 @@ def breakdown(
     counts: dict[str, Counter[date]] = defaultdict(Counter)
     for e in unique:
         value = values.get(e.message_id)
-        in_window = start - timedelta(days=29) <= e.timestamp.date() <= stop
-        if e.type in ACTIVE and value is not None and in_window:
-            days[value][person[e.person]].add(e.timestamp.date())
-            counts[value][e.timestamp.date()] += 1
+        day = day_of(e, tz)
+        if e.type in ACTIVE and value is not None and start - timedelta(days=29) <= day <= stop:
+            days[value][person[e.person]].add(day)
+            counts[value][day] += 1
     ranked = sorted(days, key=lambda v: (-sum(counts[v].values()), v))[:50]
     out = []
     for value in sorted(ranked):
