@@ -1,7 +1,7 @@
 """Run an ASGI app the way every Pulse service does: uvicorn, JSON logs, graceful SIGTERM.
 
 A stop has two phases. First the service *drains* while it still serves: `/readyz` answers
-503 `{"draining": true}`, and the app's `drain` step runs (the ingest and the gateway wait
+503 (`"checks": {"draining": true}`), and the app's `drain` step runs (the ingest and the gateway wait
 PULSE_DRAIN_SECONDS, for load balancers polling readiness to stop sending them requests; the
 metrics service applies and commits its open batch, with `/livez` and `/metrics` still up).
 Then uvicorn's own shutdown: stop accepting, finish in-flight requests, run the lifespan's
