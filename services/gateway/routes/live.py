@@ -28,7 +28,7 @@ async def live(
     project: Annotated[Project, Depends(read_project)],
     format: Annotated[Format, Query(description="json (default) or csv (the minutes)")] = "json",
 ) -> Response:
-    """By event time, as of now (never served from the gateway's response reuse)."""
+    """By event time, as of now (an answer is reused for at most a second)."""
     state: GatewayState = request.app.state.pulse
     view, freshness = await state.read_fresh(
         project.id, lambda conn: read_live(conn, project.id, datetime.now(UTC))
