@@ -1,13 +1,15 @@
 """Run an ASGI app the way every Pulse service does: uvicorn, JSON logs, graceful SIGTERM.
 
-A stop has two phases. First the service *drains* while it still serves: `/readyz` answers
-503 (`"checks": {"draining": true}`), and the app's `drain` step runs (the ingest and the gateway wait
-PULSE_DRAIN_SECONDS, for load balancers polling readiness to stop sending them requests; the
-metrics service applies and commits its open batch, with `/livez` and `/metrics` still up).
+A stop has two phases. First the service *drains* while it still serves: `/readyz` answers 503
+(`"checks": {"draining": true}`), and the app's `drain` step runs (the ingest and the gateway
+wait PULSE_DRAIN_SECONDS, for load balancers polling readiness to stop sending them requests;
+the metrics service applies and commits its open batch, with `/livez` and `/metrics` still up).
 Then uvicorn's own shutdown: stop accepting, finish in-flight requests, run the lifespan's
-shutdown (flush the producer, close the database). A second SIGTERM or SIGINT skips the rest
-of the drain. Without the first phase the port closed at once: nothing could ever read the
-503, and a load balancer found out by refused connections.
+shutdown (flush the producer, close the database). A second SIGTERM or SIGINT skips the rest of
+the drain, and SIGINT alone (Ctrl-C: a person at a terminal, not an orchestrator) skips it all;
+the metrics service still commits its open batch then, in the lifespan's shutdown. Without the
+first phase the port closed at once: nothing could ever read the 503, and a load balancer found
+out by refused connections.
 """
 
 from __future__ import annotations
@@ -49,8 +51,8 @@ class DrainingServer(uvicorn.Server):
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         """Runs in the signal handler, so the drain is only scheduled here, on the loop."""
-        if self._drain_requested or not self.started or self._loop is None:
-            super().handle_exit(sig, frame)  # a second signal, or not serving yet: stop now
+        if sig == signal.SIGINT or self._drain_requested or not self.started or self._loop is None:
+            super().handle_exit(sig, frame)  # Ctrl-C, a second signal, or not serving yet
             return
         self._drain_requested = True
         self._loop.call_soon_threadsafe(self._start_drain, sig)

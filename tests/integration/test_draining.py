@@ -1,7 +1,7 @@
 """A stop drains before it closes the port (services/common/serve.py): for PULSE_DRAIN_SECONDS
 after SIGTERM, /readyz answers 503 (`"checks": {"draining": true}`) while requests are still
-served, so a load balancer polling readiness stops sending first; a second signal stops at
-once."""
+served, so a load balancer polling readiness stops sending first; a second signal, or a
+SIGINT alone (Ctrl-C), stops at once."""
 
 from __future__ import annotations
 
@@ -73,6 +73,16 @@ def test_a_second_signal_ends_the_drain(pipeline: Pipeline) -> None:
         assert _wait_draining(service, signalled).status_code == 503
         service.proc.send_signal(signal.SIGINT)
         assert service.proc.wait(DRAIN_SECONDS + 20) in (-signal.SIGINT, -signal.SIGTERM)
+        assert time.monotonic() - signalled < DRAIN_SECONDS
+
+
+def test_ctrl_c_stops_without_draining(pipeline: Pipeline) -> None:
+    """SIGINT comes from a person at a terminal: nobody polls /readyz there."""
+    with _draining(pipeline, "ingest") as service:
+        assert service.proc is not None
+        signalled = time.monotonic()
+        service.proc.send_signal(signal.SIGINT)
+        assert service.proc.wait(DRAIN_SECONDS + 20) == -signal.SIGINT
         assert time.monotonic() - signalled < DRAIN_SECONDS
 
 
