@@ -85,7 +85,7 @@ def test_invalid_events_are_rejected_and_the_rest_accepted(pipeline: Pipeline) -
         headers=_basic(project["write_key"]),
     )
     assert response.status_code == 200
-    pipeline.wait_processed(project["read_key"], 2)
+    pipeline.wait_processed(project["read_key"], 2, rejected=2)
     answer = pipeline.read("/v1/rejected", project["read_key"])
     assert sorted(r["reason"] for r in answer["rejected"]) == ["message_id_too_long", "missing_id"]
     assert set(answer["freshness"]) == {"processed_through", "lag"}

@@ -155,7 +155,7 @@ def test_refusals_carry_detail_for_the_posthog_client(pipeline: Pipeline) -> Non
     ]
     response = httpx.post(f"{url}/batch/", json={"api_key": key, "batch": batch})
     assert (response.status_code, response.json()) == (200, {"success": True})
-    status = pipeline.wait_processed(project["read_key"], 1)
+    status = pipeline.wait_processed(project["read_key"], 1, rejected=5)
     assert (status["events_processed"], status["rejected"]) == (1, 5)
     rejected = pipeline.read("/v1/rejected", project["read_key"])["rejected"]
     assert sorted(r["reason"] for r in rejected) == [
