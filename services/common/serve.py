@@ -70,6 +70,18 @@ class DrainingServer(uvicorn.Server):
             super().handle_exit(sig, None)
 
 
+def waiting_drain(app: FastAPI, seconds: float) -> Drain:
+    """The ingest's and the gateway's drain step: /readyz answers 503 (their state's `draining`)
+    while requests are still served for `seconds`, for load balancers to notice and stop
+    sending them."""
+
+    async def drain() -> None:
+        app.state.pulse.draining = True
+        await asyncio.sleep(seconds)
+
+    return drain
+
+
 def serve(app: FastAPI, settings: CommonSettings, port: int) -> None:
     """Serve until a stop signal; `app.state.drain` (every service's create_app sets it) is the
     app's drain step (the module docstring)."""

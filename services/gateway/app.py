@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -17,6 +16,7 @@ from services.common.http import (
 )
 from services.common.logging import get_logger
 from services.common.projects import ProjectDirectory
+from services.common.serve import waiting_drain
 from services.common.settings import GatewaySettings
 from services.gateway.caching import ReadCaching, VersionCache
 from services.gateway.docs_pages import install_docs_pages
@@ -93,13 +93,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         checks = {"postgres": await database_reachable(state.engine)}
         return all(checks.values()), checks
 
-    async def drain() -> None:
-        """The first phase of a stop (services/common/serve.py): /readyz answers 503 while
-        requests are still served, for load balancers to notice and stop sending them."""
-        app.state.pulse.draining = True
-        await asyncio.sleep(settings.drain_seconds)
-
-    app.state.drain = drain
+    app.state.drain = waiting_drain(app, settings.drain_seconds)
     install_health_routes(app, ready)
     app.include_router(admin.router)
     for module in (

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -16,6 +15,7 @@ from services.common.http import install_error_handlers, install_health_routes
 from services.common.kafka import ensure_topics
 from services.common.logging import get_logger
 from services.common.projects import ProjectDirectory
+from services.common.serve import waiting_drain
 from services.common.settings import IngestSettings
 from services.ingest.dispatch import IngestRoutes
 from services.ingest.observe import ObserveRequests
@@ -91,12 +91,6 @@ def create_app(settings: IngestSettings) -> FastAPI:
         keys = checks["postgres"] or state.projects.loaded
         return keys and checks["kafka"], checks
 
-    async def drain() -> None:
-        """The first phase of a stop (services/common/serve.py): /readyz answers 503 while
-        requests are still served, for load balancers to notice and stop sending them."""
-        app.state.pulse.draining = True
-        await asyncio.sleep(settings.drain_seconds)
-
-    app.state.drain = drain
+    app.state.drain = waiting_drain(app, settings.drain_seconds)
     install_health_routes(app, ready)
     return app
