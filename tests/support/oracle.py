@@ -291,12 +291,11 @@ def paths(
 ) -> list[dict]:  # type: ignore[type-arg]
     """Edges from a person's first `anchor` event (after) or to it (before), over the range's
     active events with consecutive repeats collapsed; per step the `limit` most common."""
-    zone = ZoneInfo(tz)
     counts: Counter[tuple[int, str, str]] = Counter()
     for timeline in _timelines(events).values():
         names: list[str] = []
         for e in timeline:
-            inside = start <= e.timestamp.astimezone(zone).date() <= stop
+            inside = start <= day_of(e, tz) <= stop
             if inside and (not names or names[-1] != _name(e)):
                 names.append(_name(e))
         if anchor not in names:
