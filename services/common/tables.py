@@ -280,10 +280,11 @@ retention_spans = Table(
     PrimaryKeyConstraint("project_id", "cohort", "last_day"),
 )
 
-# Traits set by identify calls for the keys of PULSE_BREAKDOWN_KEYS, under the distinct id that
-# sent them (merges never rewrite it), at the event time rounded to the second like the archive.
-# An active event without the key in its own properties or SDK traits takes its person's latest
-# value at or before it (services/metrics/aggregates/traits.py).
+# Traits set by identify calls, every key (not only PULSE_BREAKDOWN_KEYS: a key tracked later is
+# backfilled from them, see breakdown_keys), under the distinct id that sent them (merges never
+# rewrite it), at the event time rounded to the second like the archive. An active event without
+# the key in its own properties or SDK traits takes its person's latest value at or before it
+# (services/metrics/aggregates/traits.py).
 trait_changes = Table(
     "trait_changes",
     metadata,
@@ -293,4 +294,22 @@ trait_changes = Table(
     Column("ts", DateTime(timezone=True), nullable=False),
     Column("value", Text, nullable=False),
     PrimaryKeyConstraint("project_id", "distinct_id", "key", "ts"),
+)
+
+# The breakdown keys a project's person_day_values are kept for. The metrics service adds its
+# PULSE_BREAKDOWN_KEYS on a project's first batch: 'running' when it processed events of the
+# project before (a walk then fills in their values, services/metrics/breakdown_backfill.py,
+# `backfill_cursor` the last person done), else 'complete'.
+breakdown_keys = Table(
+    "breakdown_keys",
+    metadata,
+    Column("id", Integer, Identity(), primary_key=True),
+    Column("project_id", Integer, ForeignKey("projects.id"), nullable=False),
+    Column("key", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("backfill", Text, nullable=False, server_default="running"),
+    Column("backfill_cursor", Text),
+    Column("backfill_done_at", DateTime(timezone=True)),
+    UniqueConstraint("project_id", "key"),
+    CheckConstraint("backfill IN ('running', 'complete')", name="backfill"),
 )

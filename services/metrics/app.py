@@ -22,6 +22,7 @@ from services.common.kafka import ensure_topics
 from services.common.logging import get_logger
 from services.common.serve import stop_serving
 from services.common.settings import MetricsSettings
+from services.metrics.breakdown_backfill import backfill_forever as breakdown_backfill_forever
 from services.metrics.dedup import prune_seen_messages
 from services.metrics.funnels.backfill import backfill_forever
 from services.metrics.runner import Runner
@@ -35,16 +36,20 @@ def create_app(settings: MetricsSettings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # One connection each: consumer, dedup pruner, funnel backfill, sessions rebuild, /readyz.
+        # One connection each: consumer, dedup pruner, the three walks (funnel and breakdown
+        # backfills, sessions rebuild), /readyz.
         # None opened up front: a service started while PostgreSQL is down waits for it as a
         # running one does (the consumer's first claim is retried, runner.py), /readyz says so.
-        pool = await asyncpg.create_pool(settings.database_url, min_size=0, max_size=5)
+        pool = await asyncpg.create_pool(settings.database_url, min_size=0, max_size=6)
         await ensure_topics(settings)
         runner = Runner(settings, pool)
         task = asyncio.create_task(runner.run(), name="consumer")
         pruner = asyncio.create_task(prune_seen_messages(pool, settings), name="dedup-pruner")
         backfiller = asyncio.create_task(backfill_forever(pool), name="funnel-backfill")
         rebuilder = asyncio.create_task(rebuild_forever(pool), name="sessions-rebuild")
+        key_backfiller = asyncio.create_task(
+            breakdown_backfill_forever(pool), name="breakdown-backfill"
+        )
         task.add_done_callback(lambda t: _exit_if_failed(app, t))
         state.update(pool=pool, runner=runner, task=task)
         log.info("metrics_started", port=settings.port)
@@ -55,6 +60,7 @@ def create_app(settings: MetricsSettings) -> FastAPI:
             pruner.cancel()
             backfiller.cancel()
             rebuilder.cancel()
+            key_backfiller.cancel()
             await pool.close()
             log.info("metrics_stopped")
 

@@ -66,6 +66,18 @@ INSERT INTO rejected_events (project_id, reason, detail, message_id, received_at
 SELECT * FROM unnest($1::int[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::jsonb[])
 """
 
+# A project's first batch here adds this service's keys it lacks: 'running' when events of it
+# were processed before (their values are filled in by breakdown_backfill.py), else 'complete'.
+REGISTER_KEYS = """
+INSERT INTO breakdown_keys (project_id, key, backfill)
+SELECT p, k, CASE WHEN EXISTS (SELECT 1 FROM project_stats s
+                               WHERE s.project_id = p AND s.events_processed > 0)
+                  THEN 'running' ELSE 'complete' END
+FROM unnest($1::int[]) AS p CROSS JOIN unnest($2::text[]) AS k
+ORDER BY 1, 2
+ON CONFLICT (project_id, key) DO NOTHING
+"""
+
 ASYNC_COMMIT = "SET LOCAL synchronous_commit = off"
 
 # Merging batches take their projects' lock exclusively, others share it: labels cannot change
@@ -98,6 +110,7 @@ class Store:
         self._pool = pool
         self._group = consumer_group
         self._zone_cache: dict[int, ZoneInfo] = {}
+        self._registered: set[int] = set()  # projects known to have this service's keys
 
     async def apply(self, batch: ParsedBatch, claims: dict[PartitionKey, Claim]) -> None:
         started = time.perf_counter()
@@ -107,6 +120,7 @@ class Store:
             await store_offsets(conn, self._group, batch.next_offsets, claims)
             fresh = await self._claim(conn, candidates)
             await self._lock_projects(conn, fresh)
+            registering = await self._register_keys(conn, fresh)
             zones = await self._zones(conn, fresh)
             survivors = await apply_merges(conn, fresh, zones)
             people = await resolve_people(conn, [e for e in fresh if e.type in ACTIVE_TYPES])
@@ -121,6 +135,7 @@ class Store:
             await traits.recompute(conn, since, zones, self._breakdown_keys)
             await self._insert_rejected(conn, batch.rejected)
             await self._update_stats(conn, batch.events, fresh, batch.rejected)
+        self._registered |= registering  # committed
         applied_at = datetime.now(UTC)
         for event in fresh:
             m.END_TO_END_SECONDS.observe((applied_at - event.received_at).total_seconds())
@@ -154,20 +169,28 @@ class Store:
         )
         self._zone_cache.update({r["id"]: ZoneInfo(r["timezone"]) for r in rows})
 
+    async def _register_keys(self, conn: asyncpg.Connection, events: list[EventRecord]) -> set[int]:
+        """Add this service's breakdown keys to the batch's projects that may lack them; those
+        projects (known to have them once the batch commits)."""
+        new = sorted({e.project_id for e in events} - self._registered)
+        if new and self._breakdown_keys:
+            await conn.execute(REGISTER_KEYS, new, self._breakdown_keys)
+        return set(new)
+
     async def _record_traits(
         self, conn: asyncpg.Connection, events: list[EventRecord]
     ) -> dict[tuple[int, str], datetime]:
-        """Store the identify traits of the breakdown keys; the persons they change, with the
-        time of their earliest change."""
-        if not self._breakdown_keys:
-            return {}
-        changes = await traits.record_changes(conn, events, self._breakdown_keys)
+        """Store the identify traits, every key (breakdown_backfill.py fills in a key tracked
+        later from them); the persons whose tracked keys they change, with the time of their
+        earliest change."""
+        tracked = set(self._breakdown_keys)
+        changes = [c for c in await traits.record_changes(conn, events) if c[2] in tracked]
         if not changes:
             return {}
         senders = {(e.project_id, e.distinct_id): e for e in events if e.type == "identify"}
-        labels = await resolve_people(conn, [senders[(p, d)] for p, d, _ in changes])
+        labels = await resolve_people(conn, [senders[(p, d)] for p, d, _, _ in changes])
         earliest: dict[tuple[int, str], datetime] = {}
-        for project_id, distinct_id, at in changes:
+        for project_id, distinct_id, _, at in changes:
             person = (project_id, labels[(project_id, distinct_id)])
             earliest[person] = min(at, earliest.get(person, at))
         return earliest

@@ -46,9 +46,10 @@ START = datetime(2026, 3, 7, tzinfo=UTC)
 TIMEZONES = ["UTC", "America/New_York", "Asia/Kolkata"]
 MINUTES = 3 * 24 * 60
 
-# The breakdown keys whose identify traits the store keeps (PULSE_BREAKDOWN_KEYS): the oracle
-# falls back to them for "plan", never for "price".
-TRAIT_KEYS = ["plan"]
+# The store keeps every identify trait, tracked breakdown key (PULSE_BREAKDOWN_KEYS) or not: a
+# funnel breakdown falls back to them for "plan" and for "price" alike.
+BREAKDOWN_KEYS = ["plan"]
+TRAIT_KEYS = ["plan", "price"]
 
 INSERT_FUNNEL = """
 INSERT INTO funnels (project_id, name, definition, backfill)
@@ -117,12 +118,14 @@ def bursts(draw: st.DrawFn, f: FunnelDefinition, scripted: bool = False) -> tupl
         if wanted is not None:
             p, t = (wanted, t) if draw(st.booleans()) else ({}, {**p, **wanted})
         run.append((draw(kinds), name, p, t, draw(gaps), draw(millis)))
-    # The device's user identifies with a plan trait somewhere in the run (0 s, 1 s, ... from
-    # its neighbours: before, at or after a step-1 event's second).
+    # The device's user identifies with a plan trait (and a price) somewhere in the run (0 s,
+    # 1 s, ... from its neighbours: before, at or after a step-1 event's second).
     places = st.one_of(st.just(0), st.integers(0, len(run)))  # often before the first step
     for at in sorted(draw(st.lists(places, max_size=2)), reverse=True):
-        plan = {"plan": draw(trait_values)}
-        run.insert(at, ("identify", None, plan, {}, draw(gaps), draw(millis)))
+        sets = {"plan": draw(trait_values)}
+        if draw(st.booleans()):
+            sets["price"] = draw(prices)
+        run.insert(at, ("identify", None, sets, {}, draw(gaps), draw(millis)))
     return (draw(ids), draw(starts), run)
 
 
@@ -313,7 +316,7 @@ async def test_funnels_equal_the_oracle_whatever_the_delivery(
 
     project_id = await new_project(db.pool, timezone)
     maintained = await _add_funnel(db, project_id, definition, "complete")
-    store = Store(db.pool, "funnels-property-tests", TRAIT_KEYS)
+    store = Store(db.pool, "funnels-property-tests", BREAKDOWN_KEYS)
     added_midway = None
     for i, batch in enumerate(batches):
         if i == middle:
@@ -462,7 +465,7 @@ async def test_funnels_in_known_hard_deliveries(db: Db, case: str) -> None:
     sent = [e for batch in batches for e in batch]
     project_id = await new_project(db.pool)
     maintained = await _add_funnel(db, project_id, definition, "complete")
-    store = Store(db.pool, "funnels-hard-cases", TRAIT_KEYS)
+    store = Store(db.pool, "funnels-hard-cases", BREAKDOWN_KEYS)
     for batch in batches:
         await store.apply(ParsedBatch(events=[_record(project_id, e) for e in batch]), {})
     backfilled = await _add_funnel(db, project_id, definition, "running")

@@ -46,7 +46,8 @@ def test_retention_split_by_plan_as_json_and_csv(pipeline: Pipeline) -> None:
 
     query = {"from": "2026-04-06", "to": "2026-04-07", "length": "1", "breakdown": "plan"}
     got = pipeline.read("/v1/retention", project["read_key"], **query)
-    assert set(got) == {"cohorts", "breakdown", "freshness"}
+    assert set(got) == {"cohorts", "breakdown", "breakdown_backfill", "freshness"}
+    assert got["breakdown_backfill"] == "complete"  # a new project: no history to fill in
     assert got["cohorts"] == [
         {"date": "2026-04-06", "size": 3, "retained": [3, 1]},
         {"date": "2026-04-07", "size": 1, "retained": [1, 0]},

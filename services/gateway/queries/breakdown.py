@@ -9,12 +9,30 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import date
+from typing import Literal
 
 from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 MAX_VALUES = 50
+
+Backfill = Literal["running", "complete"]
+
+# Whether the key's values over the history before it was tracked are in (breakdown_backfill.py
+# in the metrics service). No row: the metrics service has not had a batch of the project since
+# it tracks the key (or does not track it), so the values miss what it had processed before;
+# a project it processed nothing of has nothing to miss.
+BACKFILL_SQL = text(
+    """
+SELECT coalesce(
+    (SELECT backfill FROM breakdown_keys WHERE project_id = :project AND key = :key),
+    CASE WHEN EXISTS (SELECT 1 FROM project_stats
+                      WHERE project_id = :project AND events_processed > 0)
+         THEN 'running' ELSE 'complete' END)
+"""
+)
+
 
 BREAKDOWN_SQL = text(
     """
@@ -97,3 +115,8 @@ async def read_breakdown(
             ValueDay(date=r.day, dau=r.dau, wau=r.wau, mau=r.mau, events=r.events)
         )
     return [BreakdownSeries(value=v, days=d) for v, d in series.items()]
+
+
+async def read_backfill(conn: AsyncConnection, project_id: int, key: str) -> Backfill:
+    state = await conn.scalar(BACKFILL_SQL, {"project": project_id, "key": key})
+    return "running" if state == "running" else "complete"

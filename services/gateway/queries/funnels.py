@@ -23,7 +23,7 @@ activity breakdown shows), except that PostgreSQL never writes an exponent (`1e2
 "100000000000000000000"); a boolean as "true" / "false". So `1` and `1.0` are two values, as the
 SDK sent them. A missing key, JSON null, an object or an array falls back to the person trait:
 the value the person's latest `identify` set at or before the step-1 event's second, over all
-their distinct ids (`trait_changes`, kept for PULSE_BREAKDOWN_KEYS only: the rule of
+their distinct ids (`trait_changes`, every key since migration 0018: the rule of
 services/metrics/aggregates/traits.py); without one, null. The trait is looked up for the best
 attempts only, once each. At most `MAX_GROUPS` values, by persons at step 1 (descending), then
 value (code point order, null last).

@@ -1,7 +1,8 @@
 """`GET /v1/activity`: daily DAU/WAU/MAU, new users, events, stickiness (SPEC §5).
 
 With `breakdown=<key>` (one of PULSE_BREAKDOWN_KEYS) the response adds the same series per value
-of that key; CSV then has one line per value and day.
+of that key, and `breakdown_backfill`: "running" while the values of the history from before the
+key was tracked are still being filled in, then "complete"; CSV has one line per value and day.
 """
 
 from __future__ import annotations
@@ -17,7 +18,13 @@ from services.common.projects import Project
 from services.gateway.auth import read_project
 from services.gateway.params import DateRange, date_range, tracked_breakdown
 from services.gateway.queries.activity import ActivityDay, read_activity
-from services.gateway.queries.breakdown import BreakdownRow, BreakdownSeries, read_breakdown
+from services.gateway.queries.breakdown import (
+    Backfill,
+    BreakdownRow,
+    BreakdownSeries,
+    read_backfill,
+    read_breakdown,
+)
 from services.gateway.queries.freshness import Freshness
 from services.gateway.render import respond
 from services.gateway.state import GatewayState
@@ -28,6 +35,7 @@ router = APIRouter(tags=["activity"])
 class ActivityOut(BaseModel):
     days: list[ActivityDay]
     breakdown: list[BreakdownSeries] | None = None
+    breakdown_backfill: Backfill | None = None
     freshness: Freshness
 
 
@@ -40,14 +48,20 @@ async def activity(
 ) -> Response:
     state: GatewayState = request.app.state.pulse
 
-    async def read(conn: AsyncConnection) -> tuple[list[ActivityDay], list[BreakdownSeries] | None]:
+    async def read(
+        conn: AsyncConnection,
+    ) -> tuple[list[ActivityDay], list[BreakdownSeries] | None, Backfill | None]:
         days = await read_activity(conn, project.id, span.start, span.stop)
         if breakdown is None:
-            return days, None
-        return days, await read_breakdown(conn, project.id, breakdown, span.start, span.stop)
+            return days, None, None
+        backfill = await read_backfill(conn, project.id, breakdown)
+        series = await read_breakdown(conn, project.id, breakdown, span.start, span.stop)
+        return days, series, backfill
 
-    (days, series), freshness = await state.read_fresh(project.id, read)
-    body = ActivityOut(days=days, breakdown=series, freshness=freshness)
+    (days, series, backfill), freshness = await state.read_fresh(project.id, read)
+    body = ActivityOut(
+        days=days, breakdown=series, breakdown_backfill=backfill, freshness=freshness
+    )
     if series is None:
         return respond(span.format, body, days, "activity")
     rows = [BreakdownRow(value=s.value, **d.model_dump()) for s in series for d in s.days]

@@ -1,7 +1,8 @@
 """`GET /v1/retention` (SPEC §5): cohorts by first activity (or start_event) and their returns.
 
 With `breakdown=<key>` (one of PULSE_BREAKDOWN_KEYS) the response adds the same cohorts per value
-the members carried on their cohort-defining day; CSV then has one line per value and cohort.
+the members carried on their cohort-defining day, and `breakdown_backfill` as /v1/activity has it;
+CSV then has one line per value and cohort.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.common.projects import Project
 from services.gateway.auth import read_project
 from services.gateway.params import DateRange, date_range, tracked_breakdown
+from services.gateway.queries.breakdown import Backfill, read_backfill
 from services.gateway.queries.freshness import Freshness
 from services.gateway.queries.retention import (
     Cohort,
@@ -35,6 +37,7 @@ router = APIRouter(tags=["retention"])
 class RetentionOut(BaseModel):
     cohorts: list[Cohort]
     breakdown: list[RetentionSplit] | None = None
+    breakdown_backfill: Backfill | None = None  # as in /v1/activity
     freshness: Freshness
 
 
@@ -66,13 +69,19 @@ async def retention(
     state: GatewayState = request.app.state.pulse
     query = (span.start, span.stop, length, period, mode, start_event, return_event)
 
-    async def read(conn: AsyncConnection) -> tuple[list[Cohort], list[RetentionSplit] | None]:
+    async def read(
+        conn: AsyncConnection,
+    ) -> tuple[list[Cohort], list[RetentionSplit] | None, Backfill | None]:
         if breakdown is None:
-            return await read_retention(conn, project.id, *query), None
-        return await read_retention_breakdown(conn, project.id, breakdown, *query)
+            return await read_retention(conn, project.id, *query), None, None
+        backfill = await read_backfill(conn, project.id, breakdown)
+        cohorts, splits = await read_retention_breakdown(conn, project.id, breakdown, *query)
+        return cohorts, splits, backfill
 
-    (cohorts, splits), freshness = await state.read_fresh(project.id, read)
-    body = RetentionOut(cohorts=cohorts, breakdown=splits, freshness=freshness)
+    (cohorts, splits, backfill), freshness = await state.read_fresh(project.id, read)
+    body = RetentionOut(
+        cohorts=cohorts, breakdown=splits, breakdown_backfill=backfill, freshness=freshness
+    )
     if splits is None:
         return respond(span.format, body, cohorts, "retention")
     rows = [RetentionSplitRow(value=s.value, **c.model_dump()) for s in splits for c in s.cohorts]

@@ -8,7 +8,9 @@ Times are compared to the second (rounded half up, as archived); two identifies 
 one second that disagree resolve to the larger value, so arrival order never decides. A `null`
 or empty trait leaves the previous value in place.
 
-`trait_changes` keeps each identify's values under the distinct id that sent it. The streaming
+`trait_changes` keeps each identify's values under the distinct id that sent it, for every key,
+not only the tracked ones: a key tracked later is filled in over the history before it from them
+(services/metrics/breakdown_backfill.py). The streaming
 path looks up, for the events without a value of their own, their person's value as of their
 time. A trait change changes the values of the person's events from its time on, and a merge
 changes whose changes apply: for the persons a batch brings either to, `person_day_values` is
@@ -36,6 +38,7 @@ from services.metrics.plans import custom_plans
 Person = tuple[int, str]  # (project_id, person label)
 
 MAX_VALUE_CHARS = 200
+MAX_KEY_CHARS = 200  # longer trait names are not kept (cut, two could become one)
 
 RECORD_CHANGES = """
 INSERT INTO trait_changes AS c (project_id, distinct_id, key, ts, value)
@@ -43,7 +46,7 @@ SELECT * FROM unnest($1::int[], $2::text[], $3::text[], $4::timestamptz[], $5::t
 ORDER BY 1, 2, 3, 4
 ON CONFLICT (project_id, distinct_id, key, ts) DO UPDATE SET value = excluded.value
 WHERE excluded.value > c.value
-RETURNING project_id, distinct_id, ts
+RETURNING project_id, distinct_id, key, ts
 """
 
 # (project, person, key, second) -> the person's latest value at or before it, if any.
@@ -66,7 +69,8 @@ SELECT DISTINCT t.project_id, t.person_id
 FROM unnest($1::int[], $2::text[]) AS t(project_id, person_id)
 JOIN identities d ON d.project_id = t.project_id AND d.person_id = t.person_id
 WHERE EXISTS (SELECT 1 FROM trait_changes c
-              WHERE c.project_id = d.project_id AND c.distinct_id = d.distinct_id)
+              WHERE c.project_id = d.project_id AND c.distinct_id = d.distinct_id
+                AND c.key = ANY($3::text[]))
 """
 
 FETCH_CHANGES = """
@@ -74,6 +78,7 @@ SELECT t.project_id, t.person_id, c.key, c.ts, c.value
 FROM unnest($1::int[], $2::text[]) AS t(project_id, person_id)
 JOIN identities d ON d.project_id = t.project_id AND d.person_id = t.person_id
 JOIN trait_changes c ON c.project_id = d.project_id AND c.distinct_id = d.distinct_id
+WHERE c.key = ANY($3::text[])
 ORDER BY 1, 2, 3, 4, 5
 """
 
@@ -128,18 +133,19 @@ def to_second(ts: datetime) -> datetime:
 
 
 async def record_changes(
-    conn: asyncpg.Connection, events: Sequence[EventRecord], keys: Sequence[str]
-) -> list[tuple[int, str, datetime]]:
-    """Keep the tracked traits the batch's identify calls set; return the (project, distinct
-    id, second) of the changes that are new or changed a value."""
+    conn: asyncpg.Connection, events: Sequence[EventRecord]
+) -> list[tuple[int, str, str, datetime]]:
+    """Keep every trait the batch's identify calls set; return the (project, distinct id, key,
+    second) of the changes that are new or changed a value."""
     found: dict[tuple[int, str, str, datetime], str] = {}
     for e in events:
-        if e.type != "identify":
+        if e.type != "identify" or not e.traits:
             continue
-        for key in keys:
+        at = to_second(e.timestamp)
+        for key in e.traits:
             value = value_of(e.traits, key)
-            if value is not None:
-                k = (e.project_id, e.distinct_id, key, to_second(e.timestamp))
+            if value is not None and len(key) <= MAX_KEY_CHARS:
+                k = (e.project_id, e.distinct_id, key, at)
                 found[k] = max(value, found.get(k, value))
     if not found:
         return []
@@ -152,7 +158,7 @@ async def record_changes(
         [r[3] for r in rows],
         [found[r] for r in rows],
     )
-    return [(r["project_id"], r["distinct_id"], r["ts"]) for r in changed]
+    return [(r["project_id"], r["distinct_id"], r["key"], r["ts"]) for r in changed]
 
 
 async def values_as_of(
@@ -162,7 +168,8 @@ async def values_as_of(
     if not wanted:
         return []
     persons = sorted({(w[0], w[1]) for w in wanted})
-    rows = await conn.fetch(HAVE_CHANGES, [p[0] for p in persons], [p[1] for p in persons])
+    keys = sorted({w[2] for w in wanted})
+    rows = await conn.fetch(HAVE_CHANGES, [p[0] for p in persons], [p[1] for p in persons], keys)
     having = {(r[0], r[1]) for r in rows}
     asked = [(i, w) for i, w in enumerate(wanted) if (w[0], w[1]) in having]
     out: list[str | None] = [None] * len(wanted)
@@ -208,7 +215,7 @@ async def recompute(
     changes: dict[tuple[Person, str], tuple[list[datetime], list[str]]] = defaultdict(
         lambda: ([], [])
     )
-    for r in await conn.fetch(FETCH_CHANGES, projects, persons):
+    for r in await conn.fetch(FETCH_CHANGES, projects, persons, list(keys)):
         times, values = changes[((r[0], r[1]), r[2])]
         if times and times[-1] == r[3]:
             values[-1] = max(values[-1], r[4])  # two ids, one second: the larger value

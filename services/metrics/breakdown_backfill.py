@@ -1,0 +1,73 @@
+"""Backfill: a breakdown key tracked from now on is filled in over the history before it.
+
+A metrics service whose PULSE_BREAKDOWN_KEYS gained a key adds it to each project on the
+project's first batch (store.py), as a `breakdown_keys` row: `backfill = 'running'` when events of
+the project were processed before, 'complete' for a project that has none. From that batch on,
+every batch keeps the key's `person_day_values`; the history before it has none. This
+walk (services/metrics/walk.py, as a funnel's backfill) recomputes the key's values of every person
+from the archive of active events and the identify traits in `trait_changes`, which keeps every
+key (aggregates/traits.py), a chunk of persons per transaction, the last person done in
+`backfill_cursor`, then sets 'complete'.
+
+Recomputing a person replaces all their values of the key, so it does not matter whether a batch
+already counted some of their events. The walk's first chunk takes the project's lock
+exclusively: the batch that added the key, and any other in flight, has committed before the
+walk reads anyone. A person created behind the cursor is counted by the batches from their first
+event. The gateway reports a breakdown's `backfill` from the row.
+
+Exact for what was kept: event properties and SDK traits are in the archive; identify traits
+sent before migration 0018 were kept only for the keys tracked then.
+"""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+import asyncpg
+
+from services.metrics.aggregates import traits
+from services.metrics.aggregates.sessions import Person
+from services.metrics.walk import Walk, walk_chunk, walk_forever, walk_pending
+
+KEY_AND_ZONE = """
+SELECT k.key, p.timezone FROM breakdown_keys k JOIN projects p ON p.id = k.project_id
+WHERE k.id = $1
+"""
+
+
+async def _redo(conn: asyncpg.Connection, key_id: int, people: list[Person]) -> None:
+    key, zone = await conn.fetchrow(KEY_AND_ZONE, key_id)
+    project_id = people[0][0]  # a walk's chunk is one project's
+    await traits.recompute(conn, dict.fromkeys(people), {project_id: ZoneInfo(zone)}, [key])
+
+
+BACKFILL = Walk(
+    name="breakdown_backfill",
+    next_running="""
+SELECT id, project_id, backfill_cursor FROM breakdown_keys
+WHERE backfill = 'running'
+ORDER BY id LIMIT 1
+FOR NO KEY UPDATE SKIP LOCKED
+""",
+    advance="UPDATE breakdown_keys SET backfill_cursor = $2 WHERE id = $1",
+    complete="""
+UPDATE breakdown_keys SET backfill = 'complete', backfill_cursor = $2, backfill_done_at = now()
+WHERE id = $1
+""",
+    redo=_redo,
+)
+
+
+async def backfill_chunk(pool: asyncpg.Pool, chunk_persons: int = 1000) -> bool:
+    """Walk the next chunk of persons of one key being backfilled; False when none is."""
+    return await walk_chunk(pool, BACKFILL, chunk_persons) is not None
+
+
+async def backfill_pending(pool: asyncpg.Pool, chunk_persons: int = 1000) -> int:
+    """Run chunks until no key is being backfilled (or only ones another process walks)."""
+    return await walk_pending(pool, BACKFILL, chunk_persons)
+
+
+async def backfill_forever(pool: asyncpg.Pool, poll_seconds: float = 1.0) -> None:
+    """The metrics service's background task: backfill keys as projects gain them."""
+    await walk_forever(pool, BACKFILL, poll_seconds)
