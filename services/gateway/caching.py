@@ -39,6 +39,13 @@ forward, so every change and every rebuild step is a new version. A successful P
 project drops this process's known version of it, like a funnel write. (Paths are cut by
 neither setting: their version is the pipeline's.)
 
+The activity and retention reads (`/v1/activity`, `/v1/retention`) also depend, with
+`?breakdown=`, on the backfill of a key the metrics service began to track (its
+breakdown_backfill.py), which moves `breakdown_keys.backfill_cursor` (and finally `backfill`) in
+transactions of its own, and on the keys a metrics service's start adds or drops. Their version
+therefore adds the project's `breakdown_keys` `(key, backfill, backfill_cursor,
+backfill_done_at)`: every start that changes them and every backfill step is a new version.
+
 Reads whose answer also depends on the clock (`CLOCKED_READS`: the live view's sliding windows)
 are reused the same way but for at most `CLOCKED_REUSE_SECONDS` (1 s): new events still show as
 soon as their version is read, and the windows slide within the second the live view promises.
@@ -71,6 +78,7 @@ READ_PREFIX = "/v1/"
 ADMIN_PREFIX = "/v1/projects"
 FUNNELS_PREFIX = "/v1/funnels"
 SESSIONS_PATH = "/v1/sessions"
+BREAKDOWN_READS = ("/v1/activity", "/v1/retention")
 # A path listed here is versioned, and so are the paths below it (`/v1/funnels/{id}`).
 VERSIONED_READS = (
     "/v1/activity",
@@ -99,7 +107,10 @@ SELECT s.events_processed, s.duplicates_dropped, s.rejected, s.processed_through
         FROM funnels f WHERE f.project_id = :project) AS funnels,
        (SELECT format('%s %s %s %s %L', p.session_timeout_seconds, p.session_cap_seconds,
                       p.sessions_generation, p.sessions_rebuild, p.sessions_rebuild_cursor)
-        FROM projects p WHERE p.id = :project) AS sessions
+        FROM projects p WHERE p.id = :project) AS sessions,
+       (SELECT string_agg(format('%s %s %L %L', k.key, k.backfill, k.backfill_cursor,
+                                 k.backfill_done_at), ',' ORDER BY k.key)
+        FROM breakdown_keys k WHERE k.project_id = :project) AS breakdowns
 FROM (SELECT 1) AS one
 LEFT JOIN project_stats s ON s.project_id = :project
 """
@@ -354,12 +365,14 @@ def _before_success(send: Send, hook: OnWrite, scope: Scope) -> Send:
 @dataclass(frozen=True)
 class Version:
     """What a project's reads depend on: the pipeline's position for all of them, the funnels'
-    definitions and backfill state for the funnel reads as well, and the session settings and
-    rebuild state for the sessions read."""
+    definitions and backfill state for the funnel reads as well, the session settings and
+    rebuild state for the sessions read, and the breakdown keys' backfill state for the reads
+    that break down."""
 
     pipeline: tuple[Any, ...]  # project id first: the response store keys on it
     funnels: str | None
     sessions: str | None
+    breakdowns: str | None
 
 
 class VersionCache:
@@ -392,6 +405,8 @@ class VersionCache:
             return (*version.pipeline, version.funnels)
         if under(path, (SESSIONS_PATH,)):
             return (*version.pipeline, version.sessions)
+        if under(path, BREAKDOWN_READS):
+            return (*version.pipeline, version.breakdowns)
         return version.pipeline
 
     async def forget(self, scope: Scope) -> None:
@@ -460,4 +475,5 @@ class VersionCache:
             row.processed_through,
             row.applied,
         )
-        return began, Version((project_id, *counters, topic_end), row.funnels, row.sessions)
+        pipeline = (project_id, *counters, topic_end)
+        return began, Version(pipeline, row.funnels, row.sessions, row.breakdowns)

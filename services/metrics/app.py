@@ -48,7 +48,7 @@ def create_app(settings: MetricsSettings) -> FastAPI:
         backfiller = asyncio.create_task(backfill_forever(pool), name="funnel-backfill")
         rebuilder = asyncio.create_task(rebuild_forever(pool), name="sessions-rebuild")
         key_backfiller = asyncio.create_task(
-            breakdown_backfill_forever(pool), name="breakdown-backfill"
+            breakdown_backfill_forever(pool, settings.breakdown_key_list), name="breakdown-backfill"
         )
         task.add_done_callback(lambda t: _exit_if_failed(app, t))
         state.update(pool=pool, runner=runner, task=task)

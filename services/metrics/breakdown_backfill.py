@@ -1,9 +1,11 @@
 """Backfill: a breakdown key tracked from now on is filled in over the history before it.
 
-A metrics service whose PULSE_BREAKDOWN_KEYS gained a key adds it to each project on the
-project's first batch (store.py), as a `breakdown_keys` row: `backfill = 'running'` when events of
-the project were processed before, 'complete' for a project that has none. From that batch on,
-every batch keeps the key's `person_day_values`; the history before it has none. This
+A metrics service whose PULSE_BREAKDOWN_KEYS gained a key adds it to every project when it
+starts, and to a project created later on its first batch (store.py), as a `breakdown_keys` row:
+`backfill = 'running'` when events of the project were processed before, 'complete' for a project
+that has none. Every batch keeps the key's `person_day_values` from then on; the history before
+has none. A key no longer in PULSE_BREAKDOWN_KEYS loses its rows at the start (its values are
+left, unread), so tracking it again later fills in the time between too. This
 walk (services/metrics/walk.py, as a funnel's backfill) recomputes the key's values of every person
 from the archive of active events and the identify traits in `trait_changes`, which keeps every
 key (aggregates/traits.py), a chunk of persons per transaction, the last person done in
@@ -16,18 +18,28 @@ walk reads anyone. A person created behind the cursor is counted by the batches 
 event. The gateway reports a breakdown's `backfill` from the row.
 
 Exact for what was kept: event properties and SDK traits are in the archive; identify traits
-sent before migration 0018 were kept only for the keys tracked then.
+sent before migration 0018 were kept only for the keys tracked then. Every replica of the metrics
+service must track the same keys: one still running without a new key would go on committing
+batches without its values after the walk passed their persons.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from zoneinfo import ZoneInfo
 
 import asyncpg
 
+from services.common.logging import get_logger
 from services.metrics.aggregates import traits
 from services.metrics.aggregates.sessions import Person
+from services.metrics.store import REGISTER_KEYS
 from services.metrics.walk import Walk, walk_chunk, walk_forever, walk_pending
+
+log = get_logger(__name__)
+
+DROP_UNTRACKED = "DELETE FROM breakdown_keys WHERE key <> ALL($1::text[])"
 
 KEY_AND_ZONE = """
 SELECT k.key, p.timezone FROM breakdown_keys k JOIN projects p ON p.id = k.project_id
@@ -68,6 +80,25 @@ async def backfill_pending(pool: asyncpg.Pool, chunk_persons: int = 1000) -> int
     return await walk_pending(pool, BACKFILL, chunk_persons)
 
 
-async def backfill_forever(pool: asyncpg.Pool, poll_seconds: float = 1.0) -> None:
-    """The metrics service's background task: backfill keys as projects gain them."""
+async def track_keys(pool: asyncpg.Pool, keys: Sequence[str]) -> None:
+    """Make `keys` the tracked keys of every project: add the missing ones, drop the others."""
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(DROP_UNTRACKED, list(keys))
+        projects = [r[0] for r in await conn.fetch("SELECT id FROM projects ORDER BY id")]
+        if projects and keys:
+            await conn.execute(REGISTER_KEYS, projects, list(keys))
+
+
+async def backfill_forever(
+    pool: asyncpg.Pool, keys: Sequence[str], poll_seconds: float = 1.0
+) -> None:
+    """The metrics service's background task: track `keys` in every project (tried again while
+    PostgreSQL cannot be reached), then backfill keys as projects gain them."""
+    while True:
+        try:
+            await track_keys(pool, keys)
+            break
+        except (OSError, asyncpg.PostgresError) as exc:
+            log.warning("breakdown_keys_failed", error=str(exc))
+            await asyncio.sleep(poll_seconds)
     await walk_forever(pool, BACKFILL, poll_seconds)

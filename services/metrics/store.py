@@ -66,8 +66,9 @@ INSERT INTO rejected_events (project_id, reason, detail, message_id, received_at
 SELECT * FROM unnest($1::int[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::jsonb[])
 """
 
-# A project's first batch here adds this service's keys it lacks: 'running' when events of it
-# were processed before (their values are filled in by breakdown_backfill.py), else 'complete'.
+# Adds this service's breakdown keys to projects that lack them (breakdown_backfill.py: at the
+# start, to all; here, to a batch's projects this process has not seen yet): 'running' when
+# events of the project were processed before (the walk fills in their values), else 'complete'.
 REGISTER_KEYS = """
 INSERT INTO breakdown_keys (project_id, key, backfill)
 SELECT p, k, CASE WHEN EXISTS (SELECT 1 FROM project_stats s

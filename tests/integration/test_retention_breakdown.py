@@ -15,17 +15,19 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from services.common.events import EventRecord
-from services.gateway.queries.breakdown import read_breakdown
+from services.gateway.queries.breakdown import read_backfill, read_breakdown
 from services.gateway.queries.retention import (
     RetentionMode,
     RetentionPeriod,
     read_retention,
     read_retention_breakdown,
 )
+from services.metrics.breakdown_backfill import backfill_chunk, backfill_pending
 from services.metrics.parse import ParsedBatch
 from services.metrics.store import Store
 from tests.support import oracle
@@ -37,6 +39,8 @@ START = date(2026, 3, 2)  # a Monday; New York's clocks go forward on 03-08 (a 2
 TIMEZONES = ["UTC", "America/New_York", "Asia/Kolkata"]
 SPAN_DAYS = 21
 PLANS = [None, None, "free", "vip"]
+# The backfill test walks breakdown backfills itself (conftest.py: `db`).
+pytestmark = pytest.mark.private_db
 
 # (period, mode, start_event, return_event, length)
 Query = tuple[RetentionPeriod, RetentionMode, str | None, str | None, int]
@@ -144,8 +148,10 @@ def _record(project_id: int, v: ValuedEvent) -> EventRecord:
     )
 
 
-async def _apply(db: Db, project_id: int, batch: list[ValuedEvent]) -> None:
-    store = Store(db.pool, "retention-breakdown-tests", ["plan"])
+async def _apply(
+    db: Db, project_id: int, batch: list[ValuedEvent], keys: tuple[str, ...] = ("plan",)
+) -> None:
+    store = Store(db.pool, "retention-breakdown-tests", keys)
     await store.apply(ParsedBatch(events=[_record(project_id, v) for v in batch]), {})
 
 
@@ -227,6 +233,44 @@ async def test_any_delivery_gives_the_oracles_breakdown(
         await _assert_oracle(db, project_id, delivered, QUERIES[0], tz)
     for query in QUERIES:
         await _assert_oracle(db, project_id, events, query, tz)
+
+
+@database_examples(25)
+@given(history=histories, data=st.data())
+async def test_a_key_tracked_later_is_backfilled_to_the_oracles_breakdown(
+    db: Db, history: list[tuple[Any, ...]], data: st.DataObject
+) -> None:
+    """Batches applied by a metrics Store that did not track `plan` leave its values out; the
+    first batch of a Store that tracks it adds the key to the project, and the walk fills in the
+    history, in chunks interleaved with later batches: the oracle's breakdown at the end."""
+    events = _valued(history)
+    repeats = data.draw(st.lists(st.sampled_from(events), max_size=8), label="duplicates")
+    delivery = data.draw(st.permutations(events + repeats), label="order")
+    cuts = sorted(
+        data.draw(st.sets(st.integers(1, max(1, len(delivery) - 1)), max_size=4), label="cuts")
+    )
+    batches = [delivery[i:j] for i, j in zip([0, *cuts], [*cuts, len(delivery)], strict=True)]
+    untracked = data.draw(st.integers(0, len(batches) - 1), label="batches before plan")
+    tz = data.draw(st.sampled_from(TIMEZONES), label="timezone")
+
+    project_id = await new_project(db.pool, tz)
+    for batch in batches[:untracked]:
+        await _apply(db, project_id, batch, keys=())
+    for batch in batches[untracked:]:
+        await _apply(db, project_id, batch)
+        if data.draw(st.booleans(), label="walk a chunk after it"):
+            persons = data.draw(st.integers(1, 3), label="persons per chunk")
+            await backfill_chunk(db.pool, chunk_persons=persons)
+    # Only a batch with new events adds the key (the later ones may all be repeats): one more,
+    # an identify that links nothing and sets no plan, so the numbers stay the same.
+    nothing = _valued([("identify", "user0", None, 0, 0, None)])
+    await _apply(db, project_id, nothing)
+    await backfill_pending(db.pool, chunk_persons=data.draw(st.integers(1, 3), label="last"))
+
+    async with db.engine.connect() as conn:
+        assert await read_backfill(conn, project_id, "plan") == "complete"
+    for query in QUERIES:
+        await _assert_oracle(db, project_id, events + nothing, query, tz)
 
 
 def _track(
@@ -399,3 +443,33 @@ async def test_a_merge_applies_the_users_traits_to_the_devices_events(db: Db) ->
         series = await read_breakdown(conn, project_id, "plan", _at(1).date(), _at(3).date())
     # Day 1 08:00 was before the trait was set; day 2's event is after it: vip.
     assert [(s.value, [d.dau for d in s.days]) for s in series] == [("vip", [0, 1, 0])]
+
+
+async def test_a_key_tracked_later_takes_identify_traits_sent_before_it(db: Db) -> None:
+    """`plan` is tracked from day 3 on; the history before it is filled in, identify traits
+    sent while no service tracked it included (every trait is kept)."""
+    project_id = await new_project(db.pool)
+    sets = ValuedEvent(
+        oracle.SentEvent(str(uuid.uuid4()), "identify", "user-s", _at(1, 8)), sets="vip"
+    )
+    before = [_track("user-s", 1), _track("user-p", 1, prop="free"), _track("user-s", 2), sets]
+    await _apply(db, project_id, before, keys=())
+    after = [_track("user-s", 3), _track("user-p", 3)]
+    await _apply(db, project_id, after)
+
+    async def dau() -> dict[tuple[str, int], int]:
+        async with db.engine.connect() as conn:
+            series = await read_breakdown(conn, project_id, "plan", _at(1).date(), _at(3).date())
+        return {(s.value, d.date.day - START.day): d.dau for s in series for d in s.days if d.dau}
+
+    async with db.engine.connect() as conn:
+        assert await read_backfill(conn, project_id, "plan") == "running"
+    # Only what came after: user-s has vip as of day 1 (kept though untracked), user-p no plan.
+    assert await dau() == {("vip", 3): 1}
+    assert await backfill_pending(db.pool, chunk_persons=1) == 3  # one chunk per person, 1 empty
+    async with db.engine.connect() as conn:
+        assert await read_backfill(conn, project_id, "plan") == "complete"
+    # user-s: vip from 08:00 on day 1 (the tracks are at 10:00); user-p: free on day 1.
+    assert await dau() == {("vip", 1): 1, ("vip", 2): 1, ("vip", 3): 1, ("free", 1): 1}
+    query: Query = ("day", "on", None, None, 2)
+    await _assert_oracle(db, project_id, before + after, query, start=_at(1).date())
