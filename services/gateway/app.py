@@ -27,6 +27,7 @@ from services.gateway.queries.freshness import LagProbe
 from services.gateway.routes import (
     activity,
     admin,
+    breakdowns,
     dashboard,
     engagement,
     funnels,
@@ -98,6 +99,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.include_router(admin.router)
     for module in (
         activity,
+        breakdowns,
         engagement,
         funnels,
         live,

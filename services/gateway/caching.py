@@ -40,11 +40,12 @@ project drops this process's known version of it, like a funnel write. (Paths ar
 neither setting: their version is the pipeline's.)
 
 The activity and retention reads (`/v1/activity`, `/v1/retention`) also depend, with
-`?breakdown=`, on the backfill of a key the metrics service began to track (its
-breakdown_backfill.py), which moves `breakdown_keys.backfill_cursor` (and finally `backfill`) in
-transactions of its own, and on the keys a metrics service's start adds or drops. Their version
-therefore adds the project's `breakdown_keys` `(key, backfill, backfill_cursor,
-backfill_done_at)`: every start that changes them and every backfill step is a new version.
+`?breakdown=`, and the list of keys (`/v1/breakdowns`) always, on the backfill of a key the
+metrics service began to track (its breakdown_backfill.py), which moves
+`breakdown_keys.backfill_cursor` (and finally `backfill`) in transactions of its own, and on the
+keys a metrics service's start adds or drops. Their version therefore adds the project's
+`breakdown_keys` `(key, backfill, backfill_cursor, backfill_done_at)`: every start that changes
+them and every backfill step is a new version.
 
 Reads whose answer also depends on the clock (`CLOCKED_READS`: the live view's sliding windows)
 are reused the same way but for at most `CLOCKED_REUSE_SECONDS` (1 s): new events still show as
@@ -78,10 +79,11 @@ READ_PREFIX = "/v1/"
 ADMIN_PREFIX = "/v1/projects"
 FUNNELS_PREFIX = "/v1/funnels"
 SESSIONS_PATH = "/v1/sessions"
-BREAKDOWN_READS = ("/v1/activity", "/v1/retention")
+BREAKDOWN_READS = ("/v1/activity", "/v1/retention", "/v1/breakdowns")
 # A path listed here is versioned, and so are the paths below it (`/v1/funnels/{id}`).
 VERSIONED_READS = (
     "/v1/activity",
+    "/v1/breakdowns",
     "/v1/stickiness",
     "/v1/lifecycle",
     "/v1/events",

@@ -207,6 +207,21 @@ async def test_dashboard_draws_what_the_api_says(pipeline: Pipeline, browser: Br
     kpi = await page.get_attribute('[data-tile="mau"]', "data-value")
     assert kpi == str(days[-1]["mau"])
 
+    # Active users by plan (the tracked key): DAU per value, the eight most active values.
+    assert pipeline.read("/v1/breakdowns", key)["keys"] == [{"key": "plan", "backfill": "complete"}]
+    assert await page.input_value("#breakdown-key") == "plan"
+    split = pipeline.read("/v1/activity", key, breakdown="plan", **span)
+    assert {"free", "vip"} <= {s["value"] for s in split["breakdown"]}
+    top = sorted(
+        split["breakdown"], key=lambda s: (-sum(d["events"] for d in s["days"]), s["value"])
+    )
+    drawn = await points(page, "breakdown")
+    assert {p["series"] for p in drawn} == {f"value-{s['value']}" for s in top[:8]}
+    for values in top[:8]:
+        assert series(drawn, f"value-{values['value']}") == [
+            (d["date"], d["dau"]) for d in values["days"]
+        ]
+
     weeks = pipeline.read("/v1/lifecycle", key, period="week", **span)["periods"]
     drawn = await points(page, "lifecycle")
     for field in ("new", "returning", "resurrecting", "dormant"):
@@ -299,11 +314,18 @@ async def test_dashboard_draws_what_the_api_says(pipeline: Pipeline, browser: Br
     assert report["steps"][1]["users"] > 0
     assert await funnel_bars(page) == funnel_numbers(report)
 
-    # While the API says the funnel's backfill, or the sessions' rebuild after a change of the
-    # project's session settings, is running, the panel says so; then the badge goes away.
+    # While the API says the funnel's backfill, the sessions' rebuild after a change of the
+    # project's session settings, or the backfill of a breakdown key tracked since recently, is
+    # running, the panel says so; then the badge goes away.
     for badge, url, field, text in [
         ("#funnel-backfill", rf"/v1/funnels/{second_funnel}\?", "backfill", "backfilling…"),
         ("#sessions-rebuild", r"/v1/sessions\?", "rebuild", "rebuilding…"),
+        (
+            "#breakdown-backfill",
+            r"/v1/activity\?.*breakdown=",
+            "breakdown_backfill",
+            "backfilling…",
+        ),
     ]:
         assert await page.is_hidden(badge)
         pattern = re.compile(url)

@@ -49,6 +49,11 @@ def test_a_key_added_to_the_metrics_service_fills_in_the_history(
 
         got = pipeline.read("/v1/activity", project["read_key"], **query)
         assert (got["breakdown"], got["breakdown_backfill"]) == ([], "running")
+        keys = pipeline.read("/v1/breakdowns", project["read_key"])["keys"]
+        assert keys == [
+            {"key": "plan", "backfill": "complete"},
+            {"key": "country", "backfill": "running"},
+        ]
 
         pipeline.metrics = _restarted(pipeline.metrics, PULSE_BREAKDOWN_KEYS="plan,country")
         deadline = time.monotonic() + 30
@@ -56,6 +61,8 @@ def test_a_key_added_to_the_metrics_service_fills_in_the_history(
             time.sleep(0.2)
             got = pipeline.read("/v1/activity", project["read_key"], **query)
         assert got["breakdown_backfill"] == "complete"
+        keys = pipeline.read("/v1/breakdowns", project["read_key"])["keys"]
+        assert [k["backfill"] for k in keys] == ["complete", "complete"]
         dau = {(s["value"], d["date"]): d["dau"] for s in got["breakdown"] for d in s["days"]}
         assert dau == {
             ("DE", "2026-05-04"): 1,

@@ -22,6 +22,7 @@ const REFRESH_MS = 10_000;
 const TOP_EVENTS = 12;
 const PATHS_DEPTH = 3;
 const PATHS_LIMIT = 10; // edges per step: more would not be legible in the panel
+const BREAKDOWN_LINES = 8; // values drawn, the most active first (the API gives up to 50)
 
 const state = {
   key: sessionStorage.getItem(KEY_STORE),
@@ -33,9 +34,10 @@ const state = {
   lifecyclePeriod: "week",
   funnelId: null, // the picked funnel (a string, as the <select> holds it)
   pathsStart: null, // the picked start event of the paths panel
+  breakdownKey: null, // the picked key of the breakdown panel
   // A picker change loads its panel at once, possibly while a refresh loads it too: only the
   // latest load of a panel may draw.
-  loads: { funnels: 0, paths: 0 },
+  loads: { funnels: 0, paths: 0, breakdown: 0 },
 };
 
 const $ = (selector) => document.querySelector(selector);
@@ -166,6 +168,40 @@ async function loadActivity({ from, to }) {
   ]);
   document.querySelector('[data-panel="kpis"]').dataset.state = "ready";
   document.querySelector('[data-panel="new-users"]').dataset.state = "ready";
+}
+
+// DAU per value of a tracked key (free / vip ...): the values with the most events in the range.
+async function loadBreakdown({ from, to }) {
+  const load = ++state.loads.breakdown;
+  const { keys } = await get("/v1/breakdowns");
+  const picker = $("#breakdown-key");
+  const badge = $("#breakdown-backfill");
+  picker.hidden = keys.length === 0;
+  if (!keys.length) {
+    state.breakdownKey = null;
+    badge.hidden = true;
+    setPanelState("breakdown", "empty", "no breakdown keys: set PULSE_BREAKDOWN_KEYS");
+    return;
+  }
+  if (!keys.some((k) => k.key === state.breakdownKey)) state.breakdownKey = keys[0].key;
+  fillSelect(picker, keys.map((k) => [k.key, k.key]), state.breakdownKey);
+  const key = state.breakdownKey;
+  const report = await get("/v1/activity", { from, to, breakdown: key });
+  if (load !== state.loads.breakdown) return; // a newer load (another key, range) draws
+  badge.hidden = report.breakdown_backfill !== "running";
+  if (!report.breakdown.length) {
+    setPanelState("breakdown", "empty", `no active users with a ${key} in this range`);
+    return;
+  }
+  // The API lists values by name; the lines are the most active ones (events in the range).
+  const events = (s) => s.days.reduce((total, d) => total + d.events, 0);
+  const top = [...report.breakdown].sort((a, b) => events(b) - events(a) || (a.value < b.value ? -1 : 1)).slice(0, BREAKDOWN_LINES);
+  lineChart(
+    panelBody("breakdown"),
+    report.days.map((d) => d.date),
+    top.map((s) => ({ name: s.value, key: `value-${s.value}`, values: s.days.map((d) => d.dau) })),
+    { label: `daily active users by ${key}` },
+  );
 }
 
 async function loadStickiness({ from, to }) {
@@ -373,6 +409,7 @@ async function loadLive() {
 
 const LOADERS = {
   activity: loadActivity,
+  breakdown: loadBreakdown,
   stickiness: loadStickiness,
   lifecycle: loadLifecycle,
   events: loadEvents,
@@ -455,6 +492,12 @@ async function downloadCsv(path) {
   if (path === "/v1/lifecycle") params.period = state.lifecyclePeriod;
   if (path === "/v1/stickiness") params.period = state.stickinessPeriod;
   if (path === "/v1/paths") Object.assign(params, { start_event: state.pathsStart, depth: PATHS_DEPTH, limit: PATHS_LIMIT });
+  if (path === "breakdown") {
+    if (state.breakdownKey === null) return;
+    Object.assign(params, { breakdown: state.breakdownKey });
+    path = "/v1/activity";
+    name = `activity-by-${state.breakdownKey}`;
+  }
   if (path === "funnel") {
     if (state.funnelId === null) return;
     path = `/v1/funnels/${encodeURIComponent(state.funnelId)}`;
@@ -504,6 +547,10 @@ function wire() {
   $("#funnel-picker").addEventListener("change", (event) => {
     state.funnelId = event.target.value;
     guarded("funnels", () => loadFunnels(range()));
+  });
+  $("#breakdown-key").addEventListener("change", (event) => {
+    state.breakdownKey = event.target.value;
+    guarded("breakdown", () => loadBreakdown(range()));
   });
   $("#paths-start").addEventListener("change", (event) => {
     state.pathsStart = event.target.value;

@@ -10,13 +10,12 @@ or empty trait leaves the previous value in place.
 
 `trait_changes` keeps each identify's values under the distinct id that sent it, for every key,
 not only the tracked ones: a key tracked later is filled in over the history before it from them
-(services/metrics/breakdown_backfill.py). The streaming
-path looks up, for the events without a value of their own, their person's value as of their
-time. A trait change changes the values of the person's events from its time on, and a merge
-changes whose changes apply: for the persons a batch brings either to, `person_day_values` is
-recomputed from the archive — from the day of the earliest new change, or over the whole history
-after a merge. So any order, duplication or lateness of delivery gives what a full recomputation
-gives.
+(services/metrics/breakdown_backfill.py). The streaming path looks up, for the events without a
+value of their own, their person's value as of their time. A trait change changes the values
+of the person's events from its time on, and a merge changes whose changes apply: for the persons
+a batch brings either to, `person_day_values` is recomputed from the archive — from the day of
+the earliest new change, or over the whole history after a merge. So any order, duplication or
+lateness of delivery gives what a full recomputation gives.
 """
 
 from __future__ import annotations
