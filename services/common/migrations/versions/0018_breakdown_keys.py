@@ -6,6 +6,11 @@ breakdown_backfill.py walks the archive for them). Identify calls now keep every
 `trait_changes`, not only the tracked keys', so such a walk has them; traits sent before this
 revision were kept for the keys tracked then only.
 
+A key that has values in a project already was tracked by the metrics service before this
+revision, which kept its values from then on: it starts 'complete' (as before, no backfill), so an
+upgrade does not walk every project's history again. A tracked key without any value yet gets
+its row at the service's next start, 'running' (a walk that finds nothing to add).
+
 Revision ID: 0018
 Revises: 0017
 """
@@ -39,6 +44,10 @@ def upgrade() -> None:
         sa.CheckConstraint(
             "backfill IN ('running', 'complete')", name="ck_breakdown_keys_backfill"
         ),
+    )
+    op.execute(
+        "INSERT INTO breakdown_keys (project_id, key, backfill, backfill_done_at) "
+        "SELECT DISTINCT project_id, key, 'complete', now() FROM person_day_values"
     )
 
 
