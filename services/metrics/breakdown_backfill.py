@@ -35,7 +35,7 @@ from services.common.logging import get_logger
 from services.metrics.aggregates import traits
 from services.metrics.aggregates.sessions import Person
 from services.metrics.store import REGISTER_KEYS
-from services.metrics.walk import Walk, walk_chunk, walk_forever, walk_pending
+from services.metrics.walk import Walk, walk_forever
 
 log = get_logger(__name__)
 
@@ -68,16 +68,6 @@ WHERE id = $1
 """,
     redo=_redo,
 )
-
-
-async def backfill_chunk(pool: asyncpg.Pool, chunk_persons: int = 1000) -> bool:
-    """Walk the next chunk of persons of one key being backfilled; False when none is."""
-    return await walk_chunk(pool, BACKFILL, chunk_persons) is not None
-
-
-async def backfill_pending(pool: asyncpg.Pool, chunk_persons: int = 1000) -> int:
-    """Run chunks until no key is being backfilled (or only ones another process walks)."""
-    return await walk_pending(pool, BACKFILL, chunk_persons)
 
 
 async def track_keys(pool: asyncpg.Pool, keys: Sequence[str]) -> None:

@@ -27,9 +27,10 @@ from services.gateway.queries.retention import (
     read_retention,
     read_retention_breakdown,
 )
-from services.metrics.breakdown_backfill import backfill_chunk, backfill_pending
+from services.metrics.breakdown_backfill import BACKFILL
 from services.metrics.parse import ParsedBatch
 from services.metrics.store import Store
+from services.metrics.walk import walk_chunk, walk_pending
 from tests.support import oracle
 from tests.support.breakdown_oracle import ValuedEvent, retention_breakdown, values_as_of
 from tests.support.examples import database_examples
@@ -210,18 +211,23 @@ async def _assert_oracle(
     return got
 
 
+def _delivered(events: list[ValuedEvent], data: st.DataObject) -> list[list[ValuedEvent]]:
+    """The events with some repeated, in any order, split into batches anywhere."""
+    repeats = data.draw(st.lists(st.sampled_from(events), max_size=8), label="duplicates")
+    delivery = data.draw(st.permutations(events + repeats), label="order")
+    cuts = sorted(
+        data.draw(st.sets(st.integers(1, max(1, len(delivery) - 1)), max_size=4), label="cuts")
+    )
+    return [delivery[i:j] for i, j in zip([0, *cuts], [*cuts, len(delivery)], strict=True)]
+
+
 @database_examples(40)
 @given(history=histories, data=st.data())
 async def test_any_delivery_gives_the_oracles_breakdown(
     db: Db, history: list[tuple[Any, ...]], data: st.DataObject
 ) -> None:
     events = _valued(history)
-    repeats = data.draw(st.lists(st.sampled_from(events), max_size=8), label="duplicates")
-    delivery = data.draw(st.permutations(events + repeats), label="order")
-    cuts = sorted(
-        data.draw(st.sets(st.integers(1, max(1, len(delivery) - 1)), max_size=4), label="cuts")
-    )
-    batches = [delivery[i:j] for i, j in zip([0, *cuts], [*cuts, len(delivery)], strict=True)]
+    batches = _delivered(events, data)
     tz = data.draw(st.sampled_from(TIMEZONES), label="timezone")
 
     project_id = await new_project(db.pool, tz)
@@ -244,12 +250,7 @@ async def test_a_key_tracked_later_is_backfilled_to_the_oracles_breakdown(
     first batch of a Store that tracks it adds the key to the project, and the walk fills in the
     history, in chunks interleaved with later batches: the oracle's breakdown at the end."""
     events = _valued(history)
-    repeats = data.draw(st.lists(st.sampled_from(events), max_size=8), label="duplicates")
-    delivery = data.draw(st.permutations(events + repeats), label="order")
-    cuts = sorted(
-        data.draw(st.sets(st.integers(1, max(1, len(delivery) - 1)), max_size=4), label="cuts")
-    )
-    batches = [delivery[i:j] for i, j in zip([0, *cuts], [*cuts, len(delivery)], strict=True)]
+    batches = _delivered(events, data)
     untracked = data.draw(st.integers(0, len(batches) - 1), label="batches before plan")
     tz = data.draw(st.sampled_from(TIMEZONES), label="timezone")
 
@@ -260,12 +261,12 @@ async def test_a_key_tracked_later_is_backfilled_to_the_oracles_breakdown(
         await _apply(db, project_id, batch)
         if data.draw(st.booleans(), label="walk a chunk after it"):
             persons = data.draw(st.integers(1, 3), label="persons per chunk")
-            await backfill_chunk(db.pool, chunk_persons=persons)
+            await walk_chunk(db.pool, BACKFILL, persons)
     # Only a batch with new events adds the key (the later ones may all be repeats): one more,
     # an identify that links nothing and sets no plan, so the numbers stay the same.
     nothing = _valued([("identify", "user0", None, 0, 0, None)])
     await _apply(db, project_id, nothing)
-    await backfill_pending(db.pool, chunk_persons=data.draw(st.integers(1, 3), label="last"))
+    await walk_pending(db.pool, BACKFILL, data.draw(st.integers(1, 3), label="last"))
 
     async with db.engine.connect() as conn:
         assert await read_backfill(conn, project_id, "plan") == "complete"
@@ -466,7 +467,7 @@ async def test_a_key_tracked_later_takes_identify_traits_sent_before_it(db: Db) 
         assert await read_backfill(conn, project_id, "plan") == "running"
     # Only what came after: user-s has vip as of day 1 (kept though untracked), user-p no plan.
     assert await dau() == {("vip", 3): 1}
-    assert await backfill_pending(db.pool, chunk_persons=1) == 3  # one chunk per person, 1 empty
+    assert await walk_pending(db.pool, BACKFILL, 1) == 3  # one chunk per person, 1 empty
     async with db.engine.connect() as conn:
         assert await read_backfill(conn, project_id, "plan") == "complete"
     # user-s: vip from 08:00 on day 1 (the tracks are at 10:00); user-p: free on day 1.
