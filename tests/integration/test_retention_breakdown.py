@@ -11,6 +11,8 @@ semantics with numbers worked out by hand.
 
 from __future__ import annotations
 
+import asyncio
+import random
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -474,3 +476,40 @@ async def test_a_key_tracked_later_takes_identify_traits_sent_before_it(db: Db) 
     assert await dau() == {("vip", 1): 1, ("vip", 2): 1, ("vip", 3): 1, ("free", 1): 1}
     query: Query = ("day", "on", None, None, 2)
     await _assert_oracle(db, project_id, before + after, query, start=_at(1).date())
+
+
+async def test_a_walk_beside_concurrent_batches_ends_at_the_oracles_breakdown(db: Db) -> None:
+    """The walk and the consumer's batches at the same time, on connections of their own: the
+    person and project locks order them, and the end is the oracle's breakdown."""
+    rng = random.Random(7)
+    actors = [f"{kind}{n}" for kind in ("anon", "user") for n in range(20)]
+    history: list[tuple[Any, ...]] = []
+    for _ in range(600):
+        day, hour = rng.randrange(SPAN_DAYS), rng.randrange(24)
+        if rng.random() < 0.08:
+            plan = rng.choice(PLANS)
+            history.append(("identify", rng.choice(actors), rng.choice(actors), day, hour, plan))
+        else:
+            kind = rng.choice(["track", "page"])
+            name = rng.choice(["signup", "purchase", "view"])
+            prop, trait = rng.choice(PLANS), rng.choice(PLANS)
+            history.append(("active", rng.choice(actors), day, hour, kind, name, prop, trait))
+    events = _valued(history)
+    rng.shuffle(events)
+    project_id = await new_project(db.pool)
+    await _apply(db, project_id, events[:300], keys=())
+
+    async def batches() -> None:
+        for i in range(300, len(events), 30):
+            await _apply(db, project_id, events[i : i + 30])
+
+    async def walk() -> None:
+        async with db.engine.connect() as conn:
+            while await read_backfill(conn, project_id, "plan") != "complete":
+                if await walk_chunk(db.pool, BACKFILL, 3) is None:
+                    await asyncio.sleep(0.01)  # the first tracked batch has not committed yet
+                await conn.rollback()  # a new snapshot for the next look
+
+    await asyncio.wait_for(asyncio.gather(batches(), walk()), timeout=120)
+    for query in QUERIES[:3]:
+        await _assert_oracle(db, project_id, events, query)
