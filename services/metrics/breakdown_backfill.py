@@ -5,10 +5,11 @@ starts, and to a project created later on its first batch (store.py), as a `brea
 `backfill = 'running'` when events of the project were processed before, 'complete' for a project
 that has none. Every batch keeps the key's `person_day_values` from then on; the history before
 has none. A key no longer in PULSE_BREAKDOWN_KEYS loses its rows at the start (its values are
-left, unread), so tracking it again later fills in the time between too. This
-walk (services/metrics/walk.py, as a funnel's backfill) recomputes the key's values of every person
-from the archive of active events and the identify traits in `trait_changes`, which keeps every
-key (aggregates/traits.py), a chunk of persons per transaction, the last person done in
+left, unread), so tracking it again later fills in the time between too.
+
+This walk (services/metrics/walk.py, as a funnel's backfill) recomputes the key's values of every
+person from the archive of active events and the identify traits in `trait_changes`, which keeps
+every key (aggregates/traits.py), a chunk of persons per transaction, the last person done in
 `backfill_cursor`, then sets 'complete'.
 
 Recomputing a person replaces all their values of the key, so it does not matter whether a batch
