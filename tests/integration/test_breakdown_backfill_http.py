@@ -37,7 +37,7 @@ def test_a_key_added_to_the_metrics_service_fills_in_the_history(
             _event("track", "u1", "2026-05-05T10:00:00Z", event="view"),
             _event(
                 "track", "u2", "2026-05-04T10:00:00Z", event="view", properties={"country": "DE"}
-            ),  # fmt: skip
+            ),
         ]
         response = httpx.post(
             f"{pipeline.ingest.url}/v1/batch",
