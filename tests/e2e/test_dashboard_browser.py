@@ -294,6 +294,36 @@ async def test_dashboard_draws_what_the_api_says(pipeline: Pipeline, browser: Br
             if not future
         ]
 
+        # Split by plan: a group picker of the API's groups; the heatmap is the picked group's.
+        await page.select_option("#retention-split", "plan")
+        await wait_until(page, "() => !document.querySelector('#retention-value').hidden")
+        groups = pipeline.read("/v1/retention", key, breakdown="plan", **query)["breakdown"]
+        options = await page.eval_on_selector_all(
+            "#retention-value option", "nodes => nodes.map(n => n.textContent)"
+        )
+        assert options == [g["value"] or "no plan" for g in groups]
+        # Cohorts go by the plan of their first day: the demo's users sign up free, visitors
+        # carry none.
+        assert options == ["free", "no plan"]
+        await page.select_option("#retention-value", label="free")
+        (free,) = [g["cohorts"][-30:] for g in groups if g["value"] == "free"]
+        want = [
+            (c["date"], k, n)
+            for c in free
+            for k, n in enumerate(c["retained"])
+            if date.fromisoformat(c["date"]) + timedelta(days=k) <= today
+        ]
+        await wait_until(
+            page,
+            "n => document.querySelectorAll('[data-panel=retention] .pt').length === n",
+            len(want),
+        )
+        drawn = await points(page, "retention")
+        assert [(p["series"], int(p["x"]), int(p["y"])) for p in drawn] == want
+        assert 0 < sum(c["size"] for c in free) < sum(c["size"] for c in cohorts)  # a part
+        await page.select_option("#retention-split", "")
+        await wait_until(page, "() => document.querySelector('#retention-value').hidden")
+
     # Funnels: the picker lists both, the first is drawn with the API's numbers.
     options = await page.eval_on_selector_all(
         "#funnel-picker option", "nodes => nodes.map(n => n.value)"

@@ -23,6 +23,7 @@ const TOP_EVENTS = 12;
 const PATHS_DEPTH = 3;
 const PATHS_LIMIT = 10; // edges per step: more would not be legible in the panel
 const BREAKDOWN_LINES = 8; // values drawn, the most active first (the API gives up to 50)
+const NO_VALUE = "\u0000none"; // the <option> of a split's null group (no value can be this)
 
 const state = {
   key: sessionStorage.getItem(KEY_STORE),
@@ -35,9 +36,11 @@ const state = {
   funnelId: null, // the picked funnel (a string, as the <select> holds it)
   pathsStart: null, // the picked start event of the paths panel
   breakdownKey: null, // the picked key of the breakdown panel
+  retentionKey: "", // the key the retention panel splits by ("": everyone)
+  retentionValue: null, // the picked group of that split (NO_VALUE: persons without one)
   // A picker change loads its panel at once, possibly while a refresh loads it too: only the
   // latest load of a panel may draw.
-  loads: { funnels: 0, paths: 0, breakdown: 0 },
+  loads: { funnels: 0, paths: 0, breakdown: 0, retention: 0 },
 };
 
 const $ = (selector) => document.querySelector(selector);
@@ -294,8 +297,31 @@ async function loadStatus() {
   }
 }
 
+// Everyone's cohorts, or one group's of a split by a tracked key (free, vip, … or no value).
 async function loadRetention({ from, to }) {
-  const { cohorts } = await get("/v1/retention", { from, to, length: 14, period: "day", mode: "on" });
+  const load = ++state.loads.retention;
+  const { keys } = await get("/v1/breakdowns");
+  if (!keys.some((k) => k.key === state.retentionKey)) state.retentionKey = "";
+  fillSelect($("#retention-split"), [["", "everyone"], ...keys.map((k) => [k.key, `by ${k.key}`])], state.retentionKey);
+  const picker = $("#retention-value");
+  const badge = $("#retention-backfill");
+  const query = { from, to, length: 14, period: "day", mode: "on" };
+  let cohorts;
+  if (!state.retentionKey) {
+    ({ cohorts } = await get("/v1/retention", query));
+    if (load !== state.loads.retention) return; // a newer load (another split, range) draws
+    picker.hidden = true;
+    badge.hidden = true;
+  } else {
+    const report = await get("/v1/retention", { ...query, breakdown: state.retentionKey });
+    if (load !== state.loads.retention) return;
+    badge.hidden = report.breakdown_backfill !== "running";
+    const groups = report.breakdown.map((g) => [g.value ?? NO_VALUE, g.value ?? `no ${state.retentionKey}`, g.cohorts]);
+    picker.hidden = groups.length === 0;
+    if (!groups.some(([value]) => value === state.retentionValue)) state.retentionValue = groups.length ? groups[0][0] : null;
+    fillSelect(picker, groups.map(([value, text]) => [value, text]), state.retentionValue);
+    cohorts = groups.find(([value]) => value === state.retentionValue)?.[2] ?? [];
+  }
   if (!cohorts.length) {
     setPanelState("retention", "empty", "no cohorts in this range");
     return;
@@ -492,6 +518,10 @@ async function downloadCsv(path) {
   if (path === "/v1/lifecycle") params.period = state.lifecyclePeriod;
   if (path === "/v1/stickiness") params.period = state.stickinessPeriod;
   if (path === "/v1/paths") Object.assign(params, { start_event: state.pathsStart, depth: PATHS_DEPTH, limit: PATHS_LIMIT });
+  if (path === "/v1/retention") {
+    Object.assign(params, { length: 14, period: "day", mode: "on" });
+    if (state.retentionKey) params.breakdown = state.retentionKey;
+  }
   if (path === "breakdown") {
     if (state.breakdownKey === null) return;
     Object.assign(params, { breakdown: state.breakdownKey });
@@ -547,6 +577,15 @@ function wire() {
   $("#funnel-picker").addEventListener("change", (event) => {
     state.funnelId = event.target.value;
     guarded("funnels", () => loadFunnels(range()));
+  });
+  $("#retention-split").addEventListener("change", (event) => {
+    state.retentionKey = event.target.value;
+    state.retentionValue = null;
+    guarded("retention", () => loadRetention(range()));
+  });
+  $("#retention-value").addEventListener("change", (event) => {
+    state.retentionValue = event.target.value;
+    guarded("retention", () => loadRetention(range()));
   });
   $("#breakdown-key").addEventListener("change", (event) => {
     state.breakdownKey = event.target.value;
