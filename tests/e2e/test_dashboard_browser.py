@@ -344,6 +344,23 @@ async def test_dashboard_draws_what_the_api_says(pipeline: Pipeline, browser: Br
     assert report["steps"][1]["users"] > 0
     assert await funnel_bars(page) == funnel_numbers(report)
 
+    # Conversion split by plan: a row per group, as /v1/funnels/{id}?breakdown=plan counts.
+    await page.select_option("#funnel-split", "plan")
+    await page.wait_for_selector('[data-panel="funnels"] table.split tr[data-entered]')
+    split = pipeline.read(f"/v1/funnels/{second_funnel}", key, breakdown="plan", **span)
+    rows = await page.eval_on_selector_all(
+        '[data-panel="funnels"] table.split tr[data-entered]',
+        "rows => rows.map(r => [r.dataset.value, +r.dataset.entered, +r.dataset.converted])",
+    )
+    assert rows == [
+        [g["value"] or "", g["steps"][0]["users"], g["steps"][-1]["users"]]
+        for g in split["breakdown"]
+    ]
+    assert sum(r[1] for r in rows) == report["steps"][0]["users"]  # each person in one group
+    assert await funnel_bars(page) == funnel_numbers(report)  # the funnel itself unchanged
+    await page.select_option("#funnel-split", "")
+    await wait_until(page, "() => !document.querySelector('[data-panel=funnels] table.split')")
+
     # While the API says the funnel's backfill, the sessions' rebuild after a change of the
     # project's session settings, or the backfill of a breakdown key tracked since recently, is
     # running, the panel says so; then the badge goes away.

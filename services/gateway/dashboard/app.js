@@ -36,6 +36,7 @@ const state = {
   funnelId: null, // the picked funnel (a string, as the <select> holds it)
   pathsStart: null, // the picked start event of the paths panel
   breakdownKey: null, // the picked key of the breakdown panel
+  funnelSplit: "", // the key the funnel's conversion is split by ("": none)
   retentionKey: "", // the key the retention panel splits by ("": everyone)
   retentionValue: null, // the picked group of that split (NO_VALUE: persons without one)
   // A picker change loads its panel at once, possibly while a refresh loads it too: only the
@@ -350,17 +351,24 @@ async function loadFunnels({ from, to }) {
   const { funnels } = await get("/v1/funnels");
   const picker = $("#funnel-picker");
   const badge = $("#funnel-backfill");
+  const split = $("#funnel-split");
   picker.hidden = funnels.length === 0;
   if (!funnels.length) {
     state.funnelId = null;
     badge.hidden = true;
+    split.hidden = true;
     setPanelState("funnels", "empty", "no funnels yet: define one with POST /v1/funnels");
     return;
   }
   if (!funnels.some((f) => String(f.id) === state.funnelId)) state.funnelId = String(funnels[0].id);
   fillSelect(picker, funnels.map((f) => [String(f.id), `${f.name} (#${f.id})`]), state.funnelId);
   const funnel = funnels.find((f) => String(f.id) === state.funnelId);
-  const report = await get(`/v1/funnels/${encodeURIComponent(funnel.id)}`, { from, to });
+  const { keys } = await get("/v1/breakdowns");
+  if (!keys.some((k) => k.key === state.funnelSplit)) state.funnelSplit = "";
+  split.hidden = keys.length === 0;
+  fillSelect(split, [["", "no split"], ...keys.map((k) => [k.key, `by ${k.key}`])], state.funnelSplit);
+  const params = state.funnelSplit ? { from, to, breakdown: state.funnelSplit } : { from, to };
+  const report = await get(`/v1/funnels/${encodeURIComponent(funnel.id)}`, params);
   if (load !== state.loads.funnels) return; // a newer load (another funnel, range) draws
   badge.hidden = report.backfill !== "running";
   const { steps } = report;
@@ -379,6 +387,28 @@ async function loadFunnels({ from, to }) {
   const chart = el("div");
   body.append(chart);
   funnelChart(chart, steps, { key: `funnel-${report.id}`, label: `funnel ${report.name}: persons per step` });
+  if (report.breakdown) body.append(conversionTable(state.funnelSplit, report.breakdown));
+}
+
+// Conversion per group of a split (the step-1 event's value, else the person's trait then).
+function conversionTable(key, groups) {
+  const table = el("table", { class: "split" });
+  const head = el("tr");
+  for (const title of [key, "entered", "converted", "conversion"]) head.append(el("th", {}, title));
+  table.append(head);
+  for (const group of groups) {
+    const first = group.steps[0];
+    const last = group.steps[group.steps.length - 1];
+    const row = el("tr", { "data-value": group.value ?? "", "data-entered": first.users, "data-converted": last.users });
+    row.append(
+      el("td", {}, group.value ?? `no ${key}`),
+      el("td", {}, formatNumber(first.users)),
+      el("td", {}, formatNumber(last.users)),
+      el("td", {}, formatPercent(last.conversion_from_start)),
+    );
+    table.append(row);
+  }
+  return table;
 }
 
 async function loadPaths({ from, to }) {
@@ -530,6 +560,7 @@ async function downloadCsv(path) {
   }
   if (path === "funnel") {
     if (state.funnelId === null) return;
+    if (state.funnelSplit) params.breakdown = state.funnelSplit;
     path = `/v1/funnels/${encodeURIComponent(state.funnelId)}`;
     name = `funnel-${state.funnelId}`;
   }
@@ -590,6 +621,10 @@ function wire() {
   $("#breakdown-key").addEventListener("change", (event) => {
     state.breakdownKey = event.target.value;
     guarded("breakdown", () => loadBreakdown(range()));
+  });
+  $("#funnel-split").addEventListener("change", (event) => {
+    state.funnelSplit = event.target.value;
+    guarded("funnels", () => loadFunnels(range()));
   });
   $("#paths-start").addEventListener("change", (event) => {
     state.pathsStart = event.target.value;
