@@ -40,6 +40,6 @@ CONSUMER_LAG = Gauge(
 )
 WALKED_PERSONS = Counter(
     "pulse_metrics_walked_persons_total",
-    "Persons redone by background walks (funnel backfills, sessions rebuilds)",
+    "Persons redone by background walks (funnel and breakdown backfills, sessions rebuilds)",
     ["job"],
 )
