@@ -44,6 +44,8 @@ CONNECTIONS_PER_PAGE = 3
 ADMIN = "bench-admin-token"
 PAGE_ENDPOINTS = (
     "/v1/activity?from={start}&to={stop}",
+    "/v1/breakdowns",
+    "/v1/activity?from={start}&to={stop}&breakdown=plan",
     "/v1/stickiness?from={start}&to={stop}&period=week",
     "/v1/lifecycle?from={start}&to={stop}&period=week",
     "/v1/events?from={start}&to={stop}",

@@ -42,6 +42,7 @@ const state = {
   // A picker change loads its panel at once, possibly while a refresh loads it too: only the
   // latest load of a panel may draw.
   loads: { funnels: 0, paths: 0, breakdown: 0, retention: 0 },
+  keys: null, // this refresh's /v1/breakdowns keys (a promise), shared by the panels
 };
 
 const $ = (selector) => document.querySelector(selector);
@@ -174,10 +175,22 @@ async function loadActivity({ from, to }) {
   document.querySelector('[data-panel="new-users"]').dataset.state = "ready";
 }
 
+// The tracked breakdown keys, asked for once per refresh by the three panels that split by them.
+function trackedKeys() {
+  state.keys ??= get("/v1/breakdowns").then(
+    (answer) => answer.keys,
+    (error) => {
+      state.keys = null; // not kept: a picker change asks again
+      throw error;
+    },
+  );
+  return state.keys;
+}
+
 // DAU per value of a tracked key (free / vip ...): the values with the most events in the range.
 async function loadBreakdown({ from, to }) {
   const load = ++state.loads.breakdown;
-  const { keys } = await get("/v1/breakdowns");
+  const keys = await trackedKeys();
   const picker = $("#breakdown-key");
   const badge = $("#breakdown-backfill");
   picker.hidden = keys.length === 0;
@@ -301,7 +314,7 @@ async function loadStatus() {
 // Everyone's cohorts, or one group's of a split by a tracked key (free, vip, … or no value).
 async function loadRetention({ from, to }) {
   const load = ++state.loads.retention;
-  const { keys } = await get("/v1/breakdowns");
+  const keys = await trackedKeys();
   if (!keys.some((k) => k.key === state.retentionKey)) state.retentionKey = "";
   fillSelect($("#retention-split"), [["", "everyone"], ...keys.map((k) => [k.key, `by ${k.key}`])], state.retentionKey);
   const picker = $("#retention-value");
@@ -363,7 +376,7 @@ async function loadFunnels({ from, to }) {
   if (!funnels.some((f) => String(f.id) === state.funnelId)) state.funnelId = String(funnels[0].id);
   fillSelect(picker, funnels.map((f) => [String(f.id), `${f.name} (#${f.id})`]), state.funnelId);
   const funnel = funnels.find((f) => String(f.id) === state.funnelId);
-  const { keys } = await get("/v1/breakdowns");
+  const keys = await trackedKeys();
   if (!keys.some((k) => k.key === state.funnelSplit)) state.funnelSplit = "";
   split.hidden = keys.length === 0;
   fillSelect(split, [["", "no split"], ...keys.map((k) => [k.key, `by ${k.key}`])], state.funnelSplit);
@@ -483,6 +496,7 @@ async function refresh() {
   $("#refresh-state").textContent = "updating…";
   try {
     const span = range();
+    state.keys = null; // asked again, once, by the first panel that needs them
     const results = await Promise.allSettled(Object.entries(LOADERS).map(([id, load]) => guarded(id, () => load(span))));
     const refused = results.find((r) => r.status === "rejected");
     if (refused) {
