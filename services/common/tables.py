@@ -297,10 +297,11 @@ trait_changes = Table(
 )
 
 # The breakdown keys a project's person_day_values are kept for. The metrics service adds its
-# PULSE_BREAKDOWN_KEYS to every project when it starts (and drops the others), and to a project
-# created later on its first batch: 'running' when it processed events of the project before (a
-# walk then fills in their values, services/metrics/breakdown_backfill.py, `backfill_cursor` the
-# last person done), else 'complete'.
+# PULSE_BREAKDOWN_KEYS to every project when it starts (and drops the others, with their
+# person_day_values), and to a project created later on its first batch: 'running' when it
+# processed events of the project before (a walk then fills in their values,
+# services/metrics/breakdown_backfill.py, `backfill_cursor` the last person done), else
+# 'complete'.
 breakdown_keys = Table(
     "breakdown_keys",
     metadata,

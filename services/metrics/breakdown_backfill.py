@@ -4,8 +4,8 @@ A metrics service whose PULSE_BREAKDOWN_KEYS gained a key adds it to every proje
 starts, and to a project created later on its first batch (store.py), as a `breakdown_keys` row:
 `backfill = 'running'` when events of the project were processed before, 'complete' for a project
 that has none. Every batch keeps the key's `person_day_values` from then on; the history before
-has none. A key no longer in PULSE_BREAKDOWN_KEYS loses its rows at the start (its values are
-left, unread), so tracking it again later fills in the time between too.
+has none. A key no longer in PULSE_BREAKDOWN_KEYS loses its rows and its values at the start, so
+tracking it again later fills in the whole history again.
 
 This walk (services/metrics/walk.py, as a funnel's backfill) recomputes the key's values of every
 person from the archive of active events and the identify traits in `trait_changes`, which keeps
@@ -40,7 +40,13 @@ from services.metrics.walk import Walk, walk_forever
 
 log = get_logger(__name__)
 
-DROP_UNTRACKED = "DELETE FROM breakdown_keys WHERE key <> ALL($1::text[])"
+DROP_UNTRACKED = """
+DELETE FROM breakdown_keys WHERE key <> ALL($1::text[])
+RETURNING project_id, key
+"""
+# A dropped key's values, found by the primary key's (project_id, key) prefix. Tracking the key
+# again later recomputes every person's values from the archive anyway (a 'running' walk).
+DROP_VALUES = "DELETE FROM person_day_values WHERE project_id = $1 AND key = $2"
 
 KEY_AND_ZONE = """
 SELECT k.key, p.timezone FROM breakdown_keys k JOIN projects p ON p.id = k.project_id
@@ -72,9 +78,13 @@ WHERE id = $1
 
 
 async def track_keys(pool: asyncpg.Pool, keys: Sequence[str]) -> None:
-    """Make `keys` the tracked keys of every project: add the missing ones, drop the others."""
+    """Make `keys` the tracked keys of every project: add the missing ones, drop the others
+    with their values."""
     async with pool.acquire() as conn, conn.transaction():
-        await conn.execute(DROP_UNTRACKED, list(keys))
+        dropped = await conn.fetch(DROP_UNTRACKED, list(keys))
+        if dropped:
+            await conn.executemany(DROP_VALUES, [(r["project_id"], r["key"]) for r in dropped])
+            log.info("breakdown_keys_dropped", keys=sorted({r["key"] for r in dropped}))
         projects = [r[0] for r in await conn.fetch("SELECT id FROM projects ORDER BY id")]
         if projects and keys:
             await conn.execute(REGISTER_KEYS, projects, list(keys))

@@ -29,7 +29,7 @@ from services.gateway.queries.retention import (
     read_retention,
     read_retention_breakdown,
 )
-from services.metrics.breakdown_backfill import BACKFILL
+from services.metrics.breakdown_backfill import BACKFILL, track_keys
 from services.metrics.parse import ParsedBatch
 from services.metrics.store import Store
 from services.metrics.walk import walk_chunk, walk_pending
@@ -513,3 +513,34 @@ async def test_a_walk_beside_concurrent_batches_ends_at_the_oracles_breakdown(db
     await asyncio.wait_for(asyncio.gather(batches(), walk()), timeout=120)
     for query in QUERIES[:3]:
         await _assert_oracle(db, project_id, events, query)
+
+
+async def test_a_key_no_longer_tracked_loses_its_record_and_values_at_the_start(db: Db) -> None:
+    """A metrics start without `country` drops it from every project, values included; `plan`
+    stays as it was. Tracking `country` again fills it in from the archive."""
+    project_id = await new_project(db.pool)
+    events = [_track("user-k", 1, prop="vip"), _track("user-k", 2, prop="free")]
+    records = [_record(project_id, v) for v in events]
+    for record in records:
+        record.properties["country"] = "FR"
+    store = Store(db.pool, "retention-breakdown-tests", ["plan", "country"])
+    await store.apply(ParsedBatch(events=records), {})
+
+    async def kept() -> tuple[set[str], dict[str, int]]:
+        keys = await db.pool.fetch(
+            "SELECT key FROM breakdown_keys WHERE project_id = $1", project_id
+        )
+        values = await db.pool.fetch(
+            "SELECT key, count(*) FROM person_day_values WHERE project_id = $1 GROUP BY key",
+            project_id,
+        )
+        return {r[0] for r in keys}, {r[0]: r[1] for r in values}
+
+    assert await kept() == ({"plan", "country"}, {"plan": 2, "country": 2})
+    await track_keys(db.pool, ["plan"])
+    assert await kept() == ({"plan"}, {"plan": 2})
+    await track_keys(db.pool, ["plan", "country"])
+    async with db.engine.connect() as conn:
+        assert await read_backfill(conn, project_id, "country") == "running"
+    await walk_pending(db.pool, BACKFILL)
+    assert await kept() == ({"plan", "country"}, {"plan": 2, "country": 2})
