@@ -3,12 +3,20 @@ history it had processed without it, and the gateway says so (`breakdown_backfil
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 
 import httpx
+import pytest
 
 from tests.support.services import Pipeline, ServiceProcess
+from tests.support.store_db import Db
+
+# A database of its own: a metrics start adds its keys to every project of its database and the
+# walk takes them in project order, so on the shared one it would walk every other test's
+# projects first (and drop keys other pipelines track).
+pytestmark = pytest.mark.private_db
 
 
 def _event(kind: str, user: str, at: str, **extra: object) -> dict[str, object]:
@@ -22,10 +30,11 @@ def _restarted(service: ServiceProcess, **env: str) -> ServiceProcess:
     return again
 
 
-def test_a_key_added_to_the_metrics_service_fills_in_the_history(
-    stack_env: dict[str, str],
+async def test_a_key_added_to_the_metrics_service_fills_in_the_history(
+    db: Db, stack_env: dict[str, str]
 ) -> None:
-    pipeline = Pipeline.start(stack_env, f"key-later-{uuid.uuid4().hex[:8]}")
+    name = f"key-later-{uuid.uuid4().hex[:8]}"
+    pipeline = Pipeline.start(stack_env, name, DATABASE_URL=db.url)
     try:
         # The gateway serves `country` already; the metrics service tracks only `plan`.
         pipeline.gateway = _restarted(pipeline.gateway, PULSE_BREAKDOWN_KEYS="plan,country")
@@ -39,10 +48,11 @@ def test_a_key_added_to_the_metrics_service_fills_in_the_history(
                 "track", "u2", "2026-05-04T10:00:00Z", event="view", properties={"country": "DE"}
             ),
         ]
-        response = httpx.post(
-            f"{pipeline.ingest.url}/v1/batch",
-            json={"batch": batch, "writeKey": project["write_key"]},
-        )
+        async with httpx.AsyncClient() as client:
+            response = await client.post(
+                f"{pipeline.ingest.url}/v1/batch",
+                json={"batch": batch, "writeKey": project["write_key"]},
+            )
         assert response.status_code == 200, response.text
         pipeline.wait_processed(project["read_key"], len(batch))
         query = {"from": "2026-05-04", "to": "2026-05-05", "breakdown": "country"}
@@ -58,7 +68,7 @@ def test_a_key_added_to_the_metrics_service_fills_in_the_history(
         pipeline.metrics = _restarted(pipeline.metrics, PULSE_BREAKDOWN_KEYS="plan,country")
         deadline = time.monotonic() + 30
         while got["breakdown_backfill"] == "running" and time.monotonic() < deadline:
-            time.sleep(0.2)
+            await asyncio.sleep(0.2)
             got = pipeline.read("/v1/activity", project["read_key"], **query)
         assert got["breakdown_backfill"] == "complete"
         keys = pipeline.read("/v1/breakdowns", project["read_key"])["keys"]
