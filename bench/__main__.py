@@ -20,6 +20,7 @@ BENCHMARKS = [
     "metrics_apply",
     "sessions_apply",
     "late_events",
+    "breakdown_backfill",
     "dashboard",
     "ingest",
     "reads_vs_duckdb",

@@ -45,7 +45,7 @@ BATCH = MetricsSettings().batch_max_events
 ROUNDS = 3
 
 
-def _events(project_id: int, rng: random.Random) -> list[EventRecord]:
+def visit_events(project_id: int, rng: random.Random) -> list[EventRecord]:
     start = datetime(2026, 6, 1, tzinfo=UTC)
     now = datetime.now(UTC)
     out: list[EventRecord] = []
@@ -111,7 +111,7 @@ CONFIGURATIONS: dict[str, list[tuple[object, str]]] = {
 
 async def _rate(pool: asyncpg.Pool, configuration: str, seed: int) -> float:
     project_id = await new_project(pool)
-    events = _events(project_id, random.Random(seed))
+    events = visit_events(project_id, random.Random(seed))
     batches: Sequence[list[EventRecord]] = [
         events[i : i + BATCH] for i in range(0, len(events), BATCH)
     ]
