@@ -36,7 +36,7 @@ from services.common.logging import get_logger
 from services.metrics.aggregates import traits
 from services.metrics.aggregates.sessions import Person
 from services.metrics.store import REGISTER_KEYS
-from services.metrics.walk import Walk, walk_forever
+from services.metrics.walk import backfill_walk, walk_forever
 
 log = get_logger(__name__)
 
@@ -60,21 +60,7 @@ async def _redo(conn: asyncpg.Connection, key_id: int, people: list[Person]) -> 
     await traits.recompute(conn, dict.fromkeys(people), {project_id: ZoneInfo(zone)}, [key])
 
 
-BACKFILL = Walk(
-    name="breakdown_backfill",
-    next_running="""
-SELECT id, project_id, backfill_cursor FROM breakdown_keys
-WHERE backfill = 'running'
-ORDER BY id LIMIT 1
-FOR NO KEY UPDATE SKIP LOCKED
-""",
-    advance="UPDATE breakdown_keys SET backfill_cursor = $2 WHERE id = $1",
-    complete="""
-UPDATE breakdown_keys SET backfill = 'complete', backfill_cursor = $2, backfill_done_at = now()
-WHERE id = $1
-""",
-    redo=_redo,
-)
+BACKFILL = backfill_walk("breakdown_backfill", "breakdown_keys", _redo)
 
 
 async def track_keys(pool: asyncpg.Pool, keys: Sequence[str]) -> None:

@@ -51,6 +51,30 @@ class Walk:
     redo: Callable[[asyncpg.Connection, int, list[Person]], Awaitable[None]]
 
 
+def backfill_walk(
+    name: str,
+    table: str,
+    redo: Callable[[asyncpg.Connection, int, list[Person]], Awaitable[None]],
+) -> Walk:
+    """The walk of a table whose rows are backfill jobs: `id`, `project_id`, and `backfill`
+    ('running' until done), `backfill_cursor`, `backfill_done_at` (funnels, breakdown_keys)."""
+    return Walk(
+        name=name,
+        next_running=f"""
+SELECT id, project_id, backfill_cursor FROM {table}
+WHERE backfill = 'running'
+ORDER BY id LIMIT 1
+FOR NO KEY UPDATE SKIP LOCKED
+""",
+        advance=f"UPDATE {table} SET backfill_cursor = $2 WHERE id = $1",
+        complete=f"""
+UPDATE {table} SET backfill = 'complete', backfill_cursor = $2, backfill_done_at = now()
+WHERE id = $1
+""",
+        redo=redo,
+    )
+
+
 async def walk_chunk(pool: asyncpg.Pool, walk: Walk, chunk_persons: int = 1000) -> int | None:
     """Walk the next chunk of persons of one running job: how many, or None when none runs."""
     async with pool.acquire() as conn, conn.transaction():

@@ -19,7 +19,7 @@ import asyncpg
 
 from services.metrics.aggregates.sessions import Person
 from services.metrics.funnels.maintain import load_funnels, recompute
-from services.metrics.walk import Walk, walk_chunk, walk_forever, walk_pending
+from services.metrics.walk import backfill_walk, walk_chunk, walk_forever, walk_pending
 
 
 async def _redo(conn: asyncpg.Connection, funnel_id: int, people: list[Person]) -> None:
@@ -27,21 +27,7 @@ async def _redo(conn: asyncpg.Connection, funnel_id: int, people: list[Person]) 
     await recompute(conn, funnels, dict.fromkeys(people))
 
 
-BACKFILL = Walk(
-    name="funnel_backfill",
-    next_running="""
-SELECT id, project_id, backfill_cursor FROM funnels
-WHERE backfill = 'running'
-ORDER BY id LIMIT 1
-FOR NO KEY UPDATE SKIP LOCKED
-""",
-    advance="UPDATE funnels SET backfill_cursor = $2 WHERE id = $1",
-    complete="""
-UPDATE funnels SET backfill = 'complete', backfill_cursor = $2, backfill_done_at = now()
-WHERE id = $1
-""",
-    redo=_redo,
-)
+BACKFILL = backfill_walk("funnel_backfill", "funnels", _redo)
 
 
 async def backfill_chunk(pool: asyncpg.Pool, chunk_persons: int = 1000) -> bool:
