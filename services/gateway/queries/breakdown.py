@@ -19,17 +19,19 @@ MAX_VALUES = 50
 
 Backfill = Literal["running", "complete"]
 
-# Whether the key's values over the history before it was tracked are in (breakdown_backfill.py
-# in the metrics service). No row: the metrics service has not had a batch of the project since
-# it tracks the key (or does not track it), so the values miss what it had processed before;
-# a project it processed nothing of has nothing to miss.
+# Whether each key's values over the history before it was tracked are in
+# (breakdown_backfill.py in the metrics service). No row: the metrics service has not had a batch
+# of the project since it tracks the key (or does not track it), so the values miss what it had
+# processed before; a project it processed nothing of has nothing to miss.
 BACKFILL_SQL = text(
     """
-SELECT coalesce(
-    (SELECT backfill FROM breakdown_keys WHERE project_id = :project AND key = :key),
+SELECT k.key, coalesce(
+    b.backfill,
     CASE WHEN EXISTS (SELECT 1 FROM project_stats
                       WHERE project_id = :project AND events_processed > 0)
-         THEN 'running' ELSE 'complete' END)
+         THEN 'running' ELSE 'complete' END) AS backfill
+FROM unnest(CAST(:keys AS text[])) AS k(key)
+LEFT JOIN breakdown_keys b ON b.project_id = :project AND b.key = k.key
 """
 )
 
@@ -117,6 +119,13 @@ async def read_breakdown(
     return [BreakdownSeries(value=v, days=d) for v, d in series.items()]
 
 
+async def read_backfills(
+    conn: AsyncConnection, project_id: int, keys: list[str]
+) -> dict[str, Backfill]:
+    """Each key's backfill, in one statement."""
+    rows = await conn.execute(BACKFILL_SQL, {"project": project_id, "keys": keys})
+    return {r.key: "running" if r.backfill == "running" else "complete" for r in rows}
+
+
 async def read_backfill(conn: AsyncConnection, project_id: int, key: str) -> Backfill:
-    state = await conn.scalar(BACKFILL_SQL, {"project": project_id, "key": key})
-    return "running" if state == "running" else "complete"
+    return (await read_backfills(conn, project_id, [key]))[key]

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.common.projects import Project
 from services.gateway.auth import read_project
-from services.gateway.queries.breakdown import Backfill, read_backfill
+from services.gateway.queries.breakdown import Backfill, read_backfills
 from services.gateway.queries.freshness import Freshness
 from services.gateway.render import Format, respond
 from services.gateway.state import GatewayState
@@ -42,10 +42,9 @@ async def breakdowns(
     state: GatewayState = request.app.state.pulse
 
     async def read(conn: AsyncConnection) -> list[BreakdownKey]:
-        return [
-            BreakdownKey(key=key, backfill=await read_backfill(conn, project.id, key))
-            for key in state.settings.breakdown_key_list
-        ]
+        keys = state.settings.breakdown_key_list
+        backfills = await read_backfills(conn, project.id, keys)
+        return [BreakdownKey(key=key, backfill=backfills[key]) for key in keys]
 
     keys, freshness = await state.read_fresh(project.id, read)
     return respond(format, BreakdownsOut(keys=keys, freshness=freshness), keys, "breakdowns")
