@@ -12,6 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from services.common.settings import CommonSettings
 
+# The first key of a project's advisory lock. Metrics batches hold it shared (exclusively when
+# they merge persons, services/metrics/store.py); what must wait for the batches in flight takes
+# it exclusively: a walk's first chunk (services/metrics/walk.py), a breakdown key's removal.
+PROJECT_LOCK_CLASS = 1347
+
 
 def create_engine(settings: CommonSettings, pool_size: int = 5) -> AsyncEngine:
     return create_async_engine(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     Date,
@@ -19,6 +20,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    true,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
@@ -296,12 +298,13 @@ trait_changes = Table(
     PrimaryKeyConstraint("project_id", "distinct_id", "key", "ts"),
 )
 
-# The breakdown keys a project's person_day_values are kept for. The metrics service adds its
-# PULSE_BREAKDOWN_KEYS to every project when it starts (and drops the others, with their
-# person_day_values), and to a project created later on its first batch: 'running' when it
-# processed events of the project before (a walk then fills in their values,
-# services/metrics/breakdown_backfill.py, `backfill_cursor` the last person done), else
-# 'complete'.
+# The breakdown keys a project's person_day_values are kept for; every batch reads them. The
+# metrics service adds its PULSE_BREAKDOWN_KEYS to every project when it starts (`configured`;
+# it drops the configured keys no longer listed, with their person_day_values), and to a project
+# created later on its first batch. A project adds keys of its own by POST /v1/breakdowns and
+# removes them by DELETE (`configured` false). A key starts 'running' when events of the project
+# were processed before (a walk then fills in their values, services/metrics/
+# breakdown_backfill.py, `backfill_cursor` the last person done), else 'complete'.
 breakdown_keys = Table(
     "breakdown_keys",
     metadata,
@@ -312,6 +315,7 @@ breakdown_keys = Table(
     Column("backfill", Text, nullable=False, server_default="running"),
     Column("backfill_cursor", Text),
     Column("backfill_done_at", DateTime(timezone=True)),
+    Column("configured", Boolean, nullable=False, server_default=true()),
     UniqueConstraint("project_id", "key"),
     CheckConstraint("backfill IN ('running', 'complete')", name="backfill"),
 )

@@ -13,6 +13,8 @@ import orjson
 from pydantic import AfterValidator, StrictStr
 
 NUL = "\x00"
+# The longest trait or breakdown key kept: a longer one, cut, could become another.
+MAX_KEY_CHARS = 200
 NUL_MESSAGE = "must not contain the NUL character (\\u0000), which PostgreSQL cannot store"
 
 

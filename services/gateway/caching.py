@@ -40,12 +40,14 @@ project drops this process's known version of it, like a funnel write. (Paths ar
 neither setting: their version is the pipeline's.)
 
 The activity and retention reads (`/v1/activity`, `/v1/retention`) also depend, with
-`?breakdown=`, and the list of keys (`/v1/breakdowns`) always, on the backfill of a key the
-metrics service began to track (its breakdown_backfill.py), which moves
-`breakdown_keys.backfill_cursor` (and finally `backfill`) in transactions of its own, and on the
-keys a metrics service's start adds or drops. Their version therefore adds the project's
-`breakdown_keys` `(key, backfill, backfill_cursor, backfill_done_at)`: every start that changes
-them and every backfill step is a new version.
+`?breakdown=`, and the list of keys (`/v1/breakdowns`) always, on the project's tracked keys,
+which POST and DELETE `/v1/breakdowns` and a metrics service's start add or drop, and on the
+backfill of a new key (the metrics service's breakdown_backfill.py), which moves
+`breakdown_keys.backfill_cursor` (and finally `backfill`) in transactions of its own. Their
+version therefore adds the project's `breakdown_keys` `(key, configured, backfill,
+backfill_cursor, backfill_done_at)`: every change of the keys and every backfill step is a new
+version. A successful POST or DELETE of `/v1/breakdowns` drops this process's known version of
+the project before its response is sent, like a funnel write.
 
 Reads whose answer also depends on the clock (`CLOCKED_READS`: the live view's sliding windows)
 are reused the same way but for at most `CLOCKED_REUSE_SECONDS` (1 s): new events still show as
@@ -110,8 +112,8 @@ SELECT s.events_processed, s.duplicates_dropped, s.rejected, s.processed_through
        (SELECT format('%s %s %s %s %L', p.session_timeout_seconds, p.session_cap_seconds,
                       p.sessions_generation, p.sessions_rebuild, p.sessions_rebuild_cursor)
         FROM projects p WHERE p.id = :project) AS sessions,
-       (SELECT string_agg(format('%s %s %L %L', k.key, k.backfill, k.backfill_cursor,
-                                 k.backfill_done_at), ',' ORDER BY k.key)
+       (SELECT string_agg(format('%L %s %s %L %L', k.key, k.configured, k.backfill,
+                                 k.backfill_cursor, k.backfill_done_at), ',' ORDER BY k.key)
         FROM breakdown_keys k WHERE k.project_id = :project) AS breakdowns
 FROM (SELECT 1) AS one
 LEFT JOIN project_stats s ON s.project_id = :project
@@ -384,7 +386,7 @@ class VersionCache:
     and concurrent requests share one read. Reads stay consistent with each other (every
     response stored under a version was computed after that version was read), and none is
     more than `staleness` behind the pipeline; 0 reads the version for every request.
-    `forget` (after a funnel write) makes the next request read a version begun after it.
+    `forget` (after a write) makes the next request read a version begun after it.
     """
 
     def __init__(self, app_state: Callable[[], GatewayState], staleness: float) -> None:
@@ -412,8 +414,8 @@ class VersionCache:
         return version.pipeline
 
     async def forget(self, scope: Scope) -> None:
-        """The project's funnels (a read key's write) or session settings (an admin's PATCH)
-        changed: versions read before now are no longer current."""
+        """The project's funnels or breakdown keys (a read key's write) or session settings (an
+        admin's PATCH) changed: versions read before now are no longer current."""
         project_id = settings_written(scope)
         if project_id is None:
             project = await self._project(self._state(), scope)

@@ -12,7 +12,7 @@ from fastapi.routing import APIRoute
 
 from services.common.http import ApiError
 from services.common.projects import Project
-from services.common.text import NUL, NUL_MESSAGE
+from services.common.text import MAX_KEY_CHARS, NUL, NUL_MESSAGE
 from services.gateway.auth import read_project
 from services.gateway.render import Format
 
@@ -94,22 +94,15 @@ def date_range(
 
 
 def tracked_breakdown(
-    request: Request,
     breakdown: Annotated[
         str | None,
         Query(
-            description="split by this event property / trait (one of PULSE_BREAKDOWN_KEYS: the "
-            "metrics service keeps values only for those)"
+            description="split by this event property / trait: a key the project tracks "
+            "(GET /v1/breakdowns lists them, POST /v1/breakdowns adds one)",
+            max_length=MAX_KEY_CHARS,
         ),
     ] = None,
 ) -> str | None:
-    keys: list[str] = request.app.state.pulse.settings.breakdown_key_list
-    if breakdown is not None and breakdown not in keys:
-        tracked = ", ".join(keys) or "none"
-        raise ApiError(
-            422,
-            "invalid_parameter",
-            f"breakdown: {breakdown!r} is not tracked (tracked: {tracked}; "
-            "set PULSE_BREAKDOWN_KEYS on the metrics service and the gateway)",
-        )
+    """The key to split by; the route checks that the project tracks it
+    (routes/breakdowns.py `require_tracked`), which takes a read of the project's keys."""
     return breakdown

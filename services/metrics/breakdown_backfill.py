@@ -1,11 +1,14 @@
 """Backfill: a breakdown key tracked from now on is filled in over the history before it.
 
-A metrics service whose PULSE_BREAKDOWN_KEYS gained a key adds it to every project when it
-starts, and to a project created later on its first batch (store.py), as a `breakdown_keys` row:
-`backfill = 'running'` when events of the project were processed before, 'complete' for a project
-that has none. Every batch keeps the key's `person_day_values` from then on; the history before
-has none. A key no longer in PULSE_BREAKDOWN_KEYS loses its rows and its values at the start, so
-tracking it again later fills in the whole history again.
+A project's tracked keys are its `breakdown_keys` rows, which every batch reads (store.py):
+- the keys of PULSE_BREAKDOWN_KEYS (`configured`): a metrics service adds them to every project
+  when it starts, and to a project created later on its first batch. The configured keys no
+  longer listed lose their rows and their values at the start, so tracking one again later
+  fills in the whole history again;
+- a project's own keys: `POST /v1/breakdowns` adds one, `DELETE /v1/breakdowns/{key}` drops it
+  with its values (the gateway).
+A key starts `backfill = 'running'` when events of the project were processed before, else
+'complete'. Every batch from then on keeps its `person_day_values`; the history before has none.
 
 This walk (services/metrics/walk.py, as a funnel's backfill) recomputes the key's values of every
 person from the archive of active events and the identify traits in `trait_changes`, which keeps
@@ -14,14 +17,13 @@ every key (aggregates/traits.py), a chunk of persons per transaction, the last p
 
 Recomputing a person replaces all their values of the key, so it does not matter whether a batch
 already counted some of their events. The walk's first chunk takes the project's lock
-exclusively: the batch that added the key, and any other in flight, has committed before the
-walk reads anyone. A person created behind the cursor is counted by the batches from their first
-event. The gateway reports a breakdown's `backfill` from the row.
+exclusively: every batch that read the project's keys before the key was added has committed
+before the walk reads anyone, and every later batch keeps the key. A person created behind the
+cursor is counted by the batches from their first event. The gateway reports a breakdown's
+`backfill` from the row.
 
 Exact for what was kept: event properties and SDK traits are in the archive; identify traits
-sent before migration 0018 were kept only for the keys tracked then. Every replica of the metrics
-service must track the same keys: one still running without a new key would go on committing
-batches without its values after the walk passed their persons.
+sent before migration 0018 were kept only for the keys tracked then.
 """
 
 from __future__ import annotations
@@ -36,17 +38,24 @@ from services.common.logging import get_logger
 from services.metrics.aggregates import traits
 from services.metrics.aggregates.sessions import Person
 from services.metrics.store import REGISTER_KEYS
-from services.metrics.walk import backfill_walk, walk_forever
+from services.metrics.walk import LOCK_PROJECT, backfill_walk, walk_forever
 
 log = get_logger(__name__)
 
-DROP_UNTRACKED = """
-DELETE FROM breakdown_keys WHERE key <> ALL($1::text[])
+# A key's row is deleted first, then its project is locked: the order a walk's chunk takes them
+# in (walk.py), so that a chunk on the key and this wait for each other without a cycle.
+DROP_UNLISTED = """
+DELETE FROM breakdown_keys WHERE configured AND key <> ALL($1::text[])
 RETURNING project_id, key
 """
-# A dropped key's values, found by the primary key's (project_id, key) prefix. Tracking the key
-# again later recomputes every person's values from the archive anyway (a 'running' walk).
+# A dropped key's values, found by the primary key's (project_id, key) prefix, once no batch
+# writes them (the project's lock, taken exclusively, waits for the batches in flight). Tracking
+# the key again later recomputes every person's values from the archive anyway.
 DROP_VALUES = "DELETE FROM person_day_values WHERE project_id = $1 AND key = $2"
+# A key a project added itself (POST /v1/breakdowns) that is listed now stays, configured.
+MARK_CONFIGURED = """
+UPDATE breakdown_keys SET configured = true WHERE key = ANY($1::text[]) AND NOT configured
+"""
 
 KEY_AND_ZONE = """
 SELECT k.key, p.timezone FROM breakdown_keys k JOIN projects p ON p.id = k.project_id
@@ -64,13 +73,17 @@ BACKFILL = backfill_walk("breakdown_backfill", "breakdown_keys", _redo)
 
 
 async def track_keys(pool: asyncpg.Pool, keys: Sequence[str]) -> None:
-    """Make `keys` the tracked keys of every project: add the missing ones, drop the others
-    with their values."""
+    """Make `keys` the configured keys of every project: add the missing ones, drop the other
+    configured ones with their values (the keys projects added themselves stay)."""
     async with pool.acquire() as conn, conn.transaction():
-        dropped = await conn.fetch(DROP_UNTRACKED, list(keys))
+        dropped = sorted((r["project_id"], r["key"]) for r in await conn.fetch(DROP_UNLISTED, keys))
+        await conn.execute(MARK_CONFIGURED, list(keys))
+        # Row locks all taken: now the projects' locks (see DROP_UNLISTED).
+        for project_id in sorted({project_id for project_id, _ in dropped}):
+            await conn.execute(LOCK_PROJECT, project_id)
         if dropped:
-            await conn.executemany(DROP_VALUES, [(r["project_id"], r["key"]) for r in dropped])
-            log.info("breakdown_keys_dropped", keys=sorted({r["key"] for r in dropped}))
+            await conn.executemany(DROP_VALUES, dropped)
+            log.info("breakdown_keys_dropped", keys=sorted({key for _, key in dropped}))
         projects = [r[0] for r in await conn.fetch("SELECT id FROM projects ORDER BY id")]
         if projects and keys:
             await conn.execute(REGISTER_KEYS, projects, list(keys))

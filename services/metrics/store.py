@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
+from services.common.db import PROJECT_LOCK_CLASS
 from services.common.events import ACTIVE_TYPES, EventRecord, RejectedRecord
 from services.common.text import storable_json
 from services.metrics import metric_defs as m
@@ -66,24 +67,34 @@ INSERT INTO rejected_events (project_id, reason, detail, message_id, received_at
 SELECT * FROM unnest($1::int[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::jsonb[])
 """
 
-# Adds this service's breakdown keys to projects that lack them (breakdown_backfill.py: at the
-# start, to all; here, to a batch's projects this process has not seen yet): 'running' when
-# events of the project were processed before (the walk fills in their values), else 'complete'.
+# Adds this service's breakdown keys to projects that lack them (here, to a batch's projects
+# this process has not seen yet; breakdown_backfill.py adds them to all at the start): 'running'
+# when events of the project were processed before (the walk fills in their values), else
+# 'complete'. DO NOTHING takes no row lock: a walk's first chunk holds its key's row while it
+# waits for this batch's project lock, so waiting for that row here would close a cycle.
 REGISTER_KEYS = """
-INSERT INTO breakdown_keys (project_id, key, backfill)
+INSERT INTO breakdown_keys (project_id, key, backfill, configured)
 SELECT p, k, CASE WHEN EXISTS (SELECT 1 FROM project_stats s
                                WHERE s.project_id = p AND s.events_processed > 0)
-                  THEN 'running' ELSE 'complete' END
+                  THEN 'running' ELSE 'complete' END, true
 FROM unnest($1::int[]) AS p CROSS JOIN unnest($2::text[]) AS k
 ORDER BY 1, 2
 ON CONFLICT (project_id, key) DO NOTHING
+"""
+
+# The keys the batch's projects track, read under their project locks: a key added after this
+# read (POST /v1/breakdowns, a replica starting with more PULSE_BREAKDOWN_KEYS) is filled in by
+# breakdown_backfill.py's walk, whose first chunk waits for this batch; one added before it is
+# kept by this batch. So every replica keeps the same keys, whatever its own settings.
+TRACKED_KEYS = """
+SELECT project_id, key FROM breakdown_keys WHERE project_id = ANY($1::int[])
+ORDER BY project_id, id
 """
 
 ASYNC_COMMIT = "SET LOCAL synchronous_commit = off"
 
 # Merging batches take their projects' lock exclusively, others share it: labels cannot change
 # under a batch that is writing rows keyed by them. Project ids come sorted: no deadlock.
-PROJECT_LOCK_CLASS = 1347  # the first key of a project's advisory lock (walk.py takes it too)
 LOCK_PROJECTS = f"""
 SELECT CASE WHEN t.merging THEN pg_advisory_xact_lock({PROJECT_LOCK_CLASS}, t.project_id)
             ELSE pg_advisory_xact_lock_shared({PROJECT_LOCK_CLASS}, t.project_id) END
@@ -107,6 +118,8 @@ class Store:
     def __init__(
         self, pool: asyncpg.Pool, consumer_group: str, breakdown_keys: Sequence[str] = ()
     ) -> None:
+        # This service's PULSE_BREAKDOWN_KEYS, added to the projects it sees; what a batch keeps
+        # is what its projects' `breakdown_keys` rows say (TRACKED_KEYS).
         self._breakdown_keys = list(breakdown_keys)
         self._pool = pool
         self._group = consumer_group
@@ -122,18 +135,21 @@ class Store:
             fresh = await self._claim(conn, candidates)
             await self._lock_projects(conn, fresh)
             registering = await self._register_keys(conn, fresh)
+            keys = await _tracked_keys(conn, fresh)
             zones = await self._zones(conn, fresh)
             survivors = await apply_merges(conn, fresh, zones)
             people = await resolve_people(conn, [e for e in fresh if e.type in ACTIVE_TYPES])
-            retraited = await self._record_traits(conn, fresh)
+            retraited = await _record_traits(conn, fresh, keys)
             # Every person this batch writes, locked at once in key order (sessions.py).
             await lock_persons(conn, {(p, who) for (p, _), who in people.items()} | set(retraited))
-            await apply_activity(conn, fresh, people, zones, self._breakdown_keys)
+            await apply_activity(conn, fresh, people, zones, keys)
             await apply_archive(conn, fresh, people, zones)
             await apply_funnels(conn, fresh, people)
             # Values from a new trait on, and a merged person's whole history, are redone.
             since = {**retraited, **dict.fromkeys(survivors)}
-            await traits.recompute(conn, since, zones, self._breakdown_keys)
+            for project_id, project_keys in keys.items():
+                mine = {person: at for person, at in since.items() if person[0] == project_id}
+                await traits.recompute(conn, mine, zones, project_keys)
             await self._insert_rejected(conn, batch.rejected)
             await self._update_stats(conn, batch.events, fresh, batch.rejected)
         self._registered |= registering  # committed
@@ -177,24 +193,6 @@ class Store:
         if new and self._breakdown_keys:
             await conn.execute(REGISTER_KEYS, new, self._breakdown_keys)
         return set(new)
-
-    async def _record_traits(
-        self, conn: asyncpg.Connection, events: list[EventRecord]
-    ) -> dict[tuple[int, str], datetime]:
-        """Store the identify traits, every key (breakdown_backfill.py fills in a key tracked
-        later from them); the persons whose tracked keys they change, with the time of their
-        earliest change."""
-        tracked = set(self._breakdown_keys)
-        changes = [c for c in await traits.record_changes(conn, events) if c[2] in tracked]
-        if not changes:
-            return {}
-        senders = {(e.project_id, e.distinct_id): e for e in events if e.type == "identify"}
-        labels = await resolve_people(conn, [senders[(p, d)] for p, d, _, _ in changes])
-        earliest: dict[tuple[int, str], datetime] = {}
-        for project_id, distinct_id, _, at in changes:
-            person = (project_id, labels[(project_id, distinct_id)])
-            earliest[person] = min(at, earliest.get(person, at))
-        return earliest
 
     async def _lock_projects(self, conn: asyncpg.Connection, events: list[EventRecord]) -> None:
         merging = {p for p, _, _ in links(events)}
@@ -259,3 +257,33 @@ class Store:
             [rejected_counts[p] for p in project_ids],
             [newest.get(p) for p in project_ids],
         )
+
+
+async def _tracked_keys(
+    conn: asyncpg.Connection, events: list[EventRecord]
+) -> dict[int, list[str]]:
+    """The breakdown keys each project of the batch tracks (TRACKED_KEYS)."""
+    keys: dict[int, list[str]] = {}
+    projects = sorted({e.project_id for e in events})
+    if projects:
+        for r in await conn.fetch(TRACKED_KEYS, projects):
+            keys.setdefault(r["project_id"], []).append(r["key"])
+    return keys
+
+
+async def _record_traits(
+    conn: asyncpg.Connection, events: list[EventRecord], keys: dict[int, list[str]]
+) -> dict[tuple[int, str], datetime]:
+    """Store the identify traits, every key (breakdown_backfill.py fills in a key tracked later
+    from them); the persons whose tracked keys they change, with the time of their earliest
+    change."""
+    changes = [c for c in await traits.record_changes(conn, events) if c[2] in keys.get(c[0], ())]
+    if not changes:
+        return {}
+    senders = {(e.project_id, e.distinct_id): e for e in events if e.type == "identify"}
+    labels = await resolve_people(conn, [senders[(p, d)] for p, d, _, _ in changes])
+    earliest: dict[tuple[int, str], datetime] = {}
+    for project_id, distinct_id, _, at in changes:
+        person = (project_id, labels[(project_id, distinct_id)])
+        earliest[person] = min(at, earliest.get(person, at))
+    return earliest

@@ -23,10 +23,10 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from services.common.db import PROJECT_LOCK_CLASS
 from services.common.logging import get_logger
 from services.metrics import metric_defs as m
 from services.metrics.aggregates.sessions import Person, lock_persons
-from services.metrics.store import PROJECT_LOCK_CLASS
 
 log = get_logger(__name__)
 

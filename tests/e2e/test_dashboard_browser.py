@@ -208,7 +208,9 @@ async def test_dashboard_draws_what_the_api_says(pipeline: Pipeline, browser: Br
     assert kpi == str(days[-1]["mau"])
 
     # Active users by plan (the tracked key): DAU per value, the eight most active values.
-    assert pipeline.read("/v1/breakdowns", key)["keys"] == [{"key": "plan", "backfill": "complete"}]
+    assert pipeline.read("/v1/breakdowns", key)["keys"] == [
+        {"key": "plan", "backfill": "complete", "configured": True}
+    ]
     assert await page.input_value("#breakdown-key") == "plan"
     split = pipeline.read("/v1/activity", key, breakdown="plan", **span)
     assert {"free", "vip"} <= {s["value"] for s in split["breakdown"]}

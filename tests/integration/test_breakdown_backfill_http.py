@@ -1,5 +1,6 @@
-"""A breakdown key tracked later, end to end: the metrics service restarted with it fills in the
-history it had processed without it, and the gateway says so (`breakdown_backfill`)."""
+"""A breakdown key tracked later, end to end: the metrics service restarted with it, or the
+project's POST /v1/breakdowns, fills in the history processed without it, and the gateway says
+so (`breakdown_backfill`)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,53 @@ def _event(kind: str, user: str, at: str, **extra: object) -> dict[str, object]:
     return {"type": kind, "userId": user, "timestamp": at, "messageId": str(uuid.uuid4()), **extra}
 
 
+# DAU per country of `_batch`, worked out by hand: u1 (FR by identify) on both days, u2 (DE) on
+# the 4th.
+HISTORY_DAU = {
+    ("DE", "2026-05-04"): 1,
+    ("DE", "2026-05-05"): 0,
+    ("FR", "2026-05-04"): 1,
+    ("FR", "2026-05-05"): 1,
+}
+
+
+# A server-side SDK: the country comes with identify only for u1, as a property for u2.
+def _batch() -> list[dict[str, object]]:
+    return [
+        _event("identify", "u1", "2026-05-04T08:00:00Z", traits={"country": "FR"}),
+        _event("track", "u1", "2026-05-04T10:00:00Z", event="view"),
+        _event("track", "u1", "2026-05-05T10:00:00Z", event="view"),
+        _event("track", "u2", "2026-05-04T10:00:00Z", event="view", properties={"country": "DE"}),
+    ]
+
+
+async def _send(
+    pipeline: Pipeline, project: dict[str, str], batch: list[dict[str, object]]
+) -> None:
+    async with httpx.AsyncClient() as client:
+        response = await client.post(
+            f"{pipeline.ingest.url}/v1/batch",
+            json={"batch": batch, "writeKey": project["write_key"]},
+        )
+    assert response.status_code == 200, response.text
+
+
+async def _until_complete(
+    pipeline: Pipeline, read_key: str, query: dict[str, str]
+) -> dict[str, object]:
+    got = pipeline.read("/v1/activity", read_key, **query)
+    deadline = time.monotonic() + 30
+    while got["breakdown_backfill"] == "running" and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+        got = pipeline.read("/v1/activity", read_key, **query)
+    assert got["breakdown_backfill"] == "complete"
+    return got
+
+
+def _dau(got: dict) -> dict[tuple[str, str], int]:  # type: ignore[type-arg]
+    return {(s["value"], d["date"]): d["dau"] for s in got["breakdown"] for d in s["days"]}
+
+
 def _restarted(service: ServiceProcess, **env: str) -> ServiceProcess:
     service.stop()
     again = ServiceProcess(service.name, {**service.env, **env})
@@ -39,21 +87,8 @@ async def test_a_key_added_to_the_metrics_service_fills_in_the_history(
         # The gateway serves `country` already; the metrics service tracks only `plan`.
         pipeline.gateway = _restarted(pipeline.gateway, PULSE_BREAKDOWN_KEYS="plan,country")
         project = pipeline.create_project("key-later")
-        batch = [
-            # A server-side SDK: the country comes with identify only.
-            _event("identify", "u1", "2026-05-04T08:00:00Z", traits={"country": "FR"}),
-            _event("track", "u1", "2026-05-04T10:00:00Z", event="view"),
-            _event("track", "u1", "2026-05-05T10:00:00Z", event="view"),
-            _event(
-                "track", "u2", "2026-05-04T10:00:00Z", event="view", properties={"country": "DE"}
-            ),
-        ]
-        async with httpx.AsyncClient() as client:
-            response = await client.post(
-                f"{pipeline.ingest.url}/v1/batch",
-                json={"batch": batch, "writeKey": project["write_key"]},
-            )
-        assert response.status_code == 200, response.text
+        batch = _batch()
+        await _send(pipeline, project, batch)
         pipeline.wait_processed(project["read_key"], len(batch))
         query = {"from": "2026-05-04", "to": "2026-05-05", "breakdown": "country"}
 
@@ -61,28 +96,86 @@ async def test_a_key_added_to_the_metrics_service_fills_in_the_history(
         assert (got["breakdown"], got["breakdown_backfill"]) == ([], "running")
         keys = pipeline.read("/v1/breakdowns", project["read_key"])["keys"]
         assert keys == [
-            {"key": "plan", "backfill": "complete"},
-            {"key": "country", "backfill": "running"},
+            {"key": "plan", "backfill": "complete", "configured": True},
+            {"key": "country", "backfill": "running", "configured": True},
         ]
 
         pipeline.metrics = _restarted(pipeline.metrics, PULSE_BREAKDOWN_KEYS="plan,country")
-        deadline = time.monotonic() + 30
-        while got["breakdown_backfill"] == "running" and time.monotonic() < deadline:
-            await asyncio.sleep(0.2)
-            got = pipeline.read("/v1/activity", project["read_key"], **query)
-        assert got["breakdown_backfill"] == "complete"
+        got = await _until_complete(pipeline, project["read_key"], query)
         keys = pipeline.read("/v1/breakdowns", project["read_key"])["keys"]
         assert [k["backfill"] for k in keys] == ["complete", "complete"]
-        dau = {(s["value"], d["date"]): d["dau"] for s in got["breakdown"] for d in s["days"]}
-        assert dau == {
-            ("DE", "2026-05-04"): 1,
-            ("DE", "2026-05-05"): 0,
-            ("FR", "2026-05-04"): 1,
-            ("FR", "2026-05-05"): 1,
-        }
+        assert _dau(got) == HISTORY_DAU
         retention = pipeline.read("/v1/retention", project["read_key"], length="1", **query)
         assert retention["breakdown_backfill"] == "complete"
         groups = {g["value"]: g["cohorts"][0]["retained"] for g in retention["breakdown"]}
         assert groups == {"DE": [1, 0], "FR": [1, 1]}
+    finally:
+        pipeline.stop()
+
+
+async def test_a_key_the_project_tracks_by_post_fills_in_and_goes_by_delete(
+    db: Db, stack_env: dict[str, str]
+) -> None:
+    """POST /v1/breakdowns tracks `country` with no restart: its history is filled in, the
+    next events keep it, and DELETE drops it (a configured key stays: 409)."""
+    pipeline = Pipeline.start(stack_env, f"key-post-{uuid.uuid4().hex[:8]}", DATABASE_URL=db.url)
+    try:
+        project = pipeline.create_project("key-post")
+        read_key = project["read_key"]
+        await _send(pipeline, project, _batch())
+        pipeline.wait_processed(read_key, 4)
+        query = {"from": "2026-05-04", "to": "2026-05-05", "breakdown": "country"}
+        url = f"{pipeline.gateway.url}/v1/breakdowns"
+        auth = {"Authorization": f"Bearer {read_key}"}
+        async with httpx.AsyncClient(headers=auth) as client:
+            refused = await client.get(f"{pipeline.gateway.url}/v1/activity", params=query)
+            assert refused.status_code == 422, refused.text
+            assert "'country' is not tracked (tracked: plan;" in refused.json()["message"]
+            for bad in [{}, {"key": ""}, {"key": "a\u0000b"}, {"key": "k" * 201}, {"key": 7}]:
+                response = await client.post(url, json=bad)
+                assert response.status_code == 422, (bad, response.text)
+
+            added = await client.post(url, json={"key": "country"})
+            assert (added.status_code, added.json()) == (
+                201,
+                {"key": "country", "backfill": "running", "configured": False},
+            )
+            again = await client.post(url, json={"key": "country"})
+            assert again.status_code == 200, again.text
+            got = await _until_complete(pipeline, read_key, query)
+            assert _dau(got) == HISTORY_DAU
+            # From now on the batches keep it: u2 comes back on the 5th, from Germany.
+            await _send(
+                pipeline,
+                project,
+                [
+                    _event(
+                        "track",
+                        "u2",
+                        "2026-05-05T09:00:00Z",
+                        event="view",
+                        properties={"country": "DE"},
+                    )
+                ],
+            )
+            pipeline.wait_processed(read_key, 5)
+            got = pipeline.read("/v1/activity", read_key, **query)
+            assert _dau(got)[("DE", "2026-05-05")] == 1
+            assert pipeline.read("/v1/breakdowns", read_key)["keys"] == [
+                {"key": "plan", "backfill": "complete", "configured": True},
+                {"key": "country", "backfill": "complete", "configured": False},
+            ]
+
+            configured = await client.delete(f"{url}/plan")
+            assert configured.status_code == 409, configured.text
+            dropped = await client.delete(f"{url}/country")
+            assert dropped.status_code == 204, dropped.text
+            assert (await client.delete(f"{url}/country")).status_code == 404
+            refused = await client.get(f"{pipeline.gateway.url}/v1/activity", params=query)
+            assert refused.status_code == 422, refused.text
+        values = await db.pool.fetchval(
+            "SELECT count(*) FROM person_day_values WHERE key = 'country'"
+        )
+        assert values == 0
     finally:
         pipeline.stop()

@@ -20,9 +20,15 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.common.events import EventRecord
-from services.gateway.queries.breakdown import read_backfill, read_breakdown
+from services.gateway.queries.breakdown import (
+    add_key,
+    drop_key,
+    read_breakdown,
+    read_tracked_keys,
+)
 from services.gateway.queries.retention import (
     RetentionMode,
     RetentionPeriod,
@@ -158,6 +164,12 @@ async def _apply(
     await store.apply(ParsedBatch(events=[_record(project_id, v) for v in batch]), {})
 
 
+async def _backfill(conn: AsyncConnection, project_id: int, key: str) -> str | None:
+    """The key's backfill as the gateway reads it; None when the project does not track it."""
+    tracked = {k.key: k.backfill for k in await read_tracked_keys(conn, project_id, [])}
+    return tracked.get(key)
+
+
 async def _assert_oracle(
     db: Db,
     project_id: int,
@@ -248,30 +260,37 @@ async def test_any_delivery_gives_the_oracles_breakdown(
 async def test_a_key_tracked_later_is_backfilled_to_the_oracles_breakdown(
     db: Db, history: list[tuple[Any, ...]], data: st.DataObject
 ) -> None:
-    """Batches applied by a metrics Store that did not track `plan` leave its values out; the
-    first batch of a Store that tracks it adds the key to the project, and the walk fills in the
-    history, in chunks interleaved with later batches: the oracle's breakdown at the end."""
+    """Batches applied by a metrics Store that did not track `plan` leave its values out. Then
+    the project tracks it: added by the first batch of a Store configured with it, or by
+    POST /v1/breakdowns (the gateway's `add_key`) while the Stores go on without it in their
+    settings. The walk fills in the history, in chunks interleaved with later batches: the
+    oracle's breakdown at the end."""
     events = _valued(history)
     batches = _delivered(events, data)
     untracked = data.draw(st.integers(0, len(batches) - 1), label="batches before plan")
+    by_api = data.draw(st.booleans(), label="plan added by POST /v1/breakdowns")
     tz = data.draw(st.sampled_from(TIMEZONES), label="timezone")
 
     project_id = await new_project(db.pool, tz)
     for batch in batches[:untracked]:
         await _apply(db, project_id, batch, keys=())
+    if by_api:
+        async with db.engine.begin() as conn:
+            assert await add_key(conn, project_id, "plan")
+    configured = () if by_api else ("plan",)
     for batch in batches[untracked:]:
-        await _apply(db, project_id, batch)
+        await _apply(db, project_id, batch, configured)
         if data.draw(st.booleans(), label="walk a chunk after it"):
             persons = data.draw(st.integers(1, 3), label="persons per chunk")
             await walk_chunk(db.pool, BACKFILL, persons)
     # Only a batch with new events adds the key (the later ones may all be repeats): one more,
     # an identify that links nothing and sets no plan, so the numbers stay the same.
     nothing = _valued([("identify", "user0", None, 0, 0, None)])
-    await _apply(db, project_id, nothing)
+    await _apply(db, project_id, nothing, configured)
     await walk_pending(db.pool, BACKFILL, data.draw(st.integers(1, 3), label="last"))
 
     async with db.engine.connect() as conn:
-        assert await read_backfill(conn, project_id, "plan") == "complete"
+        assert await _backfill(conn, project_id, "plan") == "complete"
     for query in QUERIES:
         await _assert_oracle(db, project_id, events + nothing, query, tz)
 
@@ -466,12 +485,12 @@ async def test_a_key_tracked_later_takes_identify_traits_sent_before_it(db: Db) 
         return {(s.value, d.date.day - START.day): d.dau for s in series for d in s.days if d.dau}
 
     async with db.engine.connect() as conn:
-        assert await read_backfill(conn, project_id, "plan") == "running"
+        assert await _backfill(conn, project_id, "plan") == "running"
     # Only what came after: user-s has vip as of day 1 (kept though untracked), user-p no plan.
     assert await dau() == {("vip", 3): 1}
     assert await walk_pending(db.pool, BACKFILL, 1) == 3  # one chunk per person, 1 empty
     async with db.engine.connect() as conn:
-        assert await read_backfill(conn, project_id, "plan") == "complete"
+        assert await _backfill(conn, project_id, "plan") == "complete"
     # user-s: vip from 08:00 on day 1 (the tracks are at 10:00); user-p: free on day 1.
     assert await dau() == {("vip", 1): 1, ("vip", 2): 1, ("vip", 3): 1, ("free", 1): 1}
     query: Query = ("day", "on", None, None, 2)
@@ -505,7 +524,7 @@ async def test_a_walk_beside_concurrent_batches_ends_at_the_oracles_breakdown(db
 
     async def walk() -> None:
         async with db.engine.connect() as conn:
-            while await read_backfill(conn, project_id, "plan") != "complete":
+            while await _backfill(conn, project_id, "plan") != "complete":
                 if await walk_chunk(db.pool, BACKFILL, 3) is None:
                     await asyncio.sleep(0.01)  # the first tracked batch has not committed yet
                 await conn.rollback()  # a new snapshot for the next look
@@ -541,6 +560,50 @@ async def test_a_key_no_longer_tracked_loses_its_record_and_values_at_the_start(
     assert await kept() == ({"plan"}, {"plan": 2})
     await track_keys(db.pool, ["plan", "country"])
     async with db.engine.connect() as conn:
-        assert await read_backfill(conn, project_id, "country") == "running"
+        assert await _backfill(conn, project_id, "country") == "running"
     await walk_pending(db.pool, BACKFILL)
     assert await kept() == ({"plan", "country"}, {"plan": 2, "country": 2})
+
+
+async def test_a_key_the_project_added_stays_at_a_start_and_goes_when_deleted(db: Db) -> None:
+    """A key added by POST /v1/breakdowns is the project's own: a metrics start without it
+    keeps it, a start configured with it makes it configured, and only a key of the project's
+    own is dropped by DELETE /v1/breakdowns/{key}, its values with it."""
+    project_id = await new_project(db.pool)
+    events = [_track("user-d", 1, prop="vip"), _track("user-d", 2, prop="free")]
+    records = [_record(project_id, v) for v in events]
+    for record in records:
+        record.properties["country"] = "FR"
+    async with db.engine.begin() as conn:
+        assert await add_key(conn, project_id, "country")
+        assert not await add_key(conn, project_id, "country")  # tracked already
+    # A Store configured with `plan` only keeps the project's `country` too.
+    await Store(db.pool, "retention-breakdown-tests", ["plan"]).apply(
+        ParsedBatch(events=records), {}
+    )
+
+    async def kept() -> tuple[dict[str, bool], dict[str, int]]:
+        keys = await db.pool.fetch(
+            "SELECT key, configured FROM breakdown_keys WHERE project_id = $1", project_id
+        )
+        values = await db.pool.fetch(
+            "SELECT key, count(*) FROM person_day_values WHERE project_id = $1 GROUP BY key",
+            project_id,
+        )
+        return {r[0]: r[1] for r in keys}, {r[0]: r[1] for r in values}
+
+    assert await kept() == ({"country": False, "plan": True}, {"plan": 2, "country": 2})
+    await track_keys(db.pool, ["plan"])
+    assert await kept() == ({"country": False, "plan": True}, {"plan": 2, "country": 2})
+    async with db.engine.begin() as conn:
+        assert await drop_key(conn, project_id, "plan") is False  # configured: left as it is
+        assert await drop_key(conn, project_id, "country") is True
+        assert await drop_key(conn, project_id, "country") is None
+    assert await kept() == ({"plan": True}, {"plan": 2})
+
+    async with db.engine.begin() as conn:
+        assert await add_key(conn, project_id, "country")
+        assert await _backfill(conn, project_id, "country") == "running"  # events processed
+    await track_keys(db.pool, ["plan", "country"])
+    await walk_pending(db.pool, BACKFILL)
+    assert await kept() == ({"country": True, "plan": True}, {"plan": 2, "country": 2})

@@ -15,25 +15,59 @@ from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from services.common.db import PROJECT_LOCK_CLASS
+
 MAX_VALUES = 50
 
 Backfill = Literal["running", "complete"]
 
-# Whether each key's values over the history before it was tracked are in
-# (breakdown_backfill.py in the metrics service). No row: the metrics service has not had a batch
-# of the project since it tracks the key (or does not track it), so the values miss what it had
-# processed before; a project it processed nothing of has nothing to miss.
-BACKFILL_SQL = text(
+# A project's tracked keys: its `breakdown_keys` rows (services/metrics/breakdown_backfill.py),
+# and the keys of this gateway's PULSE_BREAKDOWN_KEYS, first and in their order. A listed key
+# without a row is one the metrics service has not added yet (it does on the project's next
+# batch): its values miss what was processed before, if anything was.
+TRACKED_SQL = text(
     """
+WITH listed AS (
+    SELECT key, n FROM unnest(CAST(:listed AS text[])) WITH ORDINALITY AS l(key, n)
+)
 SELECT k.key, coalesce(
     b.backfill,
     CASE WHEN EXISTS (SELECT 1 FROM project_stats
                       WHERE project_id = :project AND events_processed > 0)
-         THEN 'running' ELSE 'complete' END) AS backfill
-FROM unnest(CAST(:keys AS text[])) AS k(key)
+         THEN 'running' ELSE 'complete' END) AS backfill,
+    coalesce(b.configured, true) AS configured
+FROM (SELECT key FROM listed UNION SELECT key FROM breakdown_keys WHERE project_id = :project) k
 LEFT JOIN breakdown_keys b ON b.project_id = :project AND b.key = k.key
+LEFT JOIN listed l ON l.key = k.key
+ORDER BY l.n NULLS LAST, b.id
 """
 )
+
+# A statement of its own, before the others: a statement sees what had committed when it
+# began, and what commits while it waits for the lock must be seen by the next ones.
+LOCK_PROJECT_SQL = text(f"SELECT pg_advisory_xact_lock({PROJECT_LOCK_CLASS}, :project)")
+
+# Run under the project's lock (taken exclusively): every batch that read the project's keys
+# before this has committed, so a project with no event processed misses none ('complete').
+ADD_KEY_SQL = text(
+    """
+INSERT INTO breakdown_keys (project_id, key, backfill, configured)
+SELECT :project, :key, CASE WHEN EXISTS (SELECT 1 FROM project_stats
+                                         WHERE project_id = :project AND events_processed > 0)
+                            THEN 'running' ELSE 'complete' END, false
+ON CONFLICT (project_id, key) DO NOTHING
+RETURNING key
+"""
+)
+
+# The row is locked first, then the project: the order a walk's chunk takes them in
+# (services/metrics/walk.py). Under the project's lock no batch in flight can write the key's
+# values any more: they go with the row.
+LOCK_KEY_SQL = text(
+    "SELECT configured FROM breakdown_keys WHERE project_id = :project AND key = :key FOR UPDATE"
+)
+DROP_KEY_SQL = text("DELETE FROM breakdown_keys WHERE project_id = :project AND key = :key")
+DROP_VALUES_SQL = text("DELETE FROM person_day_values WHERE project_id = :project AND key = :key")
 
 
 BREAKDOWN_SQL = text(
@@ -119,13 +153,37 @@ async def read_breakdown(
     return [BreakdownSeries(value=v, days=d) for v, d in series.items()]
 
 
-async def read_backfills(
-    conn: AsyncConnection, project_id: int, keys: list[str]
-) -> dict[str, Backfill]:
-    """Each key's backfill, in one statement."""
-    rows = await conn.execute(BACKFILL_SQL, {"project": project_id, "keys": keys})
-    return {r.key: "running" if r.backfill == "running" else "complete" for r in rows}
+class TrackedKey(BaseModel):
+    key: str
+    backfill: Backfill
+    configured: bool  # set by PULSE_BREAKDOWN_KEYS (else added by POST /v1/breakdowns)
 
 
-async def read_backfill(conn: AsyncConnection, project_id: int, key: str) -> Backfill:
-    return (await read_backfills(conn, project_id, [key]))[key]
+async def read_tracked_keys(
+    conn: AsyncConnection, project_id: int, listed: list[str]
+) -> list[TrackedKey]:
+    """The project's tracked keys with their backfill (TRACKED_SQL; `listed`: this gateway's
+    PULSE_BREAKDOWN_KEYS)."""
+    rows = await conn.execute(TRACKED_SQL, {"project": project_id, "listed": listed})
+    return [TrackedKey(key=r.key, backfill=r.backfill, configured=r.configured) for r in rows]
+
+
+async def add_key(conn: AsyncConnection, project_id: int, key: str) -> bool:
+    """Track `key` in the project (in a transaction); False when it is tracked already."""
+    await conn.execute(LOCK_PROJECT_SQL, {"project": project_id})
+    added = await conn.execute(ADD_KEY_SQL, {"project": project_id, "key": key})
+    return added.first() is not None
+
+
+async def drop_key(conn: AsyncConnection, project_id: int, key: str) -> bool | None:
+    """Stop tracking a key the project added, and drop its values (in a transaction): True
+    when dropped, None when the project has no row of it, False when it is a configured key
+    (left as it is)."""
+    params = {"project": project_id, "key": key}
+    configured = (await conn.execute(LOCK_KEY_SQL, params)).scalar_one_or_none()
+    if configured is None or configured:
+        return None if configured is None else False
+    await conn.execute(LOCK_PROJECT_SQL, params)
+    await conn.execute(DROP_KEY_SQL, params)
+    await conn.execute(DROP_VALUES_SQL, params)
+    return True

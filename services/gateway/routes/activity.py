@@ -1,9 +1,9 @@
 """`GET /v1/activity`: daily DAU/WAU/MAU, new users, events, stickiness (SPEC §5).
 
-With `breakdown=<key>` (one of PULSE_BREAKDOWN_KEYS) the response adds the same series per value
-of that key, and `breakdown_backfill`: "running" while the values of the history from before the
-key was tracked are still being filled in, then "complete"; CSV has one line per value and day.
-"""
+With `breakdown=<key>` (a key the project tracks: GET /v1/breakdowns) the response adds the same
+series per value of that key, and `breakdown_backfill`: "running" while the values of the history
+from before the key was tracked are still being filled in, then "complete"; CSV has one line per
+value and day."""
 
 from __future__ import annotations
 
@@ -22,11 +22,11 @@ from services.gateway.queries.breakdown import (
     Backfill,
     BreakdownRow,
     BreakdownSeries,
-    read_backfill,
     read_breakdown,
 )
 from services.gateway.queries.freshness import Freshness
 from services.gateway.render import respond
+from services.gateway.routes.breakdowns import require_tracked
 from services.gateway.state import GatewayState
 
 router = APIRouter(tags=["activity"])
@@ -54,7 +54,7 @@ async def activity(
         days = await read_activity(conn, project.id, span.start, span.stop)
         if breakdown is None:
             return days, None, None
-        backfill = await read_backfill(conn, project.id, breakdown)
+        backfill = await require_tracked(conn, state, project.id, breakdown)
         series = await read_breakdown(conn, project.id, breakdown, span.start, span.stop)
         return days, series, backfill
 

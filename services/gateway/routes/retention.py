@@ -1,9 +1,8 @@
 """`GET /v1/retention` (SPEC §5): cohorts by first activity (or start_event) and their returns.
 
-With `breakdown=<key>` (one of PULSE_BREAKDOWN_KEYS) the response adds the same cohorts per value
-the members carried on their cohort-defining day, and `breakdown_backfill` as /v1/activity has it;
-CSV then has one line per value and cohort.
-"""
+With `breakdown=<key>` (a key the project tracks: GET /v1/breakdowns) the response adds the same
+cohorts per value the members carried on their cohort-defining day, and `breakdown_backfill` as
+/v1/activity has it; CSV then has one line per value and cohort."""
 
 from __future__ import annotations
 
@@ -17,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.common.projects import Project
 from services.gateway.auth import read_project
 from services.gateway.params import DateRange, date_range, tracked_breakdown
-from services.gateway.queries.breakdown import Backfill, read_backfill
+from services.gateway.queries.breakdown import Backfill
 from services.gateway.queries.freshness import Freshness
 from services.gateway.queries.retention import (
     Cohort,
@@ -29,6 +28,7 @@ from services.gateway.queries.retention import (
     read_retention_breakdown,
 )
 from services.gateway.render import respond
+from services.gateway.routes.breakdowns import require_tracked
 from services.gateway.state import GatewayState
 
 router = APIRouter(tags=["retention"])
@@ -74,7 +74,7 @@ async def retention(
     ) -> tuple[list[Cohort], list[RetentionSplit] | None, Backfill | None]:
         if breakdown is None:
             return await read_retention(conn, project.id, *query), None, None
-        backfill = await read_backfill(conn, project.id, breakdown)
+        backfill = await require_tracked(conn, state, project.id, breakdown)
         cohorts, splits = await read_retention_breakdown(conn, project.id, breakdown, *query)
         return cohorts, splits, backfill
 

@@ -8,7 +8,7 @@ rebalance take row locks in the same order and cannot deadlock each other.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -70,12 +70,14 @@ async def apply_activity(
     events: Sequence[EventRecord],
     people: dict[tuple[int, str], str],
     zones: dict[int, ZoneInfo],
-    breakdown_keys: Sequence[str] = (),
+    breakdown_keys: Mapping[int, Sequence[str]] | None = None,
 ) -> None:
-    """Add new (already deduplicated) events to the activity aggregates, under their person.
+    """Add new (already deduplicated) events to the activity aggregates, under their person,
+    with their values of their project's breakdown keys (project -> keys).
 
     Days are in each project's timezone.
     """
+    breakdown_keys = breakdown_keys or {}
     person_days: Counter[tuple[int, str, date]] = Counter()
     event_days: Counter[tuple[int, date, str, str]] = Counter()
     value_days: Counter[tuple[int, str, str, date, str]] = Counter()
@@ -89,7 +91,7 @@ async def apply_activity(
         person_days[(e.project_id, person, day)] += 1
         event_days[(e.project_id, day, event_name(e), person)] += 1
         props = e.props
-        for key in breakdown_keys:
+        for key in breakdown_keys.get(e.project_id, ()):
             value = traits.value_of(props, key)
             if value is not None:
                 value_days[(e.project_id, key, value, day, person)] += 1

@@ -32,12 +32,12 @@ import asyncpg
 import orjson
 
 from services.common.events import EventRecord
+from services.common.text import MAX_KEY_CHARS
 from services.metrics.plans import custom_plans
 
 Person = tuple[int, str]  # (project_id, person label)
 
 MAX_VALUE_CHARS = 200
-MAX_KEY_CHARS = 200  # longer trait names are not kept (cut, two could become one)
 
 RECORD_CHANGES = """
 INSERT INTO trait_changes AS c (project_id, distinct_id, key, ts, value)
