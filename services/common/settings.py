@@ -27,7 +27,8 @@ class CommonSettings(BaseSettings):
     dlq_topic: str = "events.dlq"
     events_partitions: int = 6
     consumer_group: str = "pulse-metrics"
-    # Event properties / traits (comma-separated) that activity can be broken down by.
+    # Event properties / traits (comma-separated) every project's activity and retention can be
+    # broken down by; a project tracks more of its own (POST /v1/breakdowns).
     breakdown_keys: str = "plan"
 
     @property

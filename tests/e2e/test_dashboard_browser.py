@@ -386,6 +386,35 @@ async def test_dashboard_draws_what_the_api_says(pipeline: Pipeline, browser: Br
         await page.click("#refresh")
         await wait_until(page, "b => document.querySelector(b).hidden", badge)
 
+    # Tracking another key from the panel (POST /v1/breakdowns): the demo's visits carry a
+    # `source`. The panel shows it once its history is filled in, then untracks it (DELETE).
+    assert await page.is_hidden("#breakdown-untrack")  # plan is every project's
+    await page.fill("#breakdown-new-key", "source")
+    await page.click("#breakdown-track button[type=submit]")
+    await wait_until(page, "() => document.querySelector('#breakdown-key').value === 'source'")
+    for _ in range(150):  # 30 s
+        by_source = pipeline.read("/v1/activity", key, breakdown="source", **span)
+        if by_source["breakdown_backfill"] == "complete":
+            break
+        await asyncio.sleep(0.2)
+    assert by_source["breakdown_backfill"] == "complete"
+    assert [k["key"] for k in pipeline.read("/v1/breakdowns", key)["keys"]] == ["plan", "source"]
+    await page.click("#refresh")
+    await wait_until(page, "() => document.querySelector('#breakdown-backfill').hidden")
+    want = {
+        (f"value-{s['value']}", d["date"], d["dau"])
+        for s in by_source["breakdown"]
+        for d in s["days"]
+    }
+    assert len({series for series, _, _ in want}) > 1  # several sources
+    drawn = await points(page, "breakdown")
+    assert {(p["series"], p["x"], int(p["y"])) for p in drawn} == want
+    assert await page.is_visible("#breakdown-untrack")
+    await page.click("#breakdown-untrack")
+    await wait_until(page, "() => document.querySelector('#breakdown-key').value === 'plan'")
+    assert await page.is_hidden("#breakdown-untrack")
+    assert [k["key"] for k in pipeline.read("/v1/breakdowns", key)["keys"]] == ["plan"]
+
     # Paths: the start-event picker offers the top events, the bands are /v1/paths' edges.
     top = pipeline.read("/v1/events", key, limit="12", **span)["events"]
     options = await page.eval_on_selector_all(

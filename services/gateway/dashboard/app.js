@@ -43,6 +43,7 @@ const state = {
   // latest load of a panel may draw.
   loads: { funnels: 0, paths: 0, breakdown: 0, retention: 0 },
   keys: null, // this refresh's /v1/breakdowns keys (a promise), shared by the panels
+  refreshAgain: false, // asked for during a refresh: run once more after it
 };
 
 const $ = (selector) => document.querySelector(selector);
@@ -62,6 +63,23 @@ async function get(path, params = {}) {
     cache: "no-cache",
   });
   if (response.ok) return params.format === "csv" ? response.text() : response.json();
+  let message = `${response.status} ${response.statusText}`;
+  try {
+    message = (await response.json()).message || message;
+  } catch {
+    // not JSON: keep the status line
+  }
+  throw new HttpError(response.status, message);
+}
+
+// A write (read key, like every call here): its JSON answer, or an HttpError.
+async function send(method, path, body) {
+  const response = await fetch(new URL(path, location.origin), {
+    method,
+    headers: { Authorization: `Bearer ${state.key}`, "Content-Type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (response.ok) return response.status === 204 ? null : response.json();
   let message = `${response.status} ${response.statusText}`;
   try {
     message = (await response.json()).message || message;
@@ -193,16 +211,19 @@ async function loadBreakdown({ from, to }) {
   const keys = await trackedKeys();
   const picker = $("#breakdown-key");
   const badge = $("#breakdown-backfill");
+  const untrack = $("#breakdown-untrack");
   picker.hidden = keys.length === 0;
   if (!keys.length) {
     state.breakdownKey = null;
-    badge.hidden = true;
-    setPanelState("breakdown", "empty", "no breakdown keys: set PULSE_BREAKDOWN_KEYS");
+    badge.hidden = untrack.hidden = true;
+    setPanelState("breakdown", "empty", "no breakdown keys: track one (a property or trait, e.g. plan)");
     return;
   }
   if (!keys.some((k) => k.key === state.breakdownKey)) state.breakdownKey = keys[0].key;
   fillSelect(picker, keys.map((k) => [k.key, k.key]), state.breakdownKey);
   const key = state.breakdownKey;
+  // PULSE_BREAKDOWN_KEYS are every project's: only the project's own keys can be untracked.
+  untrack.hidden = keys.find((k) => k.key === key).configured;
   const report = await get("/v1/activity", { from, to, breakdown: key });
   if (load !== state.loads.breakdown) return; // a newer load (another key, range) draws
   badge.hidden = report.breakdown_backfill !== "running";
@@ -247,6 +268,28 @@ async function loadStickiness({ from, to }) {
 }
 
 // The latest period that ends within the range (a week still running has few days to show).
+// Track another key (POST /v1/breakdowns) or stop tracking the picked one (DELETE): every split
+// picker lists the keys anew, the activity panel showing the key just tracked.
+async function trackKey(key) {
+  $("#breakdown-track-error").textContent = "";
+  try {
+    await send("POST", "/v1/breakdowns", { key });
+  } catch (error) {
+    if (error instanceof HttpError && error.status === 401) throw error;
+    $("#breakdown-track-error").textContent = error.message;
+    return;
+  }
+  $("#breakdown-new-key").value = "";
+  state.breakdownKey = key;
+  await refresh();
+}
+
+async function untrackKey(key) {
+  await send("DELETE", `/v1/breakdowns/${encodeURIComponent(key)}`);
+  state.breakdownKey = null;
+  await refresh();
+}
+
 function lastComplete(starts, period, to) {
   const complete = starts.filter((start) => {
     const end = new Date(`${start}T00:00:00Z`);
@@ -491,7 +534,11 @@ const LOADERS = {
 };
 
 async function refresh() {
-  if (!state.key || state.inFlight) return;
+  if (!state.key) return;
+  if (state.inFlight) {
+    state.refreshAgain = true; // a key tracked mid-refresh: its panels load once this one ends
+    return;
+  }
   state.inFlight = true;
   $("#refresh-state").textContent = "updating…";
   try {
@@ -508,6 +555,10 @@ async function refresh() {
     $("#refresh-state").textContent = `updated ${new Date().toLocaleTimeString()}`;
   } finally {
     state.inFlight = false;
+    if (state.refreshAgain) {
+      state.refreshAgain = false;
+      refresh();
+    }
   }
 }
 
@@ -635,6 +686,14 @@ function wire() {
   $("#breakdown-key").addEventListener("change", (event) => {
     state.breakdownKey = event.target.value;
     guarded("breakdown", () => loadBreakdown(range()));
+  });
+  $("#breakdown-track").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const key = $("#breakdown-new-key").value.trim();
+    if (key) trackKey(key).catch(() => signOut("The gateway no longer accepts this read key. Sign in again."));
+  });
+  $("#breakdown-untrack").addEventListener("click", () => {
+    guarded("breakdown", () => untrackKey(state.breakdownKey));
   });
   $("#funnel-split").addEventListener("change", (event) => {
     state.funnelSplit = event.target.value;

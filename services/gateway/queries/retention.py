@@ -6,7 +6,7 @@ history, so a late event that moves a person's first day moves them to the right
 retained[k]: cohort persons active (or doing `return_event`) in period c+k (`on`), or in period
 c+k or any later one (`on_or_after`, unbounded retention). Periods are days or ISO weeks.
 
-Breakdown by a key of PULSE_BREAKDOWN_KEYS (SPEC §4 Breakdowns): a cohort member's value is the
+Breakdown by a key the project tracks (SPEC §4 Breakdowns): a cohort member's value is the
 one they carried on their cohort-defining day — the first active day, or the day of their first
 `start_event` (person_day_values is per day, not per event, so that is the value any of their
 active events carried that day, not necessarily the start_event's own). A member who carried

@@ -145,7 +145,7 @@ async def read(
             min_length=1,
             max_length=200,
             description="split by this property (over SDK traits) of each person's step-1 "
-            "event, else their identify trait as of it (PULSE_BREAKDOWN_KEYS only)",
+            "event, else their identify trait as of it (any key)",
         ),
     ] = None,
 ) -> Response:

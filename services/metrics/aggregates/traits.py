@@ -1,6 +1,6 @@
 """Breakdown values "as of the event" (SPEC §4 Breakdowns), identify traits included.
 
-An active event's value for a key of PULSE_BREAKDOWN_KEYS is its own property, else the trait its
+An active event's value for a key its project tracks is its own property, else the trait its
 SDK attached in `context.traits` (EventRecord.props merges them; the archive keeps the merge),
 else the trait its person's latest `identify` set at or before it — over all the person's
 distinct ids, so a merge applies a user's traits to their anonymous events from then on too.
