@@ -39,8 +39,8 @@ forward, so every change and every rebuild step is a new version. A successful P
 project drops this process's known version of it, like a funnel write. (Paths are cut by
 neither setting: their version is the pipeline's.)
 
-The activity and retention reads (`/v1/activity`, `/v1/retention`) also depend, with
-`?breakdown=`, and the list of keys (`/v1/breakdowns`) always, on the project's tracked keys,
+The activity, retention and sessions reads (`/v1/activity`, `/v1/retention`, `/v1/sessions`)
+also depend, with `?breakdown=`, and the list of keys (`/v1/breakdowns`) always, on the project's tracked keys,
 which POST and DELETE `/v1/breakdowns` and a metrics service's start add or drop, and on the
 backfill of a new key (the metrics service's breakdown_backfill.py), which moves
 `breakdown_keys.backfill_cursor` (and finally `backfill`) in transactions of its own. Their
@@ -407,8 +407,8 @@ class VersionCache:
         path = scope.get("path", "")
         if under(path, (FUNNELS_PREFIX,)):
             return (*version.pipeline, version.funnels)
-        if under(path, (SESSIONS_PATH,)):
-            return (*version.pipeline, version.sessions)
+        if under(path, (SESSIONS_PATH,)):  # and its breakdown (`?breakdown=`)
+            return (*version.pipeline, version.sessions, version.breakdowns)
         if under(path, BREAKDOWN_READS):
             return (*version.pipeline, version.breakdowns)
         return version.pipeline

@@ -161,6 +161,21 @@ async def test_a_key_the_project_tracks_by_post_fills_in_and_goes_by_delete(
             pipeline.wait_processed(read_key, 5)
             got = pipeline.read("/v1/activity", read_key, **query)
             assert _dau(got)[("DE", "2026-05-05")] == 1
+            # Sessions split the same way: each of these visits is a session of one event.
+            sessions = pipeline.read("/v1/sessions", read_key, **query)
+            assert sessions["breakdown_backfill"] == "complete"
+            assert {
+                (s["value"], d["date"]): (d["sessions"], d["bounce_rate"])
+                for s in sessions["breakdown"]
+                for d in s["days"]
+            } == dict.fromkeys(HISTORY_DAU, (1, 1.0))
+            csv = await client.get(
+                f"{pipeline.gateway.url}/v1/sessions", params={**query, "format": "csv"}
+            )
+            assert csv.text.splitlines()[:2] == [
+                "value,date,sessions,median_seconds,mean_seconds,events_per_session,bounce_rate",
+                "DE,2026-05-04,1,0.0,0.0,1.0,1.0",
+            ]
             assert pipeline.read("/v1/breakdowns", read_key)["keys"] == [
                 {"key": "plan", "backfill": "complete", "configured": True},
                 {"key": "country", "backfill": "complete", "configured": False},

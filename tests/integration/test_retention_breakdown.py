@@ -35,12 +35,18 @@ from services.gateway.queries.retention import (
     read_retention,
     read_retention_breakdown,
 )
+from services.gateway.queries.sessions import read_sessions_breakdown
 from services.metrics.breakdown_backfill import BACKFILL, track_keys
 from services.metrics.parse import ParsedBatch
 from services.metrics.store import Store
 from services.metrics.walk import walk_chunk, walk_pending
 from tests.support import oracle
-from tests.support.breakdown_oracle import ValuedEvent, retention_breakdown, values_as_of
+from tests.support.breakdown_oracle import (
+    ValuedEvent,
+    retention_breakdown,
+    sessions_breakdown,
+    values_as_of,
+)
 from tests.support.examples import database_examples
 from tests.support.store_db import Db, new_project
 
@@ -206,6 +212,7 @@ async def _assert_oracle(
             return_event,
         )
         activity = await read_breakdown(conn, project_id, "plan", start, stop)
+        sessions = await read_sessions_breakdown(conn, project_id, "plan", start, stop)
     want_cohorts, want_splits = retention_breakdown(
         events, start, stop, length, period, mode, start_event, return_event, tz
     )
@@ -219,6 +226,10 @@ async def _assert_oracle(
     # The activity breakdown reads the same values (person_day_values).
     assert [s.model_dump(mode="json") for s in activity] == oracle.breakdown(
         sent, values_as_of(events), start, stop, tz
+    )
+    # So does the sessions breakdown, with the sessions the archive cut.
+    assert [s.model_dump(mode="json") for s in sessions] == sessions_breakdown(
+        events, start, stop, tz
     )
     got = [s.model_dump(mode="json") for s in splits]
     assert got == want_splits, query
@@ -495,6 +506,56 @@ async def test_a_key_tracked_later_takes_identify_traits_sent_before_it(db: Db) 
     assert await dau() == {("vip", 1): 1, ("vip", 2): 1, ("vip", 3): 1, ("free", 1): 1}
     query: Query = ("day", "on", None, None, 2)
     await _assert_oracle(db, project_id, before + after, query, start=_at(1).date())
+
+
+async def test_sessions_split_by_the_values_their_persons_carried_that_day(db: Db) -> None:
+    """Numbers by hand: a session counts under each value its person carried on its day, and
+    under none when they carried none."""
+
+    def at(person: str, day: int, hour: int, minute: int, prop: str | None = None) -> ValuedEvent:
+        when = _at(day, hour) + timedelta(minutes=minute)
+        return ValuedEvent(oracle.SentEvent(str(uuid.uuid4()), "track", person, when, "view"), prop)
+
+    events = [
+        # a: a 25-minute session of 3 events and a bounce, on a day a's events say vip
+        at("user-a", 1, 10, 0, prop="vip"),
+        at("user-a", 1, 10, 10),
+        at("user-a", 1, 10, 25),
+        at("user-a", 1, 14, 0),
+        # b: one 20-minute session of 2 events, free then vip: under both
+        at("user-b", 1, 9, 0, prop="free"),
+        at("user-b", 1, 9, 20, prop="vip"),
+        # c: a 5-minute session with no value: in no group
+        at("user-c", 2, 8, 0),
+        at("user-c", 2, 8, 5),
+    ]
+    project_id = await new_project(db.pool)
+    await _apply(db, project_id, events)
+    day1, day2 = START + timedelta(days=1), START + timedelta(days=2)
+    async with db.engine.connect() as conn:
+        got = await read_sessions_breakdown(conn, project_id, "plan", day1, day2)
+    none = {"sessions": 0, "median_seconds": None, "mean_seconds": None,
+            "events_per_session": None, "bounce_rate": None}  # fmt: skip
+    assert [s.model_dump(mode="json") for s in got] == [
+        {
+            "value": "free",
+            "days": [
+                {"date": day1.isoformat(), "sessions": 1, "median_seconds": 1200.0,
+                 "mean_seconds": 1200.0, "events_per_session": 2.0, "bounce_rate": 0.0},
+                {"date": day2.isoformat(), **none},
+            ],
+        },
+        {
+            "value": "vip",
+            "days": [
+                # durations 0, 1200, 1500; 6 events; one bounce
+                {"date": day1.isoformat(), "sessions": 3, "median_seconds": 1200.0,
+                 "mean_seconds": 900.0, "events_per_session": 2.0, "bounce_rate": 0.3333},
+                {"date": day2.isoformat(), **none},
+            ],
+        },
+    ]  # fmt: skip
+    assert [s.model_dump(mode="json") for s in got] == sessions_breakdown(events, day1, day2)
 
 
 async def test_a_walk_beside_concurrent_batches_ends_at_the_oracles_breakdown(db: Db) -> None:

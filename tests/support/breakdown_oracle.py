@@ -137,3 +137,27 @@ def retention_breakdown(
     if None in groups:
         shown.append(None)
     return cohorts(everyone), [{"value": v, "cohorts": cohorts(groups[v])} for v in shown]
+
+
+def sessions_breakdown(
+    events: list[ValuedEvent], start: date, stop: date, tz: str = "UTC"
+) -> list[dict]:  # type: ignore[type-arg]
+    """[{"value", "days"}] as /v1/sessions?breakdown= reports them: a session counts under each
+    value its person's active events carried on its day; the values with the most sessions in
+    the range."""
+    values = values_as_of(events)
+    sent = list({v.sent.message_id: v.sent for v in events}.values())
+    person = oracle._people(sent)
+    carried: dict[tuple[str, date], set[str]] = defaultdict(set)
+    for e in sent:
+        if e.message_id in values:
+            carried[(person[e.person], oracle.day_of(e, tz))].add(values[e.message_id])
+    by_value: dict[str, list[tuple[date, int, int]]] = defaultdict(list)
+    for who, day, seconds, n in oracle.session_rows(sent, tz):
+        if start <= day <= stop:
+            for value in carried[(who, day)]:
+                by_value[value].append((day, seconds, n))
+    ranked = sorted(by_value, key=lambda v: (-len(by_value[v]), v))[:MAX_VALUES]
+    return [
+        {"value": v, "days": oracle.session_days(by_value[v], start, stop)} for v in sorted(ranked)
+    ]

@@ -234,20 +234,17 @@ def _timelines(events: list[SentEvent]) -> dict[str, list[SentEvent]]:
     return out
 
 
-def sessions(
+def session_rows(
     events: list[SentEvent],
-    start: date,
-    stop: date,
     tz: str = "UTC",
     gap: timedelta = timedelta(minutes=30),
     cap: timedelta = timedelta(hours=24),
-) -> list[dict]:  # type: ignore[type-arg]
-    """Per day: sessions started (`gap` of inactivity ends one, at most `cap` long: by default 30
-    min and 24 h), median/mean seconds (median as percentile_cont(0.5)), events per session,
-    bounce rate; rounded as the API documents."""
+) -> list[tuple[str, date, int, int]]:
+    """Every session as (person, day it starts, seconds, events): `gap` of inactivity ends one,
+    and one is at most `cap` long (by default 30 min and 24 h)."""
     zone = ZoneInfo(tz)
-    by_day: dict[date, list[tuple[float, int]]] = defaultdict(list)  # (seconds, events)
-    for timeline in _timelines(events).values():
+    out = []
+    for who, timeline in _timelines(events).items():
         found: list[list[datetime]] = []
         for e in timeline:
             t = e.timestamp
@@ -258,25 +255,47 @@ def sessions(
                 found.append([t])
         for times in found:
             day = times[0].astimezone(zone).date()
-            by_day[day].append(((times[-1] - times[0]).total_seconds(), len(times)))
+            out.append((who, day, int((times[-1] - times[0]).total_seconds()), len(times)))
+    return out
+
+
+def session_days(rows: list[tuple[date, int, int]], start: date, stop: date) -> list[dict]:  # type: ignore[type-arg]
+    """Per day of [start, stop], the figures of the sessions (day, seconds, events) of `rows`
+    (median as percentile_cont(0.5)), rounded as the API documents."""
+    by_day: dict[date, list[tuple[int, int]]] = defaultdict(list)
+    for day, seconds, n in rows:
+        by_day[day].append((seconds, n))
     out = []
     day = start
     while day <= stop:
-        rows = by_day.get(day, [])
-        n = len(rows)
-        durations = sorted(int(s) for s, _ in rows)
+        found = by_day.get(day, [])
+        n = len(found)
+        durations = sorted(s for s, _ in found)
         out.append(
             {
                 "date": day.isoformat(),
                 "sessions": n,
                 "median_seconds": round(float(statistics.median(durations)), 3) if n else None,
                 "mean_seconds": round(sum(durations) / n, 3) if n else None,
-                "events_per_session": round(sum(k for _, k in rows) / n, 3) if n else None,
-                "bounce_rate": round(sum(1 for _, k in rows if k == 1) / n, 4) if n else None,
+                "events_per_session": round(sum(k for _, k in found) / n, 3) if n else None,
+                "bounce_rate": round(sum(1 for _, k in found if k == 1) / n, 4) if n else None,
             }
         )
         day += timedelta(days=1)
     return out
+
+
+def sessions(
+    events: list[SentEvent],
+    start: date,
+    stop: date,
+    tz: str = "UTC",
+    gap: timedelta = timedelta(minutes=30),
+    cap: timedelta = timedelta(hours=24),
+) -> list[dict]:  # type: ignore[type-arg]
+    """Per day: sessions started, median/mean seconds, events per session, bounce rate."""
+    rows = session_rows(events, tz, gap, cap)
+    return session_days([(day, seconds, n) for _, day, seconds, n in rows], start, stop)
 
 
 def paths(

@@ -25,7 +25,7 @@ from services.gateway.queries.breakdown import (
     read_breakdown,
 )
 from services.gateway.queries.freshness import Freshness
-from services.gateway.render import respond
+from services.gateway.render import columns, csv_response, respond
 from services.gateway.routes.breakdowns import require_tracked
 from services.gateway.state import GatewayState
 
@@ -65,4 +65,6 @@ async def activity(
     if series is None:
         return respond(span.format, body, days, "activity")
     rows = [BreakdownRow(value=s.value, **d.model_dump()) for s in series for d in s.days]
-    return respond(span.format, body, rows, "activity")
+    if span.format == "csv":  # the rows' header, also when there are none
+        return csv_response(rows, columns(BreakdownRow), "activity")
+    return respond("json", body, rows, "activity")

@@ -1,4 +1,10 @@
-"""`GET /v1/sessions` (SPEC §5): sessions, dwell time, events per session, bounce rate per day."""
+"""`GET /v1/sessions` (SPEC §5): sessions, dwell time, events per session, bounce rate per day.
+
+With `breakdown=<key>` (a key the project tracks: GET /v1/breakdowns) the response adds the same
+figures per value of that key: a session counts under each value its person carried on its day
+(queries/sessions.py), and `breakdown_backfill` as /v1/activity has it; CSV then has one line
+per value and day.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +17,20 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.common.projects import Project
 from services.gateway.auth import read_project
-from services.gateway.params import DateRange, date_range
+from services.gateway.params import DateRange, date_range, tracked_breakdown
+from services.gateway.queries.breakdown import Backfill
 from services.gateway.queries.freshness import Freshness
-from services.gateway.queries.sessions import Rebuild, SessionsDay, read_rebuild, read_sessions
-from services.gateway.render import respond
+from services.gateway.queries.sessions import (
+    Rebuild,
+    SessionsDay,
+    SessionsRow,
+    SessionsSeries,
+    read_rebuild,
+    read_sessions,
+    read_sessions_breakdown,
+)
+from services.gateway.render import columns, csv_response, respond
+from services.gateway.routes.breakdowns import require_tracked
 from services.gateway.state import GatewayState
 
 router = APIRouter(tags=["engagement"])
@@ -22,6 +38,8 @@ router = APIRouter(tags=["engagement"])
 
 class SessionsOut(BaseModel):
     days: list[SessionsDay]
+    breakdown: list[SessionsSeries] | None = None
+    breakdown_backfill: Backfill | None = None  # as in /v1/activity
     # "running" while the sessions are rebuilt after the project's session settings changed
     rebuild: Rebuild
     freshness: Freshness
@@ -32,6 +50,7 @@ async def sessions(
     request: Request,
     project: Annotated[Project, Depends(read_project)],
     span: Annotated[DateRange, Depends(date_range)],
+    breakdown: Annotated[str | None, Depends(tracked_breakdown)],
 ) -> Response:
     """Per day (sessions count on the day they start): a session ends after the project's
     session timeout (default 30 minutes) without an active event and lasts at most its cap
@@ -39,11 +58,29 @@ async def sessions(
     the sessions are recomputed after those settings changed."""
     state: GatewayState = request.app.state.pulse
 
-    async def read(conn: AsyncConnection) -> tuple[list[SessionsDay], Rebuild]:
+    async def read(
+        conn: AsyncConnection,
+    ) -> tuple[list[SessionsDay], Rebuild, list[SessionsSeries] | None, Backfill | None]:
         # The state first: "complete" then promises the days read after it.
         rebuild = await read_rebuild(conn, project.id)
-        return await read_sessions(conn, project.id, span.start, span.stop), rebuild
+        days = await read_sessions(conn, project.id, span.start, span.stop)
+        if breakdown is None:
+            return days, rebuild, None, None
+        backfill = await require_tracked(conn, state, project.id, breakdown)
+        series = await read_sessions_breakdown(conn, project.id, breakdown, span.start, span.stop)
+        return days, rebuild, series, backfill
 
-    (days, rebuild), freshness = await state.read_fresh(project.id, read)
-    body = SessionsOut(days=days, rebuild=rebuild, freshness=freshness)
-    return respond(span.format, body, days, "sessions")
+    (days, rebuild, series, backfill), freshness = await state.read_fresh(project.id, read)
+    body = SessionsOut(
+        days=days,
+        breakdown=series,
+        breakdown_backfill=backfill,
+        rebuild=rebuild,
+        freshness=freshness,
+    )
+    if series is None:
+        return respond(span.format, body, days, "sessions")
+    rows = [SessionsRow(value=s.value, **d.model_dump()) for s in series for d in s.days]
+    if span.format == "csv":  # the rows' header, also when there are none
+        return csv_response(rows, columns(SessionsRow), "sessions")
+    return respond("json", body, rows, "sessions")
