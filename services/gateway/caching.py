@@ -40,11 +40,11 @@ project drops this process's known version of it, like a funnel write. (Paths ar
 neither setting: their version is the pipeline's.)
 
 The activity, retention and sessions reads (`/v1/activity`, `/v1/retention`, `/v1/sessions`)
-also depend, with `?breakdown=`, and the list of keys (`/v1/breakdowns`) always, on the project's tracked keys,
-which POST and DELETE `/v1/breakdowns` and a metrics service's start add or drop, and on the
-backfill of a new key (the metrics service's breakdown_backfill.py), which moves
-`breakdown_keys.backfill_cursor` (and finally `backfill`) in transactions of its own. Their
-version therefore adds the project's `breakdown_keys` `(key, configured, backfill,
+also depend, with `?breakdown=`, and the list of keys (`/v1/breakdowns`) always, on the
+project's tracked keys, which POST and DELETE `/v1/breakdowns` and a metrics service's start
+add or drop, and on the backfill of a new key (the metrics service's breakdown_backfill.py),
+which moves `breakdown_keys.backfill_cursor` (and finally `backfill`) in transactions of its
+own. Their version therefore adds the project's `breakdown_keys` `(key, configured, backfill,
 backfill_cursor, backfill_done_at)`: every change of the keys and every backfill step is a new
 version. A successful POST or DELETE of `/v1/breakdowns` drops this process's known version of
 the project before its response is sent, like a funnel write.
