@@ -363,6 +363,36 @@ async def test_dashboard_draws_what_the_api_says(pipeline: Pipeline, browser: Br
     await page.select_option("#funnel-split", "")
     await wait_until(page, "() => !document.querySelector('[data-panel=funnels] table.split')")
 
+    # Sessions per day and their median dwell time, everyone's, then split by plan.
+    def dwell(drawn: list[dict[str, str]], name: str) -> list[tuple[str, float]]:
+        return [(p["x"], float(p["y"])) for p in drawn if p["series"] == name]
+
+    everyone = pipeline.read("/v1/sessions", key, **span)["days"]
+    assert sum(d["sessions"] for d in everyone) > 0
+    drawn = await points(page, "sessions")
+    assert series(drawn, "sessions") == [(d["date"], d["sessions"]) for d in everyone]
+    assert dwell(drawn, "median_seconds") == [
+        (d["date"], d["median_seconds"]) for d in everyone if d["sessions"]
+    ]
+    await page.select_option("#sessions-split", "plan")
+    await page.wait_for_selector('[data-panel="sessions"] .pt[data-series^="sessions-"]')
+    by_plan = pipeline.read("/v1/sessions", key, breakdown="plan", **span)["breakdown"]
+    assert {"free", "vip"} <= {s["value"] for s in by_plan}
+    drawn = await points(page, "sessions")
+    assert {p["series"] for p in drawn} == {
+        f"{figure}-{s['value']}" for s in by_plan for figure in ("sessions", "median")
+    }
+    for values in by_plan:
+        name = values["value"]
+        assert series(drawn, f"sessions-{name}") == [
+            (d["date"], d["sessions"]) for d in values["days"]
+        ]
+        assert dwell(drawn, f"median-{name}") == [
+            (d["date"], d["median_seconds"]) for d in values["days"] if d["sessions"]
+        ]
+    await page.select_option("#sessions-split", "")
+    await page.wait_for_selector('[data-panel="sessions"] .pt[data-series="sessions"]')
+
     # While the API says the funnel's backfill, the sessions' rebuild after a change of the
     # project's session settings, or the backfill of a breakdown key tracked since recently, is
     # running, the panel says so; then the badge goes away.

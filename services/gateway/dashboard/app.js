@@ -38,10 +38,11 @@ const state = {
   breakdownKey: null, // the picked key of the breakdown panel
   funnelSplit: "", // the key the funnel's conversion is split by ("": none)
   retentionKey: "", // the key the retention panel splits by ("": everyone)
+  sessionsKey: "", // the key the sessions panel splits by ("": everyone)
   retentionValue: null, // the picked group of that split (NO_VALUE: persons without one)
   // A picker change loads its panel at once, possibly while a refresh loads it too: only the
   // latest load of a panel may draw.
-  loads: { funnels: 0, paths: 0, breakdown: 0, retention: 0 },
+  loads: { funnels: 0, paths: 0, breakdown: 0, retention: 0, sessions: 0 },
   keys: null, // this refresh's /v1/breakdowns keys (a promise), shared by the panels
   refreshAgain: false, // asked for during a refresh: run once more after it
 };
@@ -493,24 +494,46 @@ async function loadPaths({ from, to }) {
   pathsChart(chart, start, edges, PATHS_DEPTH, { label: `paths after ${start}` });
 }
 
+// Everyone's sessions per day and dwell time, or per value of a tracked key (the values with
+// the most sessions in the range): sessions per day, and the median dwell time.
 async function loadSessions({ from, to }) {
-  const { days, rebuild } = await get("/v1/sessions", { from, to });
+  const load = ++state.loads.sessions;
+  const keys = await trackedKeys();
+  if (!keys.some((k) => k.key === state.sessionsKey)) state.sessionsKey = "";
+  const split = $("#sessions-split");
+  split.hidden = keys.length === 0;
+  fillSelect(split, [["", "everyone"], ...keys.map((k) => [k.key, `by ${k.key}`])], state.sessionsKey);
+  const key = state.sessionsKey;
+  const report = await get("/v1/sessions", key ? { from, to, breakdown: key } : { from, to });
+  if (load !== state.loads.sessions) return; // a newer load (another split, range) draws
+  const { days, rebuild } = report;
   $("#sessions-rebuild").hidden = rebuild !== "running";
+  $("#sessions-backfill").hidden = report.breakdown_backfill !== "running";
   const dates = days.map((d) => d.date);
   const body = clear(panelBody("sessions"));
   const count = el("div");
-  body.append(count);
-  lineChart(count, dates, [{ name: "sessions", key: "sessions", values: days.map((d) => d.sessions ?? null) }], { height: 180, label: "sessions per day" });
-  const sample = days[0] || {};
-  const dwell = Object.keys(sample).filter((k) => /median|mean/.test(k) && /second|duration/.test(k));
-  if (dwell.length) {
-    const chart = el("div");
-    body.append(el("p", { class: "axis-note" }, "dwell time (seconds)"), chart);
-    lineChart(chart, dates, dwell.map((k, i) => ({ name: `${k.replaceAll("_", " ")}`, key: k, values: days.map((d) => d[k]), color: PALETTE[(i + 2) % PALETTE.length] })), {
+  const dwell = el("div");
+  body.append(count, el("p", { class: "axis-note" }, "dwell time (seconds)"), dwell);
+  if (!key) {
+    lineChart(count, dates, [{ name: "sessions", key: "sessions", values: days.map((d) => d.sessions) }], { height: 180, label: "sessions per day" });
+    const figures = ["median_seconds", "mean_seconds"];
+    lineChart(dwell, dates, figures.map((k, i) => ({ name: k.replaceAll("_", " "), key: k, values: days.map((d) => d[k]), color: PALETTE[(i + 2) % PALETTE.length] })), {
       height: 180,
       label: "session duration",
     });
+    return;
   }
+  if (!report.breakdown.length) {
+    setPanelState("sessions", "empty", `no sessions of persons with a ${key} in this range`);
+    return;
+  }
+  const total = (s) => s.days.reduce((sum, d) => sum + d.sessions, 0);
+  const top = [...report.breakdown].sort((a, b) => total(b) - total(a) || (a.value < b.value ? -1 : 1)).slice(0, BREAKDOWN_LINES);
+  lineChart(count, dates, top.map((s) => ({ name: s.value, key: `sessions-${s.value}`, values: s.days.map((d) => d.sessions) })), { height: 180, label: `sessions per day by ${key}` });
+  lineChart(dwell, dates, top.map((s) => ({ name: s.value, key: `median-${s.value}`, values: s.days.map((d) => d.median_seconds) })), {
+    height: 180,
+    label: `median session duration by ${key}`,
+  });
 }
 
 async function loadLive() {
@@ -617,6 +640,10 @@ async function downloadCsv(path) {
     Object.assign(params, { length: 14, period: "day", mode: "on" });
     if (state.retentionKey) params.breakdown = state.retentionKey;
   }
+  if (path === "/v1/sessions" && state.sessionsKey) {
+    params.breakdown = state.sessionsKey;
+    name = `sessions-by-${state.sessionsKey}`;
+  }
   if (path === "breakdown") {
     if (state.breakdownKey === null) return;
     Object.assign(params, { breakdown: state.breakdownKey });
@@ -694,6 +721,10 @@ function wire() {
   });
   $("#breakdown-untrack").addEventListener("click", () => {
     guarded("breakdown", () => untrackKey(state.breakdownKey));
+  });
+  $("#sessions-split").addEventListener("change", (event) => {
+    state.sessionsKey = event.target.value;
+    guarded("sessions", () => loadSessions(range()));
   });
   $("#funnel-split").addEventListener("change", (event) => {
     state.funnelSplit = event.target.value;
