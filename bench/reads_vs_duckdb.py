@@ -33,7 +33,8 @@ person the deepest step any step-1 event in the range leads to, steps in time or
 window, then the earliest such entry; medians of seconds to convert), sessions per day (30
 minutes without an event ends a session; the 24 h cap is left out: no chain in this data lasts
 that long, and the cross-check would fail if one did; events are read from a day before the
-range on, which also favours DuckDB), paths (depth 3 after the first "Home", consecutive repeats
+range on, which also favours DuckDB), the same sessions split by plan (`?breakdown=plan`: under
+each plan the person's events carried on the session's day), paths (depth 3 after the first "Home", consecutive repeats
 collapsed, persons per edge, 20 edges per step: the read-time SQL Pulse itself ran before it kept
 edge counts, migration 0013).
 Every DuckDB answer must equal the gateway's for that range (asserted), so both compute the
@@ -69,6 +70,7 @@ import random
 import tempfile
 import time
 import uuid
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -448,6 +450,40 @@ WHERE start_ts >= CAST($lo AS TIMESTAMP) AND start_ts < CAST($hi AS TIMESTAMP)
 GROUP BY 1 ORDER BY 1
 """
 
+# The same sessions under each plan their person's events carried on the session's day (the
+# events' own `plan`: this data sets it on no identify), as /v1/sessions?breakdown=plan counts.
+SESSIONS_BY_PLAN_SQL = """
+WITH e AS (
+    SELECT person, ts,
+           coalesce(date_diff('second', lag(ts) OVER (PARTITION BY person ORDER BY ts), ts)
+                    > 1800, true) AS opens
+    FROM events
+    WHERE ts >= CAST($lo AS TIMESTAMP) - INTERVAL 1 DAY
+      AND ts < CAST($hi AS TIMESTAMP) + INTERVAL 1 DAY
+),
+numbered AS (
+    SELECT person, ts,
+           sum(CAST(opens AS INTEGER)) OVER (PARTITION BY person ORDER BY ts
+                                             ROWS UNBOUNDED PRECEDING) AS sid
+    FROM e
+),
+s AS (
+    SELECT person, sid, min(ts) AS start_ts, count(*) AS n,
+           date_diff('second', min(ts), max(ts)) AS seconds
+    FROM numbered GROUP BY person, sid
+),
+carried AS (
+    SELECT DISTINCT person, CAST(ts AS DATE) AS day, plan FROM events
+    WHERE plan IS NOT NULL AND ts >= CAST($lo AS TIMESTAMP) AND ts < CAST($hi AS TIMESTAMP)
+)
+SELECT c.plan, CAST(s.start_ts AS DATE) AS day, count(*) AS sessions, sum(s.seconds) AS seconds,
+       sum(s.n) AS events, count(*) FILTER (WHERE s.n = 1) AS bounces,
+       quantile_cont(s.seconds, 0.5) AS median
+FROM s JOIN carried c ON c.person = s.person AND c.day = CAST(s.start_ts AS DATE)
+WHERE s.start_ts >= CAST($lo AS TIMESTAMP) AND s.start_ts < CAST($hi AS TIMESTAMP)
+GROUP BY 1, 2 ORDER BY 1, 2
+"""
+
 PATHS_SQL = """
 WITH ev AS (
     SELECT person, ts, event, lag(event) OVER (PARTITION BY person ORDER BY ts, event) AS prev
@@ -481,12 +517,14 @@ def load_duckdb(raws: list[Raw]) -> duckdb.DuckDBPyConnection:
         path = Path(folder) / "events.csv"
         with path.open("w", newline="") as f:
             writer = csv.writer(f)
-            writer.writerows((_label(r.person), r.ts, r.name) for r in raws if r.kind != "identify")
+            writer.writerows(
+                (_label(r.person), r.ts, r.name, r.plan or "") for r in raws if r.kind != "identify"
+            )
         db.execute(
             "CREATE TABLE events AS "
-            "SELECT person, make_timestamp(epoch * 1000000) AS ts, event "
-            "FROM read_csv($path, header = false, "
-            "columns = {'person': 'VARCHAR', 'epoch': 'BIGINT', 'event': 'VARCHAR'})",
+            "SELECT person, make_timestamp(epoch * 1000000) AS ts, event, plan "
+            "FROM read_csv($path, header = false, columns = "
+            "{'person': 'VARCHAR', 'epoch': 'BIGINT', 'event': 'VARCHAR', 'plan': 'VARCHAR'})",
             {"path": str(path)},
         )
     return db
@@ -545,8 +583,10 @@ def duck_funnel(db: duckdb.DuckDBPyConnection, span: tuple[date, date]) -> list[
     ]
 
 
-def duck_sessions(db: duckdb.DuckDBPyConnection, span: tuple[date, date]) -> list[dict[str, Any]]:
-    rows = {r[0]: r for r in db.execute(SESSIONS_SQL, _bounds(span)).fetchall()}
+def _sessions_days(
+    span: tuple[date, date], rows: dict[date, tuple[Any, ...]]
+) -> list[dict[str, Any]]:
+    """/v1/sessions' days from (day, sessions, seconds, events, bounces, median) rows."""
     out = []
     for offset in range((span[1] - span[0]).days + 1):
         day = span[0] + timedelta(days=offset)
@@ -562,6 +602,22 @@ def duck_sessions(db: duckdb.DuckDBPyConnection, span: tuple[date, date]) -> lis
             }
         )
     return out
+
+
+def duck_sessions(db: duckdb.DuckDBPyConnection, span: tuple[date, date]) -> list[dict[str, Any]]:
+    rows = {r[0]: r for r in db.execute(SESSIONS_SQL, _bounds(span)).fetchall()}
+    return _sessions_days(span, rows)
+
+
+def duck_sessions_by_plan(
+    db: duckdb.DuckDBPyConnection, span: tuple[date, date]
+) -> list[dict[str, Any]]:
+    by_plan: dict[str, dict[date, tuple[Any, ...]]] = defaultdict(dict)
+    for plan, *row in db.execute(SESSIONS_BY_PLAN_SQL, _bounds(span)).fetchall():
+        by_plan[plan][row[0]] = tuple(row)
+    return [
+        {"value": plan, "days": _sessions_days(span, by_plan[plan])} for plan in sorted(by_plan)
+    ]
 
 
 def duck_paths(db: duckdb.DuckDBPyConnection, span: tuple[date, date]) -> list[dict[str, Any]]:
@@ -677,6 +733,7 @@ def cross_check(answers: dict[str, Any], duck: dict[str, Any]) -> None:
     check("funnel backfilled", answers["backfilled"]["steps"], answers["funnel"]["steps"])
     sessions = [{k: d[k] for k in duck["sessions"][0]} for d in answers["sessions"]["days"]]
     check("sessions", sessions, duck["sessions"])
+    check("sessions by plan", answers["sessions_by_plan"]["breakdown"], duck["sessions_by_plan"])
     check("paths", answers["paths"]["edges"], duck["paths"])
 
 
@@ -713,6 +770,7 @@ def run(env: dict[str, str]) -> list[Figure]:
         "retention": lambda: duck_retention(db, reference),
         "funnel": lambda: duck_funnel(db, reference),
         "sessions": lambda: duck_sessions(db, reference),
+        "sessions_by_plan": lambda: duck_sessions_by_plan(db, reference),
         "paths": lambda: duck_paths(db, reference),
         "funnel_all_days": lambda: duck_funnel(db, everything),
     }
@@ -734,6 +792,11 @@ def run(env: dict[str, str]) -> list[Figure]:
             [],
         ),
         Endpoint("sessions", lambda s: f"/v1/sessions?from={s[0]}&to={s[1]}", []),
+        Endpoint(
+            "sessions_by_plan",
+            lambda s: f"/v1/sessions?from={s[0]}&to={s[1]}&breakdown=plan",
+            [],
+        ),
         Endpoint(
             "paths",
             lambda s: (
@@ -777,6 +840,12 @@ def run(env: dict[str, str]) -> list[Figure]:
             1 / duck_seconds["sessions"],
             speed,
             ">= 10",
+        ),
+        Figure(
+            "sessions_by_plan_30_days_gateway_p95_vs_duckdb",
+            1 / p95["sessions_by_plan"],
+            1 / duck_seconds["sessions_by_plan"],
+            speed,
         ),
         Figure(
             "paths_depth_3_gateway_p95_vs_duckdb",
