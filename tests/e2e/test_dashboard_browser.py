@@ -238,6 +238,20 @@ async def test_dashboard_draws_what_the_api_says(pipeline: Pipeline, browser: Br
     (chosen,) = [p for p in histograms if p["start"] == start]
     assert series(drawn, start) == [(str(i + 1), n) for i, n in enumerate(chosen["histogram"])]
     assert sum(chosen["histogram"]) > 0
+    # Split by plan: a line per plan over the same period, as /v1/stickiness?breakdown= says.
+    await page.select_option("#stickiness-split", "plan")
+    await page.wait_for_selector('[data-panel="stickiness"] .pt[data-series^="value-"]')
+    by_plan = pipeline.read("/v1/stickiness", key, period="week", breakdown="plan", **span)
+    want = {}
+    for values in by_plan["breakdown"]:
+        (histogram,) = [p["histogram"] for p in values["periods"] if p["start"] == start]
+        if sum(histogram):  # a line per plan with persons active that week
+            want[f"value-{values['value']}"] = [(str(i + 1), n) for i, n in enumerate(histogram)]
+    assert {"value-free", "value-vip"} <= set(want)
+    drawn = await points(page, "stickiness")
+    assert {name: series(drawn, name) for name in {p["series"] for p in drawn}} == want
+    await page.select_option("#stickiness-split", "")
+    await page.wait_for_selector(f'[data-panel="stickiness"] .pt[data-series="{start}"]')
 
     top = pipeline.read("/v1/events", key, **span)["events"][:12]
     drawn = await points(page, "events")

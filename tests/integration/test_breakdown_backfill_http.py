@@ -169,6 +169,21 @@ async def test_a_key_the_project_tracks_by_post_fills_in_and_goes_by_delete(
                 for s in sessions["breakdown"]
                 for d in s["days"]
             } == dict.fromkeys(HISTORY_DAU, (1, 1.0))
+            # And stickiness: u1 (FR) and u2 (DE) each on 2 days of the week of May 4th.
+            weeks = pipeline.read("/v1/stickiness", read_key, period="week", **query)
+            assert weeks["breakdown_backfill"] == "complete"
+            assert [(s["value"], s["periods"]) for s in weeks["breakdown"]] == [
+                (value, [{"start": "2026-05-04", "histogram": [0, 1, 0, 0, 0, 0, 0]}])
+                for value in ("DE", "FR")
+            ]
+            csv = await client.get(
+                f"{pipeline.gateway.url}/v1/stickiness", params={**query, "format": "csv"}
+            )
+            assert csv.text.splitlines() == [
+                "value,start,histogram",
+                "DE,2026-05-04,0 1 0 0 0 0 0",
+                "FR,2026-05-04,0 1 0 0 0 0 0",
+            ]
             csv = await client.get(
                 f"{pipeline.gateway.url}/v1/sessions", params={**query, "format": "csv"}
             )

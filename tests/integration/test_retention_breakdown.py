@@ -36,6 +36,7 @@ from services.gateway.queries.retention import (
     read_retention_breakdown,
 )
 from services.gateway.queries.sessions import read_sessions_breakdown
+from services.gateway.queries.stickiness import read_stickiness_breakdown
 from services.metrics.breakdown_backfill import BACKFILL, track_keys
 from services.metrics.parse import ParsedBatch
 from services.metrics.store import Store
@@ -45,6 +46,7 @@ from tests.support.breakdown_oracle import (
     ValuedEvent,
     retention_breakdown,
     sessions_breakdown,
+    stickiness_breakdown,
     values_as_of,
 )
 from tests.support.examples import database_examples
@@ -213,6 +215,7 @@ async def _assert_oracle(
         )
         activity = await read_breakdown(conn, project_id, "plan", start, stop)
         sessions = await read_sessions_breakdown(conn, project_id, "plan", start, stop)
+        weeks = await read_stickiness_breakdown(conn, project_id, "plan", start, stop, "week")
     want_cohorts, want_splits = retention_breakdown(
         events, start, stop, length, period, mode, start_event, return_event, tz
     )
@@ -226,6 +229,9 @@ async def _assert_oracle(
     # The activity breakdown reads the same values (person_day_values).
     assert [s.model_dump(mode="json") for s in activity] == oracle.breakdown(
         sent, values_as_of(events), start, stop, tz
+    )
+    assert [w.model_dump(mode="json") for w in weeks] == stickiness_breakdown(
+        events, start, stop, "week", tz
     )
     # So does the sessions breakdown, with the sessions the archive cut.
     assert [s.model_dump(mode="json") for s in sessions] == sessions_breakdown(

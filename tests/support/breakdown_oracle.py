@@ -139,12 +139,8 @@ def retention_breakdown(
     return cohorts(everyone), [{"value": v, "cohorts": cohorts(groups[v])} for v in shown]
 
 
-def sessions_breakdown(
-    events: list[ValuedEvent], start: date, stop: date, tz: str = "UTC"
-) -> list[dict]:  # type: ignore[type-arg]
-    """[{"value", "days"}] as /v1/sessions?breakdown= reports them: a session counts under each
-    value its person's active events carried on its day; the values with the most sessions in
-    the range."""
+def carried_values(events: list[ValuedEvent], tz: str = "UTC") -> dict[tuple[str, date], set[str]]:
+    """(person, day) -> the values their active events carried that day."""
     values = values_as_of(events)
     sent = list({v.sent.message_id: v.sent for v in events}.values())
     person = oracle._people(sent)
@@ -152,12 +148,42 @@ def sessions_breakdown(
     for e in sent:
         if e.message_id in values:
             carried[(person[e.person], oracle.day_of(e, tz))].add(values[e.message_id])
+    return carried
+
+
+def sessions_breakdown(
+    events: list[ValuedEvent], start: date, stop: date, tz: str = "UTC"
+) -> list[dict]:  # type: ignore[type-arg]
+    """[{"value", "days"}] as /v1/sessions?breakdown= reports them: a session counts under each
+    value its person's active events carried on its day; the values with the most sessions in
+    the range."""
+    carried = carried_values(events, tz)
     by_value: dict[str, list[tuple[date, int, int]]] = defaultdict(list)
-    for who, day, seconds, n in oracle.session_rows(sent, tz):
+    for who, day, seconds, n in oracle.session_rows([v.sent for v in events], tz):
         if start <= day <= stop:
             for value in carried[(who, day)]:
                 by_value[value].append((day, seconds, n))
     ranked = sorted(by_value, key=lambda v: (-len(by_value[v]), v))[:MAX_VALUES]
     return [
         {"value": v, "days": oracle.session_days(by_value[v], start, stop)} for v in sorted(ranked)
+    ]
+
+
+def stickiness_breakdown(
+    events: list[ValuedEvent], start: date, stop: date, period: str, tz: str = "UTC"
+) -> list[dict]:  # type: ignore[type-arg]
+    """[{"value", "periods"}] as /v1/stickiness?breakdown= reports them: per value, persons by
+    the number of days of the period they were active carrying it; the values with the most
+    persons in the range's periods."""
+    lo = oracle._period_start(start, period)
+    hi = oracle._shift(oracle._period_start(stop, period), period, 1)
+    days: dict[str, dict[str, set[date]]] = defaultdict(lambda: defaultdict(set))
+    for (who, day), carried in carried_values(events, tz).items():
+        if lo <= day < hi:
+            for value in carried:
+                days[value][who].add(day)
+    ranked = sorted(days, key=lambda v: (-len(days[v]), v))[:MAX_VALUES]
+    return [
+        {"value": v, "periods": oracle.stickiness_of(days[v], start, stop, period)}
+        for v in sorted(ranked)
     ]

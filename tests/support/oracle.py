@@ -136,7 +136,13 @@ def lifecycle(
 def stickiness(
     events: list[SentEvent], start: date, stop: date, period: str, tz: str = "UTC"
 ) -> list[dict]:  # type: ignore[type-arg]
-    days_by_person = active_days(events, tz)
+    return stickiness_of(active_days(events, tz), start, stop, period)
+
+
+def stickiness_of(
+    days_by_person: dict[str, set[date]], start: date, stop: date, period: str
+) -> list[dict]:  # type: ignore[type-arg]
+    """Per period of [start, stop], persons by the number of their days in it."""
     width = 7 if period == "week" else 31
     out = []
     current = _period_start(start, period)

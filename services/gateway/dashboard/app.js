@@ -39,10 +39,11 @@ const state = {
   funnelSplit: "", // the key the funnel's conversion is split by ("": none)
   retentionKey: "", // the key the retention panel splits by ("": everyone)
   sessionsKey: "", // the key the sessions panel splits by ("": everyone)
+  stickinessKey: "", // the key the stickiness panel splits by ("": everyone)
   retentionValue: null, // the picked group of that split (NO_VALUE: persons without one)
   // A picker change loads its panel at once, possibly while a refresh loads it too: only the
   // latest load of a panel may draw.
-  loads: { funnels: 0, paths: 0, breakdown: 0, retention: 0, sessions: 0 },
+  loads: { funnels: 0, paths: 0, breakdown: 0, retention: 0, sessions: 0, stickiness: 0 },
   keys: null, // this refresh's /v1/breakdowns keys (a promise), shared by the panels
   refreshAgain: false, // asked for during a refresh: run once more after it
 };
@@ -243,9 +244,21 @@ async function loadBreakdown({ from, to }) {
   );
 }
 
+// The histogram of one period (the latest complete one by default): everyone's bars, or a line
+// per value of a tracked key (the values with the most persons in that period).
 async function loadStickiness({ from, to }) {
+  const load = ++state.loads.stickiness;
   const period = state.stickinessPeriod;
-  const { periods } = await get("/v1/stickiness", { from, to, period });
+  const keys = await trackedKeys();
+  if (!keys.some((k) => k.key === state.stickinessKey)) state.stickinessKey = "";
+  const split = $("#stickiness-split");
+  split.hidden = keys.length === 0;
+  fillSelect(split, [["", "everyone"], ...keys.map((k) => [k.key, `by ${k.key}`])], state.stickinessKey);
+  const key = state.stickinessKey;
+  const report = await get("/v1/stickiness", key ? { from, to, period, breakdown: key } : { from, to, period });
+  if (load !== state.loads.stickiness) return; // a newer load (another split, period) draws
+  $("#stickiness-backfill").hidden = report.breakdown_backfill !== "running";
+  const { periods } = report;
   const body = panelBody("stickiness");
   if (!periods.length) {
     setPanelState("stickiness", "empty", "no data in this range");
@@ -263,12 +276,25 @@ async function loadStickiness({ from, to }) {
   });
   const chart = el("div");
   clear(body).append(select, el("p", { class: "axis-note" }, "persons by days active in the period"), chart);
-  barChart(chart, chosen.histogram.map((_, i) => String(i + 1)), [{ name: `${period} of ${chosen.start}`, key: chosen.start, values: chosen.histogram }], {
-    label: `persons by number of active days in the ${period} of ${chosen.start}`,
+  const days = chosen.histogram.map((_, i) => String(i + 1));
+  if (!key) {
+    barChart(chart, days, [{ name: `${period} of ${chosen.start}`, key: chosen.start, values: chosen.histogram }], {
+      label: `persons by number of active days in the ${period} of ${chosen.start}`,
+    });
+    return;
+  }
+  const histogram = (s) => s.periods.find((p) => p.start === chosen.start).histogram;
+  const persons = (s) => histogram(s).reduce((sum, n) => sum + n, 0);
+  const top = report.breakdown.filter((s) => persons(s) > 0).sort((a, b) => persons(b) - persons(a) || (a.value < b.value ? -1 : 1)).slice(0, BREAKDOWN_LINES);
+  if (!top.length) {
+    setPanelState("stickiness", "empty", `no active users with a ${key} in the ${period} of ${chosen.start}`);
+    return;
+  }
+  lineChart(chart, days, top.map((s) => ({ name: s.value, key: `value-${s.value}`, values: histogram(s) })), {
+    label: `persons by number of active days in the ${period} of ${chosen.start}, by ${key}`,
   });
 }
 
-// The latest period that ends within the range (a week still running has few days to show).
 // Track another key (POST /v1/breakdowns) or stop tracking the picked one (DELETE): every split
 // picker lists the keys anew, the activity panel showing the key just tracked.
 async function trackKey(key) {
@@ -291,6 +317,7 @@ async function untrackKey(key) {
   await refresh();
 }
 
+// The latest period that ends within the range (a week still running has few days to show).
 function lastComplete(starts, period, to) {
   const complete = starts.filter((start) => {
     const end = new Date(`${start}T00:00:00Z`);
@@ -634,7 +661,13 @@ async function downloadCsv(path) {
   const params = path === "/v1/rejected" ? { limit: 1000, format: "csv" } : { ...span, format: "csv" };
   let name = path.split("/").pop();
   if (path === "/v1/lifecycle") params.period = state.lifecyclePeriod;
-  if (path === "/v1/stickiness") params.period = state.stickinessPeriod;
+  if (path === "/v1/stickiness") {
+    params.period = state.stickinessPeriod;
+    if (state.stickinessKey) {
+      params.breakdown = state.stickinessKey;
+      name = `stickiness-by-${state.stickinessKey}`;
+    }
+  }
   if (path === "/v1/paths") Object.assign(params, { start_event: state.pathsStart, depth: PATHS_DEPTH, limit: PATHS_LIMIT });
   if (path === "/v1/retention") {
     Object.assign(params, { length: 14, period: "day", mode: "on" });
@@ -721,6 +754,10 @@ function wire() {
   });
   $("#breakdown-untrack").addEventListener("click", () => {
     guarded("breakdown", () => untrackKey(state.breakdownKey));
+  });
+  $("#stickiness-split").addEventListener("change", (event) => {
+    state.stickinessKey = event.target.value;
+    guarded("stickiness", () => loadStickiness(range()));
   });
   $("#sessions-split").addEventListener("change", (event) => {
     state.sessionsKey = event.target.value;

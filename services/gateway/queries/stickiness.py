@@ -1,12 +1,15 @@
 """Stickiness histogram (SPEC §4): per week or month, persons active on exactly 1..7 (1..31) days.
 
-Computed from person_days (one row per person-day).
+Computed from person_days (one row per person-day). Split by a breakdown value, from
+person_day_values: per value, persons by the number of days of the period they were active
+carrying it (a person who upgrades midweek counts under free with the days before, under vip
+with the days after); the 50 values with the most persons in the range.
 """
 
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel
 from sqlalchemy import text
@@ -30,26 +33,82 @@ GROUP BY 1, 2
 )
 
 
+STICKINESS_BY_VALUE_SQL = text(
+    """
+WITH per_person AS (
+    SELECT value, date_trunc(:period, day)::date AS period, person_id, count(*) AS active_days
+    FROM person_day_values
+    WHERE project_id = :project AND key = :key AND day >= :lo AND day < :hi
+    GROUP BY 1, 2, 3
+),
+top AS (
+    SELECT value FROM per_person GROUP BY value
+    ORDER BY count(DISTINCT person_id) DESC, value COLLATE "C" LIMIT :limit
+)
+SELECT value, period, active_days, count(*) AS persons
+FROM per_person WHERE value IN (SELECT value FROM top)
+GROUP BY 1, 2, 3
+"""
+)
+
+MAX_VALUES = 50
+
+
 class StickinessRow(BaseModel):
     start: date
     histogram: list[int]  # histogram[i]: persons active on exactly i + 1 days of the period
 
 
+class StickinessSeries(BaseModel):
+    value: str
+    periods: list[StickinessRow]
+
+
+class StickinessValueRow(BaseModel):
+    """One CSV line of a breakdown."""
+
+    value: str
+    start: date
+    histogram: list[int]
+
+
+def _histograms(
+    start: date, stop: date, period: StickinessPeriod
+) -> tuple[dict[date, list[int]], dict[str, Any]]:
+    """An empty histogram per period of the range, and the bounds of the statements."""
+    starts = periods_between(start, stop, period)
+    width = 7 if period == "week" else 31
+    bounds = {"period": period, "lo": starts[0], "hi": next_period(starts[-1], period)}
+    return {s: [0] * width for s in starts}, bounds
+
+
 async def read_stickiness(
     conn: AsyncConnection, project_id: int, start: date, stop: date, period: StickinessPeriod
 ) -> list[StickinessRow]:
-    starts = periods_between(start, stop, period)
-    width = 7 if period == "week" else 31
-    out = {s: [0] * width for s in starts}
-    rows = await conn.execute(
-        STICKINESS_SQL,
-        {
-            "project": project_id,
-            "period": period,
-            "lo": starts[0],
-            "hi": next_period(starts[-1], period),
-        },
-    )
+    out, bounds = _histograms(start, stop, period)
+    rows = await conn.execute(STICKINESS_SQL, {"project": project_id, **bounds})
     for r in rows:
         out[r.period][r.active_days - 1] = r.persons
     return [StickinessRow(start=s, histogram=h) for s, h in out.items()]
+
+
+async def read_stickiness_breakdown(
+    conn: AsyncConnection,
+    project_id: int,
+    key: str,
+    start: date,
+    stop: date,
+    period: StickinessPeriod,
+) -> list[StickinessSeries]:
+    empty, bounds = _histograms(start, stop, period)
+    params = {"project": project_id, "key": key, "limit": MAX_VALUES, **bounds}
+    by_value: dict[str, dict[date, list[int]]] = {}
+    for r in await conn.execute(STICKINESS_BY_VALUE_SQL, params):
+        out = by_value.setdefault(r.value, {s: list(h) for s, h in empty.items()})
+        out[r.period][r.active_days - 1] = r.persons
+    return [
+        StickinessSeries(
+            value=v, periods=[StickinessRow(start=s, histogram=h) for s, h in by_value[v].items()]
+        )
+        for v in sorted(by_value)
+    ]

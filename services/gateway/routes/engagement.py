@@ -1,4 +1,9 @@
-"""`GET /v1/lifecycle`, `/v1/stickiness`, `/v1/events` (SPEC §5)."""
+"""`GET /v1/lifecycle`, `/v1/stickiness`, `/v1/events` (SPEC §5).
+
+`/v1/stickiness` with `breakdown=<key>` (a key the project tracks: GET /v1/breakdowns) adds the
+histograms per value of that key (queries/stickiness.py) and `breakdown_backfill` as
+/v1/activity has it; CSV then has one line per value and period.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +12,26 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.common.projects import Project
 from services.gateway.auth import read_project
-from services.gateway.params import DateRange, date_range
+from services.gateway.params import DateRange, date_range, tracked_breakdown
+from services.gateway.queries.breakdown import Backfill
 from services.gateway.queries.events import EventCount, read_events
 from services.gateway.queries.freshness import Freshness
 from services.gateway.queries.lifecycle import LifecyclePeriod, read_lifecycle
 from services.gateway.queries.periods import Period
-from services.gateway.queries.stickiness import StickinessPeriod, StickinessRow, read_stickiness
-from services.gateway.render import respond
+from services.gateway.queries.stickiness import (
+    StickinessPeriod,
+    StickinessRow,
+    StickinessSeries,
+    StickinessValueRow,
+    read_stickiness,
+    read_stickiness_breakdown,
+)
+from services.gateway.render import columns, csv_response, respond
+from services.gateway.routes.breakdowns import require_tracked
 from services.gateway.state import GatewayState
 
 router = APIRouter(tags=["activity"])
@@ -29,6 +44,8 @@ class LifecycleOut(BaseModel):
 
 class StickinessOut(BaseModel):
     periods: list[StickinessRow]
+    breakdown: list[StickinessSeries] | None = None
+    breakdown_backfill: Backfill | None = None  # as in /v1/activity
     freshness: Freshness
 
 
@@ -58,14 +75,33 @@ async def stickiness(
     project: Annotated[Project, Depends(read_project)],
     span: Annotated[DateRange, Depends(date_range)],
     period: Annotated[StickinessPeriod, Query(description="week or month")] = "week",
+    breakdown: Annotated[str | None, Depends(tracked_breakdown)] = None,
 ) -> Response:
     """Per period, how many persons were active on exactly 1..7 (week) or 1..31 (month) days."""
     state: GatewayState = request.app.state.pulse
-    rows, freshness = await state.read_fresh(
-        project.id, lambda conn: read_stickiness(conn, project.id, span.start, span.stop, period)
+
+    async def read(
+        conn: AsyncConnection,
+    ) -> tuple[list[StickinessRow], list[StickinessSeries] | None, Backfill | None]:
+        rows = await read_stickiness(conn, project.id, span.start, span.stop, period)
+        if breakdown is None:
+            return rows, None, None
+        backfill = await require_tracked(conn, state, project.id, breakdown)
+        series = await read_stickiness_breakdown(
+            conn, project.id, breakdown, span.start, span.stop, period
+        )
+        return rows, series, backfill
+
+    (rows, series, backfill), freshness = await state.read_fresh(project.id, read)
+    body = StickinessOut(
+        periods=rows, breakdown=series, breakdown_backfill=backfill, freshness=freshness
     )
-    body = StickinessOut(periods=rows, freshness=freshness)
-    return respond(span.format, body, rows, "stickiness")
+    if series is None:
+        return respond(span.format, body, rows, "stickiness")
+    lines = [StickinessValueRow(value=s.value, **p.model_dump()) for s in series for p in s.periods]
+    if span.format == "csv":  # the rows' header, also when there are none
+        return csv_response(lines, columns(StickinessValueRow), "stickiness")
+    return respond("json", body, lines, "stickiness")
 
 
 @router.get("/v1/events", response_model=EventsOut)
