@@ -34,9 +34,9 @@ window, then the earliest such entry; medians of seconds to convert), sessions p
 minutes without an event ends a session; the 24 h cap is left out: no chain in this data lasts
 that long, and the cross-check would fail if one did; events are read from a day before the
 range on, which also favours DuckDB), the same sessions split by plan (`?breakdown=plan`: under
-each plan the person's events carried on the session's day), paths (depth 3 after the first "Home", consecutive repeats
-collapsed, persons per edge, 20 edges per step: the read-time SQL Pulse itself ran before it kept
-edge counts, migration 0013).
+each plan the person's events carried on the session's day), paths (depth 3 after the first
+"Home", consecutive repeats collapsed, persons per edge, 20 edges per step: the read-time SQL
+Pulse itself ran before it kept edge counts, migration 0013).
 Every DuckDB answer must equal the gateway's for that range (asserted), so both compute the
 same thing.
 
