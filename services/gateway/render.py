@@ -69,7 +69,14 @@ def csv_response(rows: Sequence[BaseModel], fields: Sequence[str] | None, name: 
     )
 
 
-def respond(fmt: Format, body: BaseModel, rows: Sequence[BaseModel], name: str) -> Response:
+def respond(
+    fmt: Format,
+    body: BaseModel,
+    rows: Sequence[BaseModel],
+    name: str,
+    exclude: set[str] | None = None,
+) -> Response:
+    """`body` as JSON (without the fields in `exclude`), or `rows` as CSV."""
     if fmt == "csv":
         return csv_response(rows, _row_fields(body), name)
-    return JsonResponse(body.model_dump(mode="json"))
+    return JsonResponse(body.model_dump(mode="json", exclude=exclude))

@@ -11,6 +11,7 @@ import uuid
 import httpx
 import pytest
 
+from services.gateway.routes.breakdowns import SPLIT_FIELDS
 from tests.support.services import Pipeline, ServiceProcess
 from tests.support.store_db import Db
 
@@ -169,7 +170,11 @@ async def test_a_key_the_project_tracks_by_post_fills_in_and_goes_by_delete(
                 for s in sessions["breakdown"]
                 for d in s["days"]
             } == dict.fromkeys(HISTORY_DAU, (1, 1.0))
-            # And stickiness: u1 (FR) and u2 (DE) each on 2 days of the week of May 4th.
+            # And stickiness: u1 (FR) and u2 (DE) each on 2 days of the week of May 4th. Without
+            # `breakdown` both reads answer as before, with no breakdown fields.
+            span = {k: v for k, v in query.items() if k != "breakdown"}
+            for path in ("/v1/stickiness", "/v1/sessions"):
+                assert set(pipeline.read(path, read_key, **span)) & SPLIT_FIELDS == set(), path
             weeks = pipeline.read("/v1/stickiness", read_key, period="week", **query)
             assert weeks["breakdown_backfill"] == "complete"
             assert [(s["value"], s["periods"]) for s in weeks["breakdown"]] == [

@@ -34,6 +34,10 @@ from services.gateway.state import GatewayState
 
 router = APIRouter(tags=["activity"])
 
+# The fields a read adds with `?breakdown=`; /v1/sessions and /v1/stickiness, which took no
+# breakdown before, answer without them otherwise, as they did.
+SPLIT_FIELDS = {"breakdown", "breakdown_backfill"}
+
 # More keys would cost every event of the project a value lookup per key.
 MAX_KEYS_PER_PROJECT = 20
 

@@ -11,7 +11,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.common.projects import Project
@@ -31,7 +31,7 @@ from services.gateway.queries.stickiness import (
     read_stickiness_breakdown,
 )
 from services.gateway.render import columns, csv_response, respond
-from services.gateway.routes.breakdowns import require_tracked
+from services.gateway.routes.breakdowns import SPLIT_FIELDS, require_tracked
 from services.gateway.state import GatewayState
 
 router = APIRouter(tags=["activity"])
@@ -44,8 +44,12 @@ class LifecycleOut(BaseModel):
 
 class StickinessOut(BaseModel):
     periods: list[StickinessRow]
-    breakdown: list[StickinessSeries] | None = None
-    breakdown_backfill: Backfill | None = None  # as in /v1/activity
+    breakdown: list[StickinessSeries] | None = Field(
+        default=None, description="present only with `?breakdown=`"
+    )
+    breakdown_backfill: Backfill | None = Field(
+        default=None, description="present only with `?breakdown=`, as in /v1/activity"
+    )
     freshness: Freshness
 
 
@@ -96,8 +100,8 @@ async def stickiness(
     body = StickinessOut(
         periods=rows, breakdown=series, breakdown_backfill=backfill, freshness=freshness
     )
-    if series is None:
-        return respond(span.format, body, rows, "stickiness")
+    if series is None:  # the answer as it is without a breakdown
+        return respond(span.format, body, rows, "stickiness", exclude=SPLIT_FIELDS)
     lines = [StickinessValueRow(value=s.value, **p.model_dump()) for s in series for p in s.periods]
     if span.format == "csv":  # the rows' header, also when there are none
         return csv_response(lines, columns(StickinessValueRow), "stickiness")

@@ -12,7 +12,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.common.projects import Project
@@ -30,7 +30,7 @@ from services.gateway.queries.sessions import (
     read_sessions_breakdown,
 )
 from services.gateway.render import columns, csv_response, respond
-from services.gateway.routes.breakdowns import require_tracked
+from services.gateway.routes.breakdowns import SPLIT_FIELDS, require_tracked
 from services.gateway.state import GatewayState
 
 router = APIRouter(tags=["engagement"])
@@ -38,8 +38,12 @@ router = APIRouter(tags=["engagement"])
 
 class SessionsOut(BaseModel):
     days: list[SessionsDay]
-    breakdown: list[SessionsSeries] | None = None
-    breakdown_backfill: Backfill | None = None  # as in /v1/activity
+    breakdown: list[SessionsSeries] | None = Field(
+        default=None, description="present only with `?breakdown=`"
+    )
+    breakdown_backfill: Backfill | None = Field(
+        default=None, description="present only with `?breakdown=`, as in /v1/activity"
+    )
     # "running" while the sessions are rebuilt after the project's session settings changed
     rebuild: Rebuild
     freshness: Freshness
@@ -78,8 +82,8 @@ async def sessions(
         rebuild=rebuild,
         freshness=freshness,
     )
-    if series is None:
-        return respond(span.format, body, days, "sessions")
+    if series is None:  # the answer as it is without a breakdown
+        return respond(span.format, body, days, "sessions", exclude=SPLIT_FIELDS)
     rows = [SessionsRow(value=s.value, **d.model_dump()) for s in series for d in s.days]
     if span.format == "csv":  # the rows' header, also when there are none
         return csv_response(rows, columns(SessionsRow), "sessions")
