@@ -181,8 +181,10 @@ async def drop_key(conn: AsyncConnection, project_id: int, key: str) -> bool | N
     (left as it is)."""
     params = {"project": project_id, "key": key}
     configured = (await conn.execute(LOCK_KEY_SQL, params)).scalar_one_or_none()
-    if configured is None or configured:
-        return None if configured is None else False
+    if configured is None:
+        return None
+    if configured:
+        return False
     await conn.execute(LOCK_PROJECT_SQL, params)
     await conn.execute(DROP_KEY_SQL, params)
     await conn.execute(DROP_VALUES_SQL, params)
