@@ -422,7 +422,9 @@ SELECT count(*) AS users_1,
 FROM best
 """
 
-SESSIONS_SQL = """
+# The range's sessions (from a day before it on, so that a session starting in it is whole):
+# 30 minutes without an event ends one.
+SESSIONS_CTE = """
 WITH e AS (
     SELECT person, ts,
            coalesce(date_diff('second', lag(ts) OVER (PARTITION BY person ORDER BY ts), ts)
@@ -441,7 +443,11 @@ s AS (
     SELECT person, sid, min(ts) AS start_ts, count(*) AS n,
            date_diff('second', min(ts), max(ts)) AS seconds
     FROM numbered GROUP BY person, sid
-)
+)"""
+
+SESSIONS_SQL = (
+    SESSIONS_CTE
+    + """
 SELECT CAST(start_ts AS DATE) AS day, count(*) AS sessions, sum(seconds) AS seconds,
        sum(n) AS events, count(*) FILTER (WHERE n = 1) AS bounces,
        quantile_cont(seconds, 0.5) AS median
@@ -449,29 +455,13 @@ FROM s
 WHERE start_ts >= CAST($lo AS TIMESTAMP) AND start_ts < CAST($hi AS TIMESTAMP)
 GROUP BY 1 ORDER BY 1
 """
+)
 
 # The same sessions under each plan their person's events carried on the session's day (the
 # events' own `plan`: this data sets it on no identify), as /v1/sessions?breakdown=plan counts.
-SESSIONS_BY_PLAN_SQL = """
-WITH e AS (
-    SELECT person, ts,
-           coalesce(date_diff('second', lag(ts) OVER (PARTITION BY person ORDER BY ts), ts)
-                    > 1800, true) AS opens
-    FROM events
-    WHERE ts >= CAST($lo AS TIMESTAMP) - INTERVAL 1 DAY
-      AND ts < CAST($hi AS TIMESTAMP) + INTERVAL 1 DAY
-),
-numbered AS (
-    SELECT person, ts,
-           sum(CAST(opens AS INTEGER)) OVER (PARTITION BY person ORDER BY ts
-                                             ROWS UNBOUNDED PRECEDING) AS sid
-    FROM e
-),
-s AS (
-    SELECT person, sid, min(ts) AS start_ts, count(*) AS n,
-           date_diff('second', min(ts), max(ts)) AS seconds
-    FROM numbered GROUP BY person, sid
-),
+SESSIONS_BY_PLAN_SQL = (
+    SESSIONS_CTE
+    + """,
 carried AS (
     SELECT DISTINCT person, CAST(ts AS DATE) AS day, plan FROM events
     WHERE plan IS NOT NULL AND ts >= CAST($lo AS TIMESTAMP) AND ts < CAST($hi AS TIMESTAMP)
@@ -483,6 +473,7 @@ FROM s JOIN carried c ON c.person = s.person AND c.day = CAST(s.start_ts AS DATE
 WHERE s.start_ts >= CAST($lo AS TIMESTAMP) AND s.start_ts < CAST($hi AS TIMESTAMP)
 GROUP BY 1, 2 ORDER BY 1, 2
 """
+)
 
 PATHS_SQL = """
 WITH ev AS (

@@ -80,3 +80,13 @@ def respond(
     if fmt == "csv":
         return csv_response(rows, _row_fields(body), name)
     return JsonResponse(body.model_dump(mode="json", exclude=exclude))
+
+
+def respond_split(
+    fmt: Format, body: BaseModel, rows: Sequence[BaseModel], row: type[BaseModel], name: str
+) -> Response:
+    """A read split by a breakdown: `body` as JSON, or `rows` as CSV under `row`'s columns (the
+    header also when there are no rows; `respond` would take the body's first list's)."""
+    if fmt == "csv":
+        return csv_response(rows, columns(row), name)
+    return JsonResponse(body.model_dump(mode="json"))

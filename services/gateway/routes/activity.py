@@ -25,7 +25,7 @@ from services.gateway.queries.breakdown import (
     read_breakdown,
 )
 from services.gateway.queries.freshness import Freshness
-from services.gateway.render import columns, csv_response, respond
+from services.gateway.render import respond, respond_split
 from services.gateway.routes.breakdowns import require_tracked
 from services.gateway.state import GatewayState
 
@@ -65,6 +65,4 @@ async def activity(
     if series is None:
         return respond(span.format, body, days, "activity")
     rows = [BreakdownRow(value=s.value, **d.model_dump()) for s in series for d in s.days]
-    if span.format == "csv":  # the rows' header, also when there are none
-        return csv_response(rows, columns(BreakdownRow), "activity")
-    return respond("json", body, rows, "activity")
+    return respond_split(span.format, body, rows, BreakdownRow, "activity")

@@ -30,7 +30,7 @@ from services.gateway.queries.stickiness import (
     read_stickiness,
     read_stickiness_breakdown,
 )
-from services.gateway.render import columns, csv_response, respond
+from services.gateway.render import respond, respond_split
 from services.gateway.routes.breakdowns import SPLIT_FIELDS, require_tracked
 from services.gateway.state import GatewayState
 
@@ -103,9 +103,7 @@ async def stickiness(
     if series is None:  # the answer as it is without a breakdown
         return respond(span.format, body, rows, "stickiness", exclude=SPLIT_FIELDS)
     lines = [StickinessValueRow(value=s.value, **p.model_dump()) for s in series for p in s.periods]
-    if span.format == "csv":  # the rows' header, also when there are none
-        return csv_response(lines, columns(StickinessValueRow), "stickiness")
-    return respond("json", body, lines, "stickiness")
+    return respond_split(span.format, body, lines, StickinessValueRow, "stickiness")
 
 
 @router.get("/v1/events", response_model=EventsOut)

@@ -29,7 +29,7 @@ from services.gateway.queries.sessions import (
     read_sessions,
     read_sessions_breakdown,
 )
-from services.gateway.render import columns, csv_response, respond
+from services.gateway.render import respond, respond_split
 from services.gateway.routes.breakdowns import SPLIT_FIELDS, require_tracked
 from services.gateway.state import GatewayState
 
@@ -85,6 +85,4 @@ async def sessions(
     if series is None:  # the answer as it is without a breakdown
         return respond(span.format, body, days, "sessions", exclude=SPLIT_FIELDS)
     rows = [SessionsRow(value=s.value, **d.model_dump()) for s in series for d in s.days]
-    if span.format == "csv":  # the rows' header, also when there are none
-        return csv_response(rows, columns(SessionsRow), "sessions")
-    return respond("json", body, rows, "sessions")
+    return respond_split(span.format, body, rows, SessionsRow, "sessions")
