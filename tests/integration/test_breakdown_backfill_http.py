@@ -201,6 +201,13 @@ async def test_a_key_the_project_tracks_by_post_fills_in_and_goes_by_delete(
                 {"key": "country", "backfill": "complete", "configured": False},
             ]
 
+            # At most 20 keys: plan, country and 18 more; the 21st is refused.
+            for n in range(18):
+                assert (await client.post(url, json={"key": f"k{n}"})).status_code == 201
+            refused = await client.post(url, json={"key": "one-too-many"})
+            assert (refused.status_code, refused.json()["code"]) == (422, "too_many_keys")
+            assert len(pipeline.read("/v1/breakdowns", read_key)["keys"]) == 20
+
             configured = await client.delete(f"{url}/plan")
             assert configured.status_code == 409, configured.text
             dropped = await client.delete(f"{url}/country")

@@ -168,8 +168,15 @@ async def read_tracked_keys(
     return [TrackedKey(key=r.key, backfill=r.backfill, configured=r.configured) for r in rows]
 
 
+async def lock_project(conn: AsyncConnection, project_id: int) -> None:
+    """Take the project's lock exclusively until the transaction ends (after the batches in
+    flight): what is read after it holds until then, such as the count of its keys."""
+    await conn.execute(LOCK_PROJECT_SQL, {"project": project_id})
+
+
 async def add_key(conn: AsyncConnection, project_id: int, key: str) -> bool:
-    """Track `key` in the project (in a transaction); False when it is tracked already."""
+    """Track `key` in the project (in a transaction; the project's lock is taken again if it
+    is held already); False when it is tracked already."""
     await conn.execute(LOCK_PROJECT_SQL, {"project": project_id})
     added = await conn.execute(ADD_KEY_SQL, {"project": project_id, "key": key})
     return added.first() is not None

@@ -27,6 +27,7 @@ from services.gateway.queries.breakdown import (
     TrackedKey,
     add_key,
     drop_key,
+    lock_project,
     read_tracked_keys,
 )
 from services.gateway.queries.freshness import Freshness
@@ -111,6 +112,8 @@ async def track(
     state: GatewayState = request.app.state.pulse
     listed = state.settings.breakdown_key_list
     async with state.engine.begin() as conn:
+        # Under the project's lock: two POSTs at once count each other's key against the cap.
+        await lock_project(conn, project.id)
         tracked = await read_tracked_keys(conn, project.id, listed)
         if body.key not in {k.key for k in tracked}:
             if len(tracked) >= MAX_KEYS_PER_PROJECT:
