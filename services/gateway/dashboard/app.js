@@ -250,10 +250,9 @@ async function loadStickiness({ from, to }) {
   const load = ++state.loads.stickiness;
   const period = state.stickinessPeriod;
   const keys = await trackedKeys();
-  if (!keys.some((k) => k.key === state.stickinessKey)) state.stickinessKey = "";
   const split = $("#stickiness-split");
   split.hidden = keys.length === 0;
-  fillSelect(split, [["", "everyone"], ...keys.map((k) => [k.key, `by ${k.key}`])], state.stickinessKey);
+  state.stickinessKey = fillSplit(split, keys, state.stickinessKey);
   const key = state.stickinessKey;
   const report = await get("/v1/stickiness", key ? { from, to, period, breakdown: key } : { from, to, period });
   if (load !== state.loads.stickiness) return; // a newer load (another split, period) draws
@@ -386,8 +385,7 @@ async function loadStatus() {
 async function loadRetention({ from, to }) {
   const load = ++state.loads.retention;
   const keys = await trackedKeys();
-  if (!keys.some((k) => k.key === state.retentionKey)) state.retentionKey = "";
-  fillSelect($("#retention-split"), [["", "everyone"], ...keys.map((k) => [k.key, `by ${k.key}`])], state.retentionKey);
+  state.retentionKey = fillSplit($("#retention-split"), keys, state.retentionKey);
   const picker = $("#retention-value");
   const badge = $("#retention-backfill");
   const query = { from, to, length: 14, period: "day", mode: "on" };
@@ -413,6 +411,14 @@ async function loadRetention({ from, to }) {
   }
   // Days after today (the browser's, like the range presets) have not happened: blank cells.
   heatmap(panelBody("retention"), cohorts.slice(-30), { label: "retention by cohort day", today: daysAgo(0) });
+}
+
+// A split picker: `none` ("" : unsplit), then "by <key>" per tracked key. The key it shows: the
+// picked one, or "" once that is no longer tracked.
+function fillSplit(select, keys, picked, none = "everyone") {
+  const key = keys.some((k) => k.key === picked) ? picked : "";
+  fillSelect(select, [["", none], ...keys.map((k) => [k.key, `by ${k.key}`])], key);
+  return key;
 }
 
 // Replaces a <select>'s options only when they changed, so a refresh does not close it.
@@ -448,9 +454,8 @@ async function loadFunnels({ from, to }) {
   fillSelect(picker, funnels.map((f) => [String(f.id), `${f.name} (#${f.id})`]), state.funnelId);
   const funnel = funnels.find((f) => String(f.id) === state.funnelId);
   const keys = await trackedKeys();
-  if (!keys.some((k) => k.key === state.funnelSplit)) state.funnelSplit = "";
   split.hidden = keys.length === 0;
-  fillSelect(split, [["", "no split"], ...keys.map((k) => [k.key, `by ${k.key}`])], state.funnelSplit);
+  state.funnelSplit = fillSplit(split, keys, state.funnelSplit, "no split");
   const params = state.funnelSplit ? { from, to, breakdown: state.funnelSplit } : { from, to };
   const report = await get(`/v1/funnels/${encodeURIComponent(funnel.id)}`, params);
   if (load !== state.loads.funnels) return; // a newer load (another funnel, range) draws
@@ -526,10 +531,9 @@ async function loadPaths({ from, to }) {
 async function loadSessions({ from, to }) {
   const load = ++state.loads.sessions;
   const keys = await trackedKeys();
-  if (!keys.some((k) => k.key === state.sessionsKey)) state.sessionsKey = "";
   const split = $("#sessions-split");
   split.hidden = keys.length === 0;
-  fillSelect(split, [["", "everyone"], ...keys.map((k) => [k.key, `by ${k.key}`])], state.sessionsKey);
+  state.sessionsKey = fillSplit(split, keys, state.sessionsKey);
   const key = state.sessionsKey;
   const report = await get("/v1/sessions", key ? { from, to, breakdown: key } : { from, to });
   if (load !== state.loads.sessions) return; // a newer load (another split, range) draws

@@ -21,20 +21,23 @@ MAX_VALUES = 50
 
 Backfill = Literal["running", "complete"]
 
+# A key new to a project starts 'running' when events of the project were processed before (the
+# metrics service's walk fills in their values), else 'complete' (services/metrics/store.py
+# REGISTER_KEYS, for the keys it adds, says the same).
+NEW_KEY_BACKFILL = """CASE WHEN EXISTS (SELECT 1 FROM project_stats
+                         WHERE project_id = :project AND events_processed > 0)
+    THEN 'running' ELSE 'complete' END"""
+
 # A project's tracked keys: its `breakdown_keys` rows (services/metrics/breakdown_backfill.py),
 # and the keys of this gateway's PULSE_BREAKDOWN_KEYS, first and in their order. A listed key
 # without a row is one the metrics service has not added yet (it does on the project's next
 # batch): its values miss what was processed before, if anything was.
 TRACKED_SQL = text(
-    """
+    f"""
 WITH listed AS (
     SELECT key, n FROM unnest(CAST(:listed AS text[])) WITH ORDINALITY AS l(key, n)
 )
-SELECT k.key, coalesce(
-    b.backfill,
-    CASE WHEN EXISTS (SELECT 1 FROM project_stats
-                      WHERE project_id = :project AND events_processed > 0)
-         THEN 'running' ELSE 'complete' END) AS backfill,
+SELECT k.key, coalesce(b.backfill, {NEW_KEY_BACKFILL}) AS backfill,
     coalesce(b.configured, true) AS configured
 FROM (SELECT key FROM listed UNION SELECT key FROM breakdown_keys WHERE project_id = :project) k
 LEFT JOIN breakdown_keys b ON b.project_id = :project AND b.key = k.key
@@ -50,11 +53,9 @@ LOCK_PROJECT_SQL = text(f"SELECT pg_advisory_xact_lock({PROJECT_LOCK_CLASS}, :pr
 # Run under the project's lock (taken exclusively): every batch that read the project's keys
 # before this has committed, so a project with no event processed misses none ('complete').
 ADD_KEY_SQL = text(
-    """
+    f"""
 INSERT INTO breakdown_keys (project_id, key, backfill, configured)
-SELECT :project, :key, CASE WHEN EXISTS (SELECT 1 FROM project_stats
-                                         WHERE project_id = :project AND events_processed > 0)
-                            THEN 'running' ELSE 'complete' END, false
+SELECT :project, :key, {NEW_KEY_BACKFILL}, false
 ON CONFLICT (project_id, key) DO NOTHING
 RETURNING key
 """
