@@ -222,7 +222,9 @@ person_day_values = Table(
     Column("person_id", Text, nullable=False),
     Column("events", Integer, nullable=False),
     PrimaryKeyConstraint("project_id", "key", "value", "day", "person_id"),
-    Index(None, "project_id", "person_id"),
+    # a person's rows (merges, trait recomputations) and a person-day's (the sessions split's
+    # trigger, migration 0020)
+    Index(None, "project_id", "person_id", "day"),
 )
 
 # Funnels defined through the gateway (docs/funnels.md). `definition` is the FunnelDefinition

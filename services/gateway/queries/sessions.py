@@ -87,39 +87,55 @@ ORDER BY 1
 # Sessions split by a breakdown value (SPEC §4 Breakdowns): a session counts under each value its
 # person carried on the session's day (person_day_values: the values of their active events that
 # day), as a person counts under each in the activity breakdown; sessions of persons without a
-# value that day are in no group. Each person-day with a value looks up the person's sessions of
-# that day by the primary key (project_id, person_id, start_ts): the day's instants a day wider
-# on each side (in a zone whose clocks skip midnight, the local midnight is no instant), and
-# `day` decides. The 50 values with the most sessions in the range; medians as percentile_cont.
+# value that day are in no group. Read like SESSIONS_SQL, from the same two grains per (key,
+# value), which triggers keep as the image of that join (migration 0020): the 50 values with the
+# most sessions in the range, a line per value and day.
 SESSIONS_BY_VALUE_SQL = text(
     """
-WITH zone AS (SELECT timezone FROM projects WHERE id = :project),
-valued AS (
-    SELECT v.value, s.day, extract(epoch FROM s.end_ts - s.start_ts)::bigint AS seconds, s.events
-    FROM person_day_values v
-    CROSS JOIN zone z
-    JOIN sessions s ON s.project_id = v.project_id AND s.person_id = v.person_id
-        AND s.start_ts >= (v.day - 1)::timestamp AT TIME ZONE z.timezone
-        AND s.start_ts < (v.day + 2)::timestamp AT TIME ZONE z.timezone
-        AND s.day = v.day
-    WHERE v.project_id = :project AND v.key = :key AND v.day BETWEEN :start AND :stop
+WITH m AS (
+    SELECT value, day, minute, sessions, seconds, events, bounces,
+           sum(sessions) OVER (PARTITION BY value, day ORDER BY minute) AS upto,
+           sum(sessions) OVER (PARTITION BY value, day) AS n
+    FROM session_value_minutes
+    WHERE project_id = :project AND key = :key AND day BETWEEN :start AND :stop
 ),
 top AS (
-    SELECT value FROM valued GROUP BY value
-    ORDER BY count(*) DESC, value COLLATE "C" LIMIT :limit
+    SELECT value FROM m GROUP BY value
+    ORDER BY sum(sessions) DESC, value COLLATE "C" LIMIT :limit
+),
+middle AS (
+    SELECT m.value, m.day, m.minute, m.upto - m.sessions AS before, p.pos
+    FROM m CROSS JOIN LATERAL (VALUES ((m.n - 1) / 2), (m.n / 2)) AS p(pos)
+    WHERE m.value IN (SELECT value FROM top)
+      AND m.upto - m.sessions <= p.pos AND p.pos < m.upto
+),
+medians AS (
+    SELECT middle.value, middle.day, avg(at.seconds) AS median
+    FROM middle CROSS JOIN LATERAL (
+        SELECT h.seconds
+        FROM (SELECT seconds, sum(sessions) OVER (ORDER BY seconds) AS upto
+              FROM session_value_durations
+              WHERE project_id = :project AND key = :key AND day = middle.day
+                AND value = middle.value
+                AND seconds >= middle.minute * 60 AND seconds < (middle.minute + 1) * 60) h
+        WHERE middle.before + h.upto > middle.pos
+        ORDER BY h.seconds
+        LIMIT 1
+    ) at
+    GROUP BY middle.value, middle.day
 ),
 per_day AS (
-    SELECT value, day, count(*) AS sessions, sum(seconds) AS seconds, sum(events) AS events,
-           count(*) FILTER (WHERE events = 1) AS bounces,
-           percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds) AS median
-    FROM valued WHERE value IN (SELECT value FROM top)
+    SELECT value, day, sum(sessions) AS sessions, sum(seconds) AS seconds, sum(events) AS events,
+           sum(bounces) AS bounces
+    FROM m WHERE value IN (SELECT value FROM top)
     GROUP BY value, day
 )
 SELECT t.value, g.d::date AS day, coalesce(p.sessions, 0) AS sessions, p.seconds, p.events,
-       p.bounces, p.median
+       p.bounces, md.median
 FROM top t
 CROSS JOIN generate_series(CAST(:start AS date), CAST(:stop AS date), interval '1 day') AS g(d)
 LEFT JOIN per_day p ON p.value = t.value AND p.day = g.d::date
+LEFT JOIN medians md ON md.value = t.value AND md.day = g.d::date
 ORDER BY t.value COLLATE "C", day
 """
 )
