@@ -475,6 +475,26 @@ GROUP BY 1, 2 ORDER BY 1, 2
 """
 )
 
+# DAU, WAU and MAU per plan (persons who carried it on the day / within the 7 / 30 days ending
+# there) and the events that carried it, as /v1/activity?breakdown=plan counts them.
+ACTIVITY_BY_PLAN_SQL = """
+WITH carried AS (
+    SELECT person, CAST(ts AS DATE) AS day, plan, count(*) AS n FROM events
+    WHERE plan IS NOT NULL AND ts >= CAST($lo AS TIMESTAMP) - INTERVAL 29 DAY
+      AND ts < CAST($hi AS TIMESTAMP)
+    GROUP BY 1, 2, 3
+),
+days AS (
+    SELECT CAST(x AS DATE) AS x
+    FROM range(CAST($lo AS TIMESTAMP), CAST($hi AS TIMESTAMP), INTERVAL 1 DAY) AS t(x)
+)
+SELECT c.plan, d.x, count(*) FILTER (WHERE c.day = d.x) AS dau,
+       count(DISTINCT c.person) FILTER (WHERE c.day > d.x - 7) AS wau,
+       count(DISTINCT c.person) AS mau, coalesce(sum(c.n) FILTER (WHERE c.day = d.x), 0) AS events
+FROM days d JOIN carried c ON c.day BETWEEN d.x - 29 AND d.x
+GROUP BY 1, 2 ORDER BY 1, 2
+"""
+
 PATHS_SQL = """
 WITH ev AS (
     SELECT person, ts, event, lag(event) OVER (PARTITION BY person ORDER BY ts, event) AS prev
@@ -611,6 +631,29 @@ def duck_sessions_by_plan(
     ]
 
 
+def duck_activity_by_plan(
+    db: duckdb.DuckDBPyConnection, span: tuple[date, date]
+) -> list[dict[str, Any]]:
+    by_plan: dict[str, dict[date, tuple[int, ...]]] = defaultdict(dict)
+    for plan, day, *counts in db.execute(ACTIVITY_BY_PLAN_SQL, _bounds(span)).fetchall():
+        by_plan[plan][day] = tuple(counts)
+    days = [span[0] + timedelta(days=i) for i in range((span[1] - span[0]).days + 1)]
+    fields = ("dau", "wau", "mau", "events")
+    return [
+        {
+            "value": plan,
+            "days": [
+                {
+                    "date": str(d),
+                    **dict(zip(fields, by_plan[plan].get(d, (0, 0, 0, 0)), strict=True)),
+                }
+                for d in days
+            ],
+        }
+        for plan in sorted(by_plan)
+    ]
+
+
 def duck_paths(db: duckdb.DuckDBPyConnection, span: tuple[date, date]) -> list[dict[str, Any]]:
     params = {
         **_bounds(span),
@@ -725,6 +768,7 @@ def cross_check(answers: dict[str, Any], duck: dict[str, Any]) -> None:
     sessions = [{k: d[k] for k in duck["sessions"][0]} for d in answers["sessions"]["days"]]
     check("sessions", sessions, duck["sessions"])
     check("sessions by plan", answers["sessions_by_plan"]["breakdown"], duck["sessions_by_plan"])
+    check("activity by plan", answers["activity_by_plan"]["breakdown"], duck["activity_by_plan"])
     check("paths", answers["paths"]["edges"], duck["paths"])
 
 
@@ -762,6 +806,7 @@ def run(env: dict[str, str]) -> list[Figure]:
         "funnel": lambda: duck_funnel(db, reference),
         "sessions": lambda: duck_sessions(db, reference),
         "sessions_by_plan": lambda: duck_sessions_by_plan(db, reference),
+        "activity_by_plan": lambda: duck_activity_by_plan(db, reference),
         "paths": lambda: duck_paths(db, reference),
         "funnel_all_days": lambda: duck_funnel(db, everything),
     }
@@ -786,6 +831,11 @@ def run(env: dict[str, str]) -> list[Figure]:
         Endpoint(
             "sessions_by_plan",
             lambda s: f"/v1/sessions?from={s[0]}&to={s[1]}&breakdown=plan",
+            [],
+        ),
+        Endpoint(
+            "activity_by_plan",
+            lambda s: f"/v1/activity?from={s[0]}&to={s[1]}&breakdown=plan",
             [],
         ),
         Endpoint(
@@ -836,6 +886,12 @@ def run(env: dict[str, str]) -> list[Figure]:
             "sessions_by_plan_30_days_gateway_p95_vs_duckdb",
             1 / p95["sessions_by_plan"],
             1 / duck_seconds["sessions_by_plan"],
+            speed,
+        ),
+        Figure(
+            "activity_by_plan_30_days_gateway_p95_vs_duckdb",
+            1 / p95["activity_by_plan"],
+            1 / duck_seconds["activity_by_plan"],
             speed,
         ),
         Figure(

@@ -86,6 +86,12 @@ deltas AS (
     SELECT value, LEAST(day + 7, coalesce(next_day, day + 7)), -1, 0 FROM window_rows
     UNION ALL
     SELECT value, LEAST(day + 30, coalesce(next_day, day + 30)), 0, -1 FROM window_rows
+    UNION ALL
+    -- every day of the range, so that each has its running sums (an equality join below; a
+    -- lateral "last x on or before the day" recomputed the window sums per day and value)
+    SELECT v.value, g.d::date, 0, 0
+    FROM (SELECT DISTINCT value FROM window_rows) v
+    CROSS JOIN generate_series(CAST(:start AS date), CAST(:stop AS date), interval '1 day') AS g(d)
 ),
 running AS (
     SELECT value, x,
@@ -106,10 +112,7 @@ SELECT t.value, g.d::date AS day, coalesce(daily.dau, 0) AS dau, coalesce(r.wau,
 FROM top t
 CROSS JOIN generate_series(CAST(:start AS date), CAST(:stop AS date), interval '1 day') AS g(d)
 LEFT JOIN daily ON daily.value = t.value AND daily.day = g.d::date
-LEFT JOIN LATERAL (
-    SELECT wau, mau FROM running
-    WHERE running.value = t.value AND running.x <= g.d::date ORDER BY running.x DESC LIMIT 1
-) r ON true
+LEFT JOIN running r ON r.value = t.value AND r.x = g.d::date
 ORDER BY t.value, day
 """
 )
