@@ -1,0 +1,94 @@
+"""Migration 0020 fills the per-value session histograms from the data already there: what its
+upgrade computes from `sessions` x `person_day_values` equals what the triggers kept, batch by
+batch, while the metrics Store wrote both (late events, a merge, two keys).
+
+A database of its own: the test downgrades and upgrades it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import pytest
+from alembic import command
+
+from services.common.events import EventRecord
+from services.common.migrate import alembic_config
+from services.common.settings import CommonSettings
+from services.metrics.parse import ParsedBatch
+from services.metrics.store import Store
+from tests.support.store_db import Db, new_project
+
+pytestmark = pytest.mark.private_db
+
+SNAPSHOT = """
+SELECT 'minutes', project_id, key, day, value, minute, sessions, seconds, events, bounces
+FROM session_value_minutes
+UNION ALL
+SELECT 'durations', project_id, key, day, value, seconds, sessions, 0, 0, 0
+FROM session_value_durations
+ORDER BY 1, 2, 3, 4, 5, 6
+"""
+
+
+def _events(project_id: int, rng: random.Random) -> list[EventRecord]:
+    start = datetime(2026, 4, 1, tzinfo=UTC)
+    now = datetime.now(UTC)
+    out = []
+    for _ in range(600):  # in no time order: late and out-of-order events
+        n = rng.randrange(12)
+        at = start + timedelta(days=rng.randrange(5), minutes=rng.randrange(0, 1440, 7))
+        out.append(
+            EventRecord(
+                project_id=project_id,
+                message_id=str(uuid.uuid4()),
+                type="track",
+                event=rng.choice(["view", "buy"]),
+                anonymous_id=f"device-{n}",
+                properties={"plan": rng.choice(["free", "vip"]), "country": rng.choice("ab")},
+                timestamp=at,
+                received_at=now,
+            )
+        )
+    # person 0's devices merge into user-0 in the last batch
+    for device in ("device-0", "device-1"):
+        out.append(
+            EventRecord(
+                project_id=project_id,
+                message_id=str(uuid.uuid4()),
+                type="identify",
+                user_id="user-0",
+                anonymous_id=device,
+                timestamp=start + timedelta(days=2),
+                received_at=now,
+            )
+        )
+    return out
+
+
+async def test_the_upgrade_fills_what_the_triggers_kept(
+    db: Db, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project_id = await new_project(db.pool, "America/New_York")
+    events = _events(project_id, random.Random(3))
+    store = Store(db.pool, f"migration-{uuid.uuid4()}", ["plan", "country"])
+    for i in range(0, len(events), 150):
+        await store.apply(ParsedBatch(events=events[i : i + 150]), {})
+
+    kept = [tuple(r) for r in await db.pool.fetch(SNAPSHOT)]
+    assert {r[2] for r in kept} == {"plan", "country"}
+
+    monkeypatch.setenv("DATABASE_URL", db.url)
+    config = alembic_config(CommonSettings())
+    await asyncio.to_thread(command.downgrade, config, "0019")
+    await asyncio.to_thread(command.upgrade, config, "head")
+
+    conn = await asyncpg.connect(db.url)  # no statement cached before the tables changed
+    try:
+        assert [tuple(r) for r in await conn.fetch(SNAPSHOT)] == kept
+    finally:
+        await conn.close()
