@@ -1,8 +1,9 @@
 """Activity split by a breakdown value (SPEC §4 Breakdowns): DAU, WAU, MAU and events per value.
 
 Values come from person_day_values (the value each active event carried: its property, else the
-trait its SDK attached). A person active with two values on a day counts under both, as in
-peers' breakdowns. WAU/MAU use the same disjoint-interval count as the rollup, per value.
+trait its SDK attached, else its person's identify traits as of it). A person active with two
+values on a day counts under both, as in peers' breakdowns. The figures are read from
+`activity_value_daily`, which triggers keep per value as the rollup keeps `activity_daily`.
 """
 
 from __future__ import annotations
@@ -71,48 +72,25 @@ DROP_KEY_SQL = text("DELETE FROM breakdown_keys WHERE project_id = :project AND 
 DROP_VALUES_SQL = text("DELETE FROM person_day_values WHERE project_id = :project AND key = :key")
 
 
+# Per value and day, from `activity_value_daily` (migration 0021: triggers keep it as the image of
+# person_day_values): the 50 values with the most events carried on the range's days and the 29
+# before them (the days its WAU and MAU look at), a line per value over every day of the range.
 BREAKDOWN_SQL = text(
     """
-WITH window_rows AS (
-    SELECT value, day, events,
-           lead(day) OVER (PARTITION BY value, person_id ORDER BY day) AS next_day
-    FROM person_day_values
+WITH daily AS (
+    SELECT value, day, dau, wau, mau, events FROM activity_value_daily
     WHERE project_id = :project AND key = :key
       AND day BETWEEN CAST(:start AS date) - 29 AND :stop
 ),
-deltas AS (
-    SELECT value, day AS x, 1 AS dw, 1 AS dm FROM window_rows
-    UNION ALL
-    SELECT value, LEAST(day + 7, coalesce(next_day, day + 7)), -1, 0 FROM window_rows
-    UNION ALL
-    SELECT value, LEAST(day + 30, coalesce(next_day, day + 30)), 0, -1 FROM window_rows
-    UNION ALL
-    -- every day of the range, so that each has its running sums (an equality join below; a
-    -- lateral "last x on or before the day" recomputed the window sums per day and value)
-    SELECT v.value, g.d::date, 0, 0
-    FROM (SELECT DISTINCT value FROM window_rows) v
-    CROSS JOIN generate_series(CAST(:start AS date), CAST(:stop AS date), interval '1 day') AS g(d)
-),
-running AS (
-    SELECT value, x,
-           sum(sum(dw)) OVER (PARTITION BY value ORDER BY x) AS wau,
-           sum(sum(dm)) OVER (PARTITION BY value ORDER BY x) AS mau
-    FROM deltas GROUP BY value, x
-),
-daily AS (
-    SELECT value, day, count(*) AS dau, sum(events) AS events FROM window_rows
-    WHERE day >= :start GROUP BY value, day
-),
 top AS (
-    SELECT value FROM window_rows GROUP BY value
+    SELECT value FROM daily WHERE dau > 0 GROUP BY value
     ORDER BY sum(events) DESC, value LIMIT :limit
 )
-SELECT t.value, g.d::date AS day, coalesce(daily.dau, 0) AS dau, coalesce(r.wau, 0) AS wau,
-       coalesce(r.mau, 0) AS mau, coalesce(daily.events, 0) AS events
+SELECT t.value, g.d::date AS day, coalesce(d.dau, 0) AS dau, coalesce(d.wau, 0) AS wau,
+       coalesce(d.mau, 0) AS mau, coalesce(d.events, 0) AS events
 FROM top t
 CROSS JOIN generate_series(CAST(:start AS date), CAST(:stop AS date), interval '1 day') AS g(d)
-LEFT JOIN daily ON daily.value = t.value AND daily.day = g.d::date
-LEFT JOIN running r ON r.value = t.value AND r.x = g.d::date
+LEFT JOIN daily d ON d.value = t.value AND d.day = g.d::date
 ORDER BY t.value, day
 """
 )

@@ -1,6 +1,7 @@
-"""Migration 0020 fills the per-value session histograms from the data already there: what its
-upgrade computes from `sessions` x `person_day_values` equals what the triggers kept, batch by
-batch, while the metrics Store wrote both (late events, a merge, two keys).
+"""Migrations 0020 and 0021 fill the per-value rollups from the data already there: what their
+upgrades compute from `sessions` and `person_day_values` equals what the triggers kept, batch by
+batch, while the metrics Store wrote both (late events, a merge, two keys): the session
+histograms per value and `activity_value_daily`.
 
 A database of its own: the test downgrades and upgrades it.
 """
@@ -31,6 +32,9 @@ FROM session_value_minutes
 UNION ALL
 SELECT 'durations', project_id, key, day, value, seconds, sessions, 0, 0, 0
 FROM session_value_durations
+UNION ALL
+SELECT 'activity', project_id, key, day, value, 0, dau, wau, mau, events
+FROM activity_value_daily
 ORDER BY 1, 2, 3, 4, 5, 6
 """
 
@@ -80,7 +84,11 @@ async def test_the_upgrade_fills_what_the_triggers_kept(
         await store.apply(ParsedBatch(events=events[i : i + 150]), {})
 
     kept = [tuple(r) for r in await db.pool.fetch(SNAPSHOT)]
-    assert {r[2] for r in kept} == {"plan", "country"}
+    assert {(r[0], r[2]) for r in kept} == {
+        (rollup, key)
+        for rollup in ("minutes", "durations", "activity")
+        for key in ("plan", "country")
+    }
 
     monkeypatch.setenv("DATABASE_URL", db.url)
     config = alembic_config(CommonSettings())
