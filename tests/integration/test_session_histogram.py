@@ -52,25 +52,22 @@ rows = st.builds(
 )
 
 
+def day_figures(day: date, of_day: list[Row]) -> dict[str, object]:
+    """A day's /v1/sessions figures, computed from its sessions."""
+    n = len(of_day)
+    return {
+        "date": day.isoformat(),
+        "sessions": n,
+        "median_seconds": round(statistics.median(r.seconds for r in of_day), 3) if n else None,
+        "mean_seconds": round(sum(r.seconds for r in of_day) / n, 3) if n else None,
+        "events_per_session": round(sum(r.events for r in of_day) / n, 3) if n else None,
+        "bounce_rate": round(sum(r.events == 1 for r in of_day) / n, 4) if n else None,
+    }
+
+
 def expected(final: list[Row]) -> list[dict[str, object]]:
-    out: list[dict[str, object]] = []
-    for i in range(DAYS):
-        day = FIRST_DAY + timedelta(days=i)
-        of_day = [r for r in final if r.day == day]
-        n = len(of_day)
-        out.append(
-            {
-                "date": day.isoformat(),
-                "sessions": n,
-                "median_seconds": round(statistics.median(r.seconds for r in of_day), 3)
-                if n
-                else None,
-                "mean_seconds": round(sum(r.seconds for r in of_day) / n, 3) if n else None,
-                "events_per_session": round(sum(r.events for r in of_day) / n, 3) if n else None,
-                "bounce_rate": round(sum(r.events == 1 for r in of_day) / n, 4) if n else None,
-            }
-        )
-    return out
+    days = [FIRST_DAY + timedelta(days=i) for i in range(DAYS)]
+    return [day_figures(day, [r for r in final if r.day == day]) for day in days]
 
 
 INSERT = """

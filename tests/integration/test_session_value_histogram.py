@@ -10,7 +10,6 @@ image exact after each, and leave no row at zero sessions.
 
 from __future__ import annotations
 
-import statistics
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Literal, get_args
@@ -19,7 +18,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from services.gateway.queries.sessions import read_sessions_breakdown
-from tests.integration.test_session_histogram import DAYS, DELETE, FIRST_DAY, INSERT, UPDATE, Row
+from tests.integration.test_session_histogram import (
+    DAYS,
+    DELETE,
+    FIRST_DAY,
+    INSERT,
+    UPDATE,
+    Row,
+    day_figures,
+)
 from tests.integration.test_session_histogram import durations as drawn_durations
 from tests.support.examples import database_examples
 from tests.support.store_db import Db, new_project
@@ -91,24 +98,7 @@ def expected(rows: list[Row], held: set[Value], key: str) -> dict[str, list[dict
         mine = [r for r in rows if (r.person, r.day) in carried]
         if not mine:
             continue
-        days: list[dict[str, object]] = []
-        for day in DAY_LIST:
-            of_day = [r for r in mine if r.day == day]
-            n = len(of_day)
-            days.append(
-                {
-                    "date": day.isoformat(),
-                    "sessions": n,
-                    "median_seconds": round(statistics.median(r.seconds for r in of_day), 3)
-                    if n
-                    else None,
-                    "mean_seconds": round(sum(r.seconds for r in of_day) / n, 3) if n else None,
-                    "events_per_session": round(sum(r.events for r in of_day) / n, 3)
-                    if n
-                    else None,
-                    "bounce_rate": round(sum(r.events == 1 for r in of_day) / n, 4) if n else None,
-                }
-            )
+        days = [day_figures(day, [r for r in mine if r.day == day]) for day in DAY_LIST]
         out[value] = days
     return out
 
