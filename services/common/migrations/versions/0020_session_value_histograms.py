@@ -16,8 +16,8 @@ No statement changes both (a data-modifying CTE that did would count its rows tw
   the columns that count (the append path extends the latest session; the chain-end updates
   change nothing that counts, and add nothing).
 - `person_day_values`: INSERT and DELETE. Its key columns are its primary key and are never
-  updated (its upserts add to `events`, which no session figure uses): no UPDATE trigger, so
-  those upserts collect no transition rows.
+  updated (its upserts add to `events`, which no session figure uses): no UPDATE trigger here
+  (migration 0021 adds one for the events per value).
 
 `person_day_values`' index on (project_id, person_id) gains `day`: the sessions trigger looks up
 the values of each changed session's person-day.
