@@ -51,7 +51,8 @@ RETURNING project_id, key
 # A dropped key's values, found by the primary key's (project_id, key) prefix, once no batch
 # writes them (the project's lock, taken exclusively, waits for the batches in flight). Tracking
 # the key again later recomputes every person's values from the archive anyway.
-DROP_VALUES = "DELETE FROM person_day_values WHERE project_id = $1 AND key = $2"
+# (migration 0021's function: the per-value rollups drop the key's rows wholesale)
+DROP_VALUES = "SELECT drop_breakdown_values($1, $2)"
 # A key a project added itself (POST /v1/breakdowns) that is listed now stays, configured.
 MARK_CONFIGURED = """
 UPDATE breakdown_keys SET configured = true WHERE key = ANY($1::text[]) AND NOT configured

@@ -659,7 +659,15 @@ async def test_a_key_the_project_added_stays_at_a_start_and_goes_when_deleted(db
         )
         return {r[0]: r[1] for r in keys}, {r[0]: r[1] for r in values}
 
+    async def rollup_keys(table: str) -> set[str]:
+        rows = await db.pool.fetch(
+            f"SELECT DISTINCT key FROM {table} WHERE project_id = $1", project_id
+        )
+        return {r[0] for r in rows}
+
     assert await kept() == ({"country": False, "plan": True}, {"plan": 2, "country": 2})
+    for rollup in ("activity_value_daily", "session_value_minutes", "session_value_durations"):
+        assert await rollup_keys(rollup) == {"plan", "country"}, rollup
     await track_keys(db.pool, ["plan"])
     assert await kept() == ({"country": False, "plan": True}, {"plan": 2, "country": 2})
     async with db.engine.begin() as conn:
@@ -667,6 +675,9 @@ async def test_a_key_the_project_added_stays_at_a_start_and_goes_when_deleted(db
         assert await drop_key(conn, project_id, "country") is True
         assert await drop_key(conn, project_id, "country") is None
     assert await kept() == ({"plan": True}, {"plan": 2})
+    # ... and its per-value rollups (migrations 0020/0021), dropped wholesale with it
+    for rollup in ("activity_value_daily", "session_value_minutes", "session_value_durations"):
+        assert await rollup_keys(rollup) == {"plan"}, rollup
 
     async with db.engine.begin() as conn:
         assert await add_key(conn, project_id, "country")

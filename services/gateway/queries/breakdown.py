@@ -69,7 +69,8 @@ LOCK_KEY_SQL = text(
     "SELECT configured FROM breakdown_keys WHERE project_id = :project AND key = :key FOR UPDATE"
 )
 DROP_KEY_SQL = text("DELETE FROM breakdown_keys WHERE project_id = :project AND key = :key")
-DROP_VALUES_SQL = text("DELETE FROM person_day_values WHERE project_id = :project AND key = :key")
+# (migration 0021's function: the per-value rollups drop the key's rows wholesale)
+DROP_VALUES_SQL = text("SELECT drop_breakdown_values(:project, :key)")
 
 
 # Per value and day, from `activity_value_daily` (migration 0021: triggers keep it as the image of

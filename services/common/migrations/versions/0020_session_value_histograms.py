@@ -130,7 +130,17 @@ VALUES_DELTAS = """
 """
 
 NEW_VALUES = "SELECT *, 1 AS sign FROM new_values"
-OLD_VALUES = "SELECT *, -1 AS sign FROM old_values"
+# A key's values dropped all at once (drop_breakdown_values, migration 0021, names the key in
+# `pulse.dropping_key` for its DELETE): its rows go wholesale instead of being subtracted one by
+# one, which took a DELETE of 1M person-day values from 1.2 s to 27 s.
+DROPPING = "current_setting('pulse.dropping_key', true)"
+OLD_VALUES = f"SELECT *, -1 AS sign FROM old_values WHERE key IS DISTINCT FROM {DROPPING}"
+DROP_DROPPED_KEY = "".join(
+    f"""
+    DELETE FROM {table} h USING (SELECT DISTINCT project_id FROM old_values) g
+    WHERE h.project_id = g.project_id AND h.key = {DROPPING};"""
+    for table in ("session_value_minutes", "session_value_durations")
+)
 
 VALUES_TRIGGER_FUNCTION = f"""
 CREATE FUNCTION session_values_track_values() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -138,6 +148,7 @@ BEGIN
     IF TG_OP = 'INSERT' THEN
         {VALUES_DELTAS.format(changed=NEW_VALUES)}
     ELSE
+        {DROP_DROPPED_KEY}
         {VALUES_DELTAS.format(changed=OLD_VALUES)}
     END IF;
     RETURN NULL;
