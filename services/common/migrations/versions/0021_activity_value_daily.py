@@ -17,6 +17,9 @@ recomputations, merges, breakdown backfill walks, dropped keys):
   the change of events.
 Each statement's changes of one person's value must all be inserts or all deletes (no statement
 does both to one person: a merge deletes the merged person's rows and inserts the survivor's).
+A key's values dropped at once go through `drop_breakdown_values(project, key)`, which names the
+key in `pulse.dropping_key` for its DELETE: this trigger and 0020's drop the key's rows
+wholesale instead of subtracting each deleted row.
 
 Revision ID: 0021
 Revises: 0020
