@@ -222,8 +222,8 @@ person_day_values = Table(
     Column("person_id", Text, nullable=False),
     Column("events", Integer, nullable=False),
     PrimaryKeyConstraint("project_id", "key", "value", "day", "person_id"),
-    # a person's rows (merges, trait recomputations) and a person-day's (the sessions split's
-    # trigger, migration 0020)
+    # a person's rows (merges, trait recomputations), a person-day's (the sessions split's
+    # trigger, migration 0020) and a person's days near new ones (the activity split's, 0021)
     Index(None, "project_id", "person_id", "day"),
 )
 
