@@ -12,7 +12,7 @@ person's days, within and beyond the 7 and 30 days WAU and MAU look at.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import replace
 from datetime import date, timedelta
 from typing import Literal, get_args
 
@@ -20,7 +20,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from services.gateway.queries.breakdown import read_breakdown
-from tests.integration.test_session_value_histogram import DELETE_VALUES, MERGE_VALUES
+from tests.integration.test_session_value_histogram import (
+    DELETE_VALUES,
+    MERGE_VALUES,
+    UPSERT_VALUES,
+    Value,
+    value_args,
+)
 from tests.support.examples import database_examples
 from tests.support.store_db import Db, new_project
 
@@ -30,26 +36,8 @@ PERSONS = ["p0", "p1", "p2", "p3"]
 READ_FROM = FIRST_DAY + timedelta(days=25)  # the read's range: its WAU/MAU reach back before it
 READ_TO = FIRST_DAY + timedelta(days=DAYS + 5)
 
-UPSERT_VALUES = """
-INSERT INTO person_day_values (project_id, key, value, day, person_id, events)
-SELECT $1, k, v, d, p, n
-FROM unnest($2::text[], $3::text[], $4::date[], $5::text[], $6::int[]) AS t(k, v, d, p, n)
-ORDER BY 2, 3, 4, 5
-ON CONFLICT (project_id, key, value, day, person_id)
-DO UPDATE SET events = person_day_values.events + excluded.events
-"""
-
-
-@dataclass(frozen=True)
-class Cell:
-    key: str
-    value: str
-    day: date
-    person: str
-
-
 cells = st.builds(
-    Cell,
+    Value,
     key=st.sampled_from(["plan", "country"]),
     value=st.sampled_from(["free", "vip"]),
     day=st.integers(0, DAYS - 1).map(lambda i: FIRST_DAY + timedelta(days=i)),
@@ -63,7 +51,7 @@ def _persons_within(rows: dict[tuple[str, date], int], x: date, width: int) -> i
     return len({p for p, d in rows if x - timedelta(days=width - 1) <= d <= x})
 
 
-def expected(held: dict[Cell, int], key: str) -> dict[str, list[dict[str, object]]]:
+def expected(held: dict[Value, int], key: str) -> dict[str, list[dict[str, object]]]:
     """Per value, every day of the read's range, counted from the rows themselves."""
     window_lo = READ_FROM - timedelta(days=29)
     events_in_window: dict[str, int] = defaultdict(int)
@@ -101,34 +89,19 @@ async def test_the_rollup_equals_the_person_day_values_whatever_wrote_them(
     db: Db, steps: list[Step], data: st.DataObject
 ) -> None:
     project_id = await new_project(db.pool)
-    held: dict[Cell, int] = {}  # person_day_values as they stand: cell -> events
+    held: dict[Value, int] = {}  # person_day_values as they stand: row -> events
     for step in ["upsert", *steps]:
         if step == "upsert":
             written = data.draw(st.lists(cells, min_size=1, max_size=12, unique=True), label=step)
             counts = [data.draw(st.integers(1, 3), label="events") for _ in written]
-            await db.pool.execute(
-                UPSERT_VALUES,
-                project_id,
-                [c.key for c in written],
-                [c.value for c in written],
-                [c.day for c in written],
-                [c.person for c in written],
-                counts,
-            )
+            await db.pool.execute(UPSERT_VALUES, project_id, *value_args(written), counts)
             for c, n in zip(written, counts, strict=True):
                 held[c] = held.get(c, 0) + n
         elif step == "delete" and held:
             gone = data.draw(
                 st.lists(st.sampled_from(sorted(held, key=repr)), unique=True), label=step
             )
-            await db.pool.execute(
-                DELETE_VALUES,
-                project_id,
-                [c.key for c in gone],
-                [c.value for c in gone],
-                [c.day for c in gone],
-                [c.person for c in gone],
-            )
+            await db.pool.execute(DELETE_VALUES, project_id, *value_args(gone))
             for c in gone:
                 del held[c]
         elif step == "merge":
@@ -137,9 +110,9 @@ async def test_the_rollup_equals_the_person_day_values_whatever_wrote_them(
                 label="merged into",
             )
             await db.pool.execute(MERGE_VALUES, project_id, old, new)
-            moved: dict[Cell, int] = {}
+            moved: dict[Value, int] = {}
             for c, n in held.items():
-                target = Cell(c.key, c.value, c.day, new) if c.person == old else c
+                target = replace(c, person=new) if c.person == old else c
                 moved[target] = moved.get(target, 0) + n
             held = moved
 

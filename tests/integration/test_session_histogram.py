@@ -89,7 +89,7 @@ WHERE s.project_id = $1 AND s.person_id = t.person AND s.start_ts = t.start_ts
 """
 
 
-async def _insert(db: Db, project_id: int, rows: list[Row]) -> None:
+async def insert_sessions(db: Db, project_id: int, rows: list[Row]) -> None:
     await db.pool.execute(
         INSERT,
         project_id,
@@ -113,7 +113,7 @@ async def test_session_figures_equal_the_sessions_whatever_wrote_them(
     cut = data.draw(st.integers(0, len(written)), label="rows in the first insert")
     for part in (written[:cut], written[cut:]):
         if part:
-            await _insert(db, project_id, part)
+            await insert_sessions(db, project_id, part)
 
     keys = list(range(len(written)))
     moved = data.draw(st.lists(st.sampled_from(keys), unique=True), label="moved")
@@ -163,7 +163,7 @@ async def test_figures_round_as_a_recomputation_in_python_does(db: Db) -> None:
     written = [
         Row(f"p{i}", FIRST_DAY, 3600, 2 if i < 13 else 1, 2 if i < 13 else 1) for i in range(80)
     ]
-    await _insert(db, project_id, written)
+    await insert_sessions(db, project_id, written)
     async with db.engine.connect() as conn:
         days = await read_sessions(
             conn, project_id, FIRST_DAY, FIRST_DAY + timedelta(days=DAYS - 1)

@@ -22,10 +22,10 @@ from tests.integration.test_session_histogram import (
     DAYS,
     DELETE,
     FIRST_DAY,
-    INSERT,
     UPDATE,
     Row,
     day_figures,
+    insert_sessions,
 )
 from tests.integration.test_session_histogram import durations as drawn_durations
 from tests.support.examples import database_examples
@@ -60,10 +60,12 @@ values = st.builds(
 )
 Step = Literal["sessions", "values", "update", "touch", "delete", "unvalue", "merge"]
 
-INSERT_VALUES = """
+# the batches' upsert of person-day values (activity.py): new rows, or events added
+UPSERT_VALUES = """
 INSERT INTO person_day_values (project_id, key, value, day, person_id, events)
-SELECT $1, k, v, d, p, 1
-FROM unnest($2::text[], $3::text[], $4::date[], $5::text[]) AS t(k, v, d, p)
+SELECT $1, k, v, d, p, n
+FROM unnest($2::text[], $3::text[], $4::date[], $5::text[], $6::int[]) AS t(k, v, d, p, n)
+ORDER BY 2, 3, 4, 5
 ON CONFLICT (project_id, key, value, day, person_id)
 DO UPDATE SET events = person_day_values.events + excluded.events
 """
@@ -109,7 +111,7 @@ async def _read(db: Db, project_id: int, key: str) -> dict[str, list[dict[str, o
     return {s.value: [d.model_dump(mode="json") for d in s.days] for s in series}
 
 
-def _value_args(changed: list[Value]) -> list[list[object]]:
+def value_args(changed: list[Value]) -> list[list[object]]:
     return [
         [v.key for v in changed],
         [v.value for v in changed],
@@ -135,20 +137,14 @@ async def test_the_split_equals_the_join_whatever_wrote_sessions_and_values(
             )
             new = [r for r in drawn if (r.person, r.start_ts) not in taken]
             if new:
-                await db.pool.execute(
-                    INSERT,
-                    project_id,
-                    [r.person for r in new],
-                    [r.start_ts for r in new],
-                    [r.seconds for r in new],
-                    [r.events for r in new],
-                    [r.day for r in new],
-                )
+                await insert_sessions(db, project_id, new)
                 rows += new
         elif step == "values":
             new_values = data.draw(st.lists(values, max_size=8, unique=True), label="new values")
             if new_values:
-                await db.pool.execute(INSERT_VALUES, project_id, *_value_args(new_values))
+                await db.pool.execute(
+                    UPSERT_VALUES, project_id, *value_args(new_values), [1] * len(new_values)
+                )
                 held |= set(new_values)
         elif step in ("update", "delete") and rows:
             chosen = data.draw(st.lists(st.sampled_from(range(len(rows))), unique=True), label=step)
@@ -181,7 +177,7 @@ async def test_the_split_equals_the_join_whatever_wrote_sessions_and_values(
             gone = data.draw(
                 st.lists(st.sampled_from(sorted(held, key=repr)), unique=True), label="unvalue"
             )
-            await db.pool.execute(DELETE_VALUES, project_id, *_value_args(gone))
+            await db.pool.execute(DELETE_VALUES, project_id, *value_args(gone))
             held -= set(gone)
         elif step == "merge":
             old, new_person = data.draw(
