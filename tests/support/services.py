@@ -19,6 +19,13 @@ ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 ADMIN_TOKEN = "test-admin-token"
 
 
+def _default_interrupt() -> None:
+    """Give the service SIGINT's default action, as a terminal or an orchestrator starts it.
+    A test run started in the background (`make test &`, nohup) ignores SIGINT, and a child
+    inherits that: uvicorn, ending by the signal it caught, would then exit 0 on Ctrl-C."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @dataclass
 class ServiceProcess:
     name: str  # ingest | metrics | gateway
@@ -54,7 +61,11 @@ class ServiceProcess:
         log = self.log
         with log.open("ab") as out:
             self.proc = subprocess.Popen(
-                [str(BIN / f"pulse-{self.name}")], env=env, stdout=out, stderr=out
+                [str(BIN / f"pulse-{self.name}")],
+                env=env,
+                stdout=out,
+                stderr=out,
+                preexec_fn=_default_interrupt,
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
