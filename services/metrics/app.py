@@ -25,6 +25,7 @@ from services.common.settings import MetricsSettings
 from services.metrics.breakdown_backfill import backfill_forever as breakdown_backfill_forever
 from services.metrics.dedup import prune_seen_messages
 from services.metrics.funnels.backfill import backfill_forever
+from services.metrics.key_drops import drop_forever
 from services.metrics.runner import Runner
 from services.metrics.sessions_rebuild import rebuild_forever
 
@@ -37,10 +38,10 @@ def create_app(settings: MetricsSettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # One connection each: consumer, dedup pruner, the three walks (funnel and breakdown
-        # backfills, sessions rebuild), /readyz.
+        # backfills, sessions rebuild), the dropped keys' deletes, /readyz.
         # None opened up front: a service started while PostgreSQL is down waits for it as a
         # running one does (the consumer's first claim is retried, runner.py), /readyz says so.
-        pool = await asyncpg.create_pool(settings.database_url, min_size=0, max_size=6)
+        pool = await asyncpg.create_pool(settings.database_url, min_size=0, max_size=7)
         await ensure_topics(settings)
         runner = Runner(settings, pool)
         task = asyncio.create_task(runner.run(), name="consumer")
@@ -49,6 +50,9 @@ def create_app(settings: MetricsSettings) -> FastAPI:
         rebuilder = asyncio.create_task(rebuild_forever(pool), name="sessions-rebuild")
         key_backfiller = asyncio.create_task(
             breakdown_backfill_forever(pool, settings.breakdown_key_list), name="breakdown-backfill"
+        )
+        key_dropper = asyncio.create_task(
+            drop_forever(pool, settings.breakdown_key_list), name="breakdown-drops"
         )
         task.add_done_callback(lambda t: _exit_if_failed(app, t))
         state.update(pool=pool, runner=runner, task=task)
@@ -61,6 +65,7 @@ def create_app(settings: MetricsSettings) -> FastAPI:
             backfiller.cancel()
             rebuilder.cancel()
             key_backfiller.cancel()
+            key_dropper.cancel()
             await pool.close()
             log.info("metrics_stopped")
 

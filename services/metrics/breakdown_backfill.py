@@ -3,10 +3,10 @@
 A project's tracked keys are its `breakdown_keys` rows, which every batch reads (store.py):
 - the keys of PULSE_BREAKDOWN_KEYS (`configured`): a metrics service adds them to every project
   when it starts, and to a project created later on its first batch. The configured keys no
-  longer listed lose their rows and their values at the start, so tracking one again later
-  fills in the whole history again;
+  longer listed lose their rows at the start, and their values in the background
+  (key_drops.py), so tracking one again later fills in the whole history again;
 - a project's own keys: `POST /v1/breakdowns` adds one, `DELETE /v1/breakdowns/{key}` drops it
-  with its values (the gateway).
+  and its values the same way (the gateway).
 A key starts `backfill = 'running'` when events of the project were processed before, else
 'complete'. Every batch from then on keeps its `person_day_values`; the history before has none.
 
@@ -48,11 +48,13 @@ DROP_UNLISTED = """
 DELETE FROM breakdown_keys WHERE configured AND key <> ALL($1::text[])
 RETURNING project_id, key
 """
-# A dropped key's values, found by the primary key's (project_id, key) prefix, once no batch
-# writes them (the project's lock, taken exclusively, waits for the batches in flight). Tracking
-# the key again later recomputes every person's values from the archive anyway.
-# (migration 0021's function: the per-value rollups drop the key's rows wholesale)
-DROP_VALUES = "SELECT drop_breakdown_values($1, $2)"
+# A dropped key's values, deleted in the background (key_drops.py) once no batch writes them
+# (the project's lock, taken exclusively, waits for the batches in flight). Tracking the key
+# again later recomputes every person's values from the archive anyway.
+QUEUE_DROP = """
+INSERT INTO breakdown_key_drops (project_id, key) VALUES ($1, $2)
+ON CONFLICT (project_id, key) DO NOTHING
+"""
 # A key a project added itself (POST /v1/breakdowns) that is listed now stays, configured.
 MARK_CONFIGURED = """
 UPDATE breakdown_keys SET configured = true WHERE key = ANY($1::text[]) AND NOT configured
@@ -83,7 +85,7 @@ async def track_keys(pool: asyncpg.Pool, keys: Sequence[str]) -> None:
         for project_id in sorted({project_id for project_id, _ in dropped}):
             await conn.execute(LOCK_PROJECT, project_id)
         if dropped:
-            await conn.executemany(DROP_VALUES, dropped)
+            await conn.executemany(QUEUE_DROP, dropped)
             log.info("breakdown_keys_dropped", keys=sorted({key for _, key in dropped}))
         projects = [r[0] for r in await conn.fetch("SELECT id FROM projects ORDER BY id")]
         if projects and keys:

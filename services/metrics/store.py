@@ -71,13 +71,15 @@ SELECT * FROM unnest($1::int[], $2::text[], $3::text[], $4::text[], $5::timestam
 # this process has not seen yet; breakdown_backfill.py adds them to all at the start): 'running'
 # when events of the project were processed before (the walk fills in their values), else
 # 'complete'. DO NOTHING takes no row lock: a walk's first chunk holds its key's row while it
-# waits for this batch's project lock, so waiting for that row here would close a cycle.
+# waits for this batch's project lock, so waiting for that row here would close a cycle. A key
+# whose old values are still being deleted is left out (key_drops.py adds it back after).
 REGISTER_KEYS = """
 INSERT INTO breakdown_keys (project_id, key, backfill, configured)
 SELECT p, k, CASE WHEN EXISTS (SELECT 1 FROM project_stats s
                                WHERE s.project_id = p AND s.events_processed > 0)
                   THEN 'running' ELSE 'complete' END, true
 FROM unnest($1::int[]) AS p CROSS JOIN unnest($2::text[]) AS k
+WHERE NOT EXISTS (SELECT 1 FROM breakdown_key_drops d WHERE d.project_id = p AND d.key = k)
 ORDER BY 1, 2
 ON CONFLICT (project_id, key) DO NOTHING
 """

@@ -26,6 +26,7 @@ from services.common.events import EventRecord
 from services.gateway.queries.breakdown import (
     add_key,
     drop_key,
+    dropping,
     read_breakdown,
     read_tracked_keys,
 )
@@ -38,6 +39,7 @@ from services.gateway.queries.retention import (
 from services.gateway.queries.sessions import read_sessions_breakdown
 from services.gateway.queries.stickiness import read_stickiness_breakdown
 from services.metrics.breakdown_backfill import BACKFILL, track_keys
+from services.metrics.key_drops import drop_chunk, drop_pending
 from services.metrics.parse import ParsedBatch
 from services.metrics.store import Store
 from services.metrics.walk import walk_chunk, walk_pending
@@ -645,6 +647,9 @@ async def test_a_key_no_longer_tracked_loses_its_record_and_values_at_the_start(
 
     assert await kept() == ({"plan", "country"}, {"plan": 2, "country": 2})
     await track_keys(db.pool, ["plan"])
+    # The key is gone at once; its values in the background (services/metrics/key_drops.py).
+    assert await kept() == ({"plan"}, {"plan": 2, "country": 2})
+    assert await drop_pending(db.pool, ["plan"]) >= 1  # other projects' drops among them
     assert await kept() == ({"plan"}, {"plan": 2})
     await track_keys(db.pool, ["plan", "country"])
     async with db.engine.connect() as conn:
@@ -691,18 +696,85 @@ async def test_a_key_the_project_added_stays_at_a_start_and_goes_when_deleted(db
         assert await rollup_keys(rollup) == {"plan", "country"}, rollup
     await track_keys(db.pool, ["plan"])
     assert await kept() == ({"country": False, "plan": True}, {"plan": 2, "country": 2})
+    await drop_pending(db.pool, ["plan"])  # other projects' configured keys, dropped by the start
     async with db.engine.begin() as conn:
         assert await drop_key(conn, project_id, "plan") is False  # configured: left as it is
         assert await drop_key(conn, project_id, "country") is True
         assert await drop_key(conn, project_id, "country") is None
+    assert await kept() == ({"plan": True}, {"plan": 2, "country": 2})
+    async with db.engine.connect() as conn:
+        assert await dropping(conn, project_id, "country")  # POST answers 409 meanwhile
+    # Its values go a chunk at a time (here one row: two chunks, and one that finds none) ...
+    assert await drop_pending(db.pool, ["plan"], rows=1) == 3
     assert await kept() == ({"plan": True}, {"plan": 2})
-    # ... and its per-value rollups (migrations 0020/0021), dropped wholesale with it
+    # ... and its per-value rollups (migrations 0020/0021), dropped wholesale with them
     for rollup in ("activity_value_daily", "session_value_minutes", "session_value_durations"):
         assert await rollup_keys(rollup) == {"plan"}, rollup
 
     async with db.engine.begin() as conn:
+        assert not await dropping(conn, project_id, "country")
         assert await add_key(conn, project_id, "country")
         assert await _backfill(conn, project_id, "country") == "running"  # events processed
     await track_keys(db.pool, ["plan", "country"])
     await walk_pending(db.pool, BACKFILL)
     assert await kept() == ({"country": True, "plan": True}, {"plan": 2, "country": 2})
+
+
+async def test_a_dropped_keys_values_go_a_chunk_at_a_time_beside_batches(db: Db) -> None:
+    """Between the chunks that delete a dropped key's values, batches go on: a merge moves
+    the merged device's rows to its user, new sessions join the rows still there into the
+    rollups. The chunks find both; when they are done nothing of the key is left, and tracking
+    it again gives the oracle's numbers."""
+    project_id = await new_project(db.pool)
+    first = [
+        _track("anon-a", 1, prop="vip"),
+        _track("anon-a", 2),
+        _track("user-a", 1, prop="free"),
+        _track("user-a", 3),
+        *(_track("user-b", day, hour=9) for day in (1, 2, 3)),
+    ]
+    async with db.engine.begin() as conn:
+        assert await add_key(conn, project_id, "plan")  # the project's own key
+    await _apply(db, project_id, first, keys=())
+
+    async def left() -> dict[str, int]:
+        counts = {}
+        for table in (
+            "person_day_values",
+            "activity_value_daily",
+            "session_value_minutes",
+            "session_value_durations",
+        ):
+            counts[table] = await db.pool.fetchval(
+                f"SELECT count(*) FROM {table} WHERE project_id = $1 AND key = 'plan'", project_id
+            )
+        return counts
+
+    assert all((await left()).values())
+    await drop_pending(db.pool, ["plan"])  # other tests' (the module's database is shared)
+    async with db.engine.begin() as conn:
+        assert await drop_key(conn, project_id, "plan") is True
+    assert await drop_chunk(db.pool, [], rows=2) == 2
+
+    later = [
+        _link("identify", "user-a", "anon-a", 2),
+        _track("user-a", 2, hour=11),
+        _track("user-b", 2, hour=11),
+        _track("user-b", 4),
+    ]
+    await _apply(db, project_id, later, keys=())
+    assert (await left())["person_day_values"] > 0  # between chunks
+    # A configured `plan` listed again meanwhile waits for the drop ...
+    await track_keys(db.pool, ["plan"])
+    async with db.engine.connect() as conn:
+        assert await _backfill(conn, project_id, "plan") is None
+        assert await dropping(conn, project_id, "plan")
+    assert await drop_pending(db.pool, ["plan"], rows=2) >= 1
+    left_over = await left()
+    assert left_over == dict.fromkeys(left_over, 0)
+    # ... and is tracked again by the last chunk, its history walked in.
+    async with db.engine.connect() as conn:
+        assert not await dropping(conn, project_id, "plan")
+        assert await _backfill(conn, project_id, "plan") == "running"
+    await walk_pending(db.pool, BACKFILL)
+    await _assert_oracle(db, project_id, first + later, DAY_ON, start=START, stop=_at(4).date())

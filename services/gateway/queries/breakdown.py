@@ -69,8 +69,13 @@ LOCK_KEY_SQL = text(
     "SELECT configured FROM breakdown_keys WHERE project_id = :project AND key = :key FOR UPDATE"
 )
 DROP_KEY_SQL = text("DELETE FROM breakdown_keys WHERE project_id = :project AND key = :key")
-# (migration 0021's function: the per-value rollups drop the key's rows wholesale)
-DROP_VALUES_SQL = text("SELECT drop_breakdown_values(:project, :key)")
+# Its values are deleted in the background by the metrics service (services/metrics/
+# key_drops.py, migration 0023): millions of rows for a large project, more than a request's
+# statement timeout allows. Until they are gone the key cannot be tracked again.
+QUEUE_DROP_SQL = text("INSERT INTO breakdown_key_drops (project_id, key) VALUES (:project, :key)")
+DROPPING_SQL = text(
+    "SELECT EXISTS (SELECT 1 FROM breakdown_key_drops WHERE project_id = :project AND key = :key)"
+)
 
 
 # Per value and day, from `activity_value_daily` (migration 0021: triggers keep it as the image of
@@ -161,18 +166,25 @@ async def lock_project(conn: AsyncConnection, project_id: int) -> None:
     await conn.execute(LOCK_PROJECT_SQL, {"project": project_id})
 
 
+async def dropping(conn: AsyncConnection, project_id: int, key: str) -> bool:
+    """Whether the values of `key`, dropped, are still being deleted (it cannot be tracked again
+    until then); read under the project's lock, which each deleting chunk takes too."""
+    params = {"project": project_id, "key": key}
+    return bool((await conn.execute(DROPPING_SQL, params)).scalar_one())
+
+
 async def add_key(conn: AsyncConnection, project_id: int, key: str) -> bool:
     """Track `key` in the project (in a transaction; the project's lock is taken again if it
-    is held already); False when it is tracked already."""
+    is held already); False when it is tracked already. The caller checks `dropping` first."""
     await conn.execute(LOCK_PROJECT_SQL, {"project": project_id})
     added = await conn.execute(ADD_KEY_SQL, {"project": project_id, "key": key})
     return added.first() is not None
 
 
 async def drop_key(conn: AsyncConnection, project_id: int, key: str) -> bool | None:
-    """Stop tracking a key the project added, and drop its values (in a transaction): True
-    when dropped, None when the project has no row of it, False when it is a configured key
-    (left as it is)."""
+    """Stop tracking a key the project added, its values deleted in the background (in a
+    transaction): True when dropped, None when the project has no row of it, False when it is
+    a configured key (left as it is)."""
     params = {"project": project_id, "key": key}
     configured = (await conn.execute(LOCK_KEY_SQL, params)).scalar_one_or_none()
     if configured is None:
@@ -181,5 +193,5 @@ async def drop_key(conn: AsyncConnection, project_id: int, key: str) -> bool | N
         return False
     await conn.execute(LOCK_PROJECT_SQL, params)
     await conn.execute(DROP_KEY_SQL, params)
-    await conn.execute(DROP_VALUES_SQL, params)
+    await conn.execute(QUEUE_DROP_SQL, params)
     return True

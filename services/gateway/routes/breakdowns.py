@@ -27,6 +27,7 @@ from services.gateway.queries.breakdown import (
     TrackedKey,
     add_key,
     drop_key,
+    dropping,
     lock_project,
     read_tracked_keys,
 )
@@ -116,6 +117,13 @@ async def track(
         await lock_project(conn, project.id)
         tracked = await read_tracked_keys(conn, project.id, listed)
         if body.key not in {k.key for k in tracked}:
+            if await dropping(conn, project.id, body.key):
+                raise ApiError(
+                    409,
+                    "key_being_dropped",
+                    f"{body.key!r} was dropped and its values are still being deleted (a few "
+                    "seconds per million); track it again once they are gone",
+                )
             if len(tracked) >= MAX_KEYS_PER_PROJECT:
                 raise ApiError(
                     422,
@@ -139,9 +147,10 @@ async def untrack(
     project: Annotated[Project, Depends(read_project)],
     key: Annotated[str, Path(max_length=MAX_KEY_CHARS)],
 ) -> Response:
-    """Stop tracking a key the project added, and drop its values (read key). A key of
-    PULSE_BREAKDOWN_KEYS is every project's: 409 (remove it there and restart the metrics
-    service)."""
+    """Stop tracking a key the project added (read key): its splits are gone at once, its
+    values are deleted by the metrics service in the background, and until they are the key
+    cannot be tracked again (409). A key of PULSE_BREAKDOWN_KEYS is every project's: 409
+    (remove it there and restart the metrics service)."""
     if NUL in key:
         raise ApiError(422, "invalid_parameter", f"key: {NUL_MESSAGE}")
     state: GatewayState = request.app.state.pulse
