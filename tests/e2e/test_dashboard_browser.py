@@ -61,11 +61,6 @@ async def points(page: Page, panel: str) -> list[dict[str, str]]:
     return result
 
 
-def series_key(prefix: str, value: str | None) -> str:
-    """A split's chart series, as app.js's seriesKey names it ("value:none": no value)."""
-    return f"{prefix}:none" if value is None else f"{prefix}-{value}"
-
-
 def series(drawn: list[dict[str, str]], name: str) -> list[tuple[str, int]]:
     return [(p["x"], int(p["y"])) for p in drawn if p["series"] == name]
 
@@ -220,13 +215,12 @@ async def test_dashboard_draws_what_the_api_says(pipeline: Pipeline, browser: Br
     split = pipeline.read("/v1/activity", key, breakdown="plan", **span)
     assert {"free", "vip"} <= {s["value"] for s in split["breakdown"]}
     top = sorted(
-        split["breakdown"],
-        key=lambda s: (-sum(d["events"] for d in s["days"]), s["value"] is None, s["value"] or ""),
+        split["breakdown"], key=lambda s: (-sum(d["events"] for d in s["days"]), s["value"])
     )
     drawn = await points(page, "breakdown")
-    assert {p["series"] for p in drawn} == {series_key("value", s["value"]) for s in top[:8]}
+    assert {p["series"] for p in drawn} == {f"value-{s['value']}" for s in top[:8]}
     for values in top[:8]:
-        assert series(drawn, series_key("value", values["value"])) == [
+        assert series(drawn, f"value-{values['value']}") == [
             (d["date"], d["dau"]) for d in values["days"]
         ]
 
@@ -252,9 +246,7 @@ async def test_dashboard_draws_what_the_api_says(pipeline: Pipeline, browser: Br
     for values in by_plan["breakdown"]:
         (histogram,) = [p["histogram"] for p in values["periods"] if p["start"] == start]
         if sum(histogram):  # a line per plan with persons active that week
-            want[series_key("value", values["value"])] = [
-                (str(i + 1), n) for i, n in enumerate(histogram)
-            ]
+            want[f"value-{values['value']}"] = [(str(i + 1), n) for i, n in enumerate(histogram)]
     assert {"value-free", "value-vip"} <= set(want)
     drawn = await points(page, "stickiness")
     assert {name: series(drawn, name) for name in {p["series"] for p in drawn}} == want
@@ -402,14 +394,14 @@ async def test_dashboard_draws_what_the_api_says(pipeline: Pipeline, browser: Br
     assert {"free", "vip"} <= {s["value"] for s in by_plan}
     drawn = await points(page, "sessions")
     assert {p["series"] for p in drawn} == {
-        series_key(figure, s["value"]) for s in by_plan for figure in ("sessions", "median")
+        f"{figure}-{s['value']}" for s in by_plan for figure in ("sessions", "median")
     }
     for values in by_plan:
         name = values["value"]
-        assert series(drawn, series_key("sessions", name)) == [
+        assert series(drawn, f"sessions-{name}") == [
             (d["date"], d["sessions"]) for d in values["days"]
         ]
-        assert dwell(drawn, series_key("median", name)) == [
+        assert dwell(drawn, f"median-{name}") == [
             (d["date"], d["median_seconds"]) for d in values["days"] if d["sessions"]
         ]
     await page.select_option("#sessions-split", "")
@@ -454,7 +446,7 @@ async def test_dashboard_draws_what_the_api_says(pipeline: Pipeline, browser: Br
     await page.click("#refresh")
     await wait_until(page, "() => document.querySelector('#breakdown-backfill').hidden")
     want = {
-        (series_key("value", s["value"]), d["date"], d["dau"])
+        (f"value-{s['value']}", d["date"], d["dau"])
         for s in by_source["breakdown"]
         for d in s["days"]
     }

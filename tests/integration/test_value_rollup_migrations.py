@@ -1,8 +1,7 @@
 """Migrations 0020 and 0021 fill the per-value rollups from the data already there: what their
 upgrades compute from `sessions` and `person_day_values` equals what the triggers kept, batch by
 batch, while the metrics Store wrote both (late events, a merge, two keys): the session
-histograms per value and `activity_value_daily`. Migration 0022's walk adds the rows of events
-without a value to a history kept without them, as batches keep them now.
+histograms per value and `activity_value_daily`.
 
 A database of its own: the test downgrades and upgrades it.
 """
@@ -21,10 +20,8 @@ from alembic import command
 from services.common.events import EventRecord
 from services.common.migrate import alembic_config
 from services.common.settings import CommonSettings
-from services.metrics.breakdown_backfill import BACKFILL
 from services.metrics.parse import ParsedBatch
 from services.metrics.store import Store
-from services.metrics.walk import walk_pending
 from tests.support.store_db import Db, new_project
 
 pytestmark = pytest.mark.private_db
@@ -42,8 +39,7 @@ ORDER BY 1, 2, 3, 4, 5, 6
 """
 
 
-def _events(project_id: int, rng: random.Random, valued: float = 1.0) -> list[EventRecord]:
-    """Events of 12 devices over 5 days, a share `valued` of them with a plan and a country."""
+def _events(project_id: int, rng: random.Random) -> list[EventRecord]:
     start = datetime(2026, 4, 1, tzinfo=UTC)
     now = datetime.now(UTC)
     out = []
@@ -57,11 +53,7 @@ def _events(project_id: int, rng: random.Random, valued: float = 1.0) -> list[Ev
                 type="track",
                 event=rng.choice(["view", "buy"]),
                 anonymous_id=f"device-{n}",
-                properties=(
-                    {"plan": rng.choice(["free", "vip"]), "country": rng.choice("ab")}
-                    if rng.random() < valued
-                    else {}
-                ),
+                properties={"plan": rng.choice(["free", "vip"]), "country": rng.choice("ab")},
                 timestamp=at,
                 received_at=now,
             )
@@ -106,46 +98,5 @@ async def test_the_upgrade_fills_what_the_triggers_kept(
     conn = await asyncpg.connect(db.url)  # no statement cached before the tables changed
     try:
         assert [tuple(r) for r in await conn.fetch(SNAPSHOT)] == kept
-    finally:
-        await conn.close()
-
-
-VALUES = """
-SELECT project_id, key, value, day, person_id, events FROM person_day_values
-ORDER BY 1, 2, 3, 4, 5
-"""
-
-
-async def test_the_no_value_rows_are_walked_into_the_history(
-    db: Db, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    project_id = await new_project(db.pool, "America/New_York")
-    events = _events(project_id, random.Random(5), valued=0.5)
-    store = Store(db.pool, f"migration-{uuid.uuid4()}", ["plan", "country"])
-    for i in range(0, len(events), 150):
-        await store.apply(ParsedBatch(events=events[i : i + 150]), {})
-    kept = [tuple(r) for r in await db.pool.fetch(VALUES)]
-    rollups = [tuple(r) for r in await db.pool.fetch(SNAPSHOT)]
-    assert {r[2] for r in kept} == {"", "free", "vip", "a", "b"}
-
-    monkeypatch.setenv("DATABASE_URL", db.url)
-    config = alembic_config(CommonSettings())
-    await asyncio.to_thread(command.downgrade, config, "0021")  # a history without them
-    conn = await asyncpg.connect(db.url)
-    try:
-        assert "" not in {r["value"] for r in await conn.fetch(VALUES)}
-    finally:
-        await conn.close()
-    await asyncio.to_thread(command.upgrade, config, "head")
-
-    conn = await asyncpg.connect(db.url)  # no statement cached before the tables changed
-    try:
-        states = await conn.fetch(
-            "SELECT backfill FROM breakdown_keys WHERE project_id = $1", project_id
-        )
-        assert [r["backfill"] for r in states] == ["running", "running"]
-        assert await walk_pending(db.pool, BACKFILL) > 0
-        assert [tuple(r) for r in await conn.fetch(VALUES)] == kept
-        assert [tuple(r) for r in await conn.fetch(SNAPSHOT)] == rollups
     finally:
         await conn.close()

@@ -38,9 +38,9 @@ def _second(ts: datetime) -> datetime:
     return (ts + timedelta(milliseconds=500)).replace(microsecond=0)
 
 
-def values_as_of(events: list[ValuedEvent]) -> dict[str, str | None]:
+def values_as_of(events: list[ValuedEvent]) -> dict[str, str]:
     """message_id -> the active event's value: its own, else its person's identify trait as of
-    the event, else None (it carried none)."""
+    the event."""
     unique = list({v.sent.message_id: v for v in events}.values())
     person = oracle._people([v.sent for v in unique])
     sets: dict[str, list[tuple[datetime, str]]] = defaultdict(list)
@@ -56,7 +56,8 @@ def values_as_of(events: list[ValuedEvent]) -> dict[str, str | None]:
             at = _second(v.sent.timestamp)
             earlier = [s for s in sets[person[v.sent.person]] if s[0] <= at]
             value = max(earlier)[1] if earlier else None
-        out[v.sent.message_id] = value
+        if value is not None:
+            out[v.sent.message_id] = value
     return out
 
 
@@ -78,8 +79,7 @@ def retention_breakdown(
     """(the unsplit cohorts, [{"value", "cohorts"}]) as /v1/retention?breakdown= reports them.
 
     A member's values are those any of their active events carried on their cohort-defining day
-    (first active day, or first `start_event` day); an event that carried none puts its member in
-    the None group (as a value of its own). Days are in `tz`.
+    (first active day, or first `start_event` day); none -> the None group. Days are in `tz`.
     """
     unique = list({v.sent.message_id: v for v in events}.values())
     person = oracle._people([v.sent for v in unique])
@@ -92,7 +92,7 @@ def retention_breakdown(
 
     first_day: dict[str, date] = {}
     returns: dict[str, set[date]] = defaultdict(set)
-    values_on: dict[tuple[str, date], set[str | None]] = defaultdict(set)
+    values_on: dict[tuple[str, date], set[str]] = defaultdict(set)
     for v in unique:
         e = v.sent
         if e.type not in ACTIVE:
@@ -113,7 +113,8 @@ def retention_breakdown(
     everyone = {p for p, day in first_day.items() if period_of(day) in starts}
     groups: dict[str | None, set[str]] = defaultdict(set)
     for p in everyone:
-        for value in values_on[(p, first_day[p])]:
+        carried = values_on.get((p, first_day[p]))
+        for value in sorted(carried) if carried else [None]:
             groups[value].add(p)
 
     def cohorts(members: set[str]) -> list[dict]:  # type: ignore[type-arg]
@@ -138,15 +139,12 @@ def retention_breakdown(
     return cohorts(everyone), [{"value": v, "cohorts": cohorts(groups[v])} for v in shown]
 
 
-def carried_values(
-    events: list[ValuedEvent], tz: str = "UTC"
-) -> dict[tuple[str, date], set[str | None]]:
-    """(person, day) -> the values their active events carried that day (None: an event that
-    carried none)."""
+def carried_values(events: list[ValuedEvent], tz: str = "UTC") -> dict[tuple[str, date], set[str]]:
+    """(person, day) -> the values their active events carried that day."""
     values = values_as_of(events)
     sent = list({v.sent.message_id: v.sent for v in events}.values())
     person = oracle._people(sent)
-    carried: dict[tuple[str, date], set[str | None]] = defaultdict(set)
+    carried: dict[tuple[str, date], set[str]] = defaultdict(set)
     for e in sent:
         if e.message_id in values:
             carried[(person[e.person], oracle.day_of(e, tz))].add(values[e.message_id])
@@ -160,13 +158,15 @@ def sessions_breakdown(
     value its person's active events carried on its day; the values with the most sessions in
     the range."""
     carried = carried_values(events, tz)
-    by_value: dict[str | None, list[tuple[date, int, int]]] = defaultdict(list)
+    by_value: dict[str, list[tuple[date, int, int]]] = defaultdict(list)
     for who, day, seconds, n in oracle.session_rows([v.sent for v in events], tz):
         if start <= day <= stop:
             for value in carried[(who, day)]:
                 by_value[value].append((day, seconds, n))
-    ranked = oracle.ranked_values({v: len(rows) for v, rows in by_value.items()}, MAX_VALUES)
-    return [{"value": v, "days": oracle.session_days(by_value[v], start, stop)} for v in ranked]
+    ranked = sorted(by_value, key=lambda v: (-len(by_value[v]), v))[:MAX_VALUES]
+    return [
+        {"value": v, "days": oracle.session_days(by_value[v], start, stop)} for v in sorted(ranked)
+    ]
 
 
 def stickiness_breakdown(
@@ -177,12 +177,13 @@ def stickiness_breakdown(
     persons in the range's periods."""
     lo = oracle._period_start(start, period)
     hi = oracle._shift(oracle._period_start(stop, period), period, 1)
-    days: dict[str | None, dict[str, set[date]]] = defaultdict(lambda: defaultdict(set))
+    days: dict[str, dict[str, set[date]]] = defaultdict(lambda: defaultdict(set))
     for (who, day), carried in carried_values(events, tz).items():
         if lo <= day < hi:
             for value in carried:
                 days[value][who].add(day)
-    ranked = oracle.ranked_values({v: len(persons) for v, persons in days.items()}, MAX_VALUES)
+    ranked = sorted(days, key=lambda v: (-len(days[v]), v))[:MAX_VALUES]
     return [
-        {"value": v, "periods": oracle.stickiness_of(days[v], start, stop, period)} for v in ranked
+        {"value": v, "periods": oracle.stickiness_of(days[v], start, stop, period)}
+        for v in sorted(ranked)
     ]

@@ -344,39 +344,28 @@ def paths(
     return out
 
 
-def ranked_values(sizes: dict[str | None, int], limit: int = 50) -> list[str | None]:
-    """A split's groups as the API lists them: the `limit` largest values (ties by value) in
-    value order, then None (the events that carried no value), if any."""
-    named = sorted((v for v in sizes if v is not None), key=lambda v: (-sizes[v], v))[:limit]
-    return [*sorted(named), *([None] if None in sizes else [])]
-
-
 def breakdown(
-    events: list[SentEvent],
-    values: dict[str, str | None],
-    start: date,
-    stop: date,
-    tz: str = "UTC",
+    events: list[SentEvent], values: dict[str, str], start: date, stop: date, tz: str = "UTC"
 ) -> list[dict]:  # type: ignore[type-arg]
-    """Per value: DAU/WAU/MAU/events by day; `values` maps message_id -> the event's value (an
-    active event without one, or missing, is in the None group)."""
+    """Per value: DAU/WAU/MAU/events by day; `values` maps message_id -> the event's value."""
     unique = list({e.message_id: e for e in events}.values())
     person = _people(unique)
-    days: dict[str | None, dict[str, set[date]]] = defaultdict(lambda: defaultdict(set))
-    counts: dict[str | None, Counter[date]] = defaultdict(Counter)
+    days: dict[str, dict[str, set[date]]] = defaultdict(lambda: defaultdict(set))
+    counts: dict[str, Counter[date]] = defaultdict(Counter)
     for e in unique:
         value = values.get(e.message_id)
         day = day_of(e, tz)
-        if e.type in ACTIVE and start - timedelta(days=29) <= day <= stop:
+        if e.type in ACTIVE and value is not None and start - timedelta(days=29) <= day <= stop:
             days[value][person[e.person]].add(day)
             counts[value][day] += 1
+    ranked = sorted(days, key=lambda v: (-sum(counts[v].values()), v))[:50]
     out = []
-    for value in ranked_values({v: sum(c.values()) for v, c in counts.items()}):
+    for value in sorted(ranked):
         series = []
         day = start
         while day <= stop:
 
-            def within(width: int, d: date = day, v: str | None = value) -> int:
+            def within(width: int, d: date = day, v: str = value) -> int:
                 lo = d - timedelta(days=width - 1)
                 return sum(1 for ds in days[v].values() if any(lo <= x <= d for x in ds))
 

@@ -24,10 +24,6 @@ const PATHS_DEPTH = 3;
 const PATHS_LIMIT = 10; // edges per step: more would not be legible in the panel
 const BREAKDOWN_LINES = 8; // values drawn, the most active first (the API gives up to 50)
 const NO_VALUE = "\u0000none"; // the <option> of a split's null group (no value can be this)
-// A split's line or group: its value, or "no plan" for the events that carried none (null).
-const valueLabel = (value, key) => value ?? `no ${key}`;
-// Its chart series key: "value-free", or "value:none" (no value can take the other separator).
-const seriesKey = (prefix, value) => (value === null ? `${prefix}:none` : `${prefix}-${value}`);
 
 const state = {
   key: sessionStorage.getItem(KEY_STORE),
@@ -243,7 +239,7 @@ async function loadBreakdown({ from, to }) {
   lineChart(
     panelBody("breakdown"),
     report.days.map((d) => d.date),
-    top.map((s) => ({ name: valueLabel(s.value, key), key: seriesKey("value", s.value), values: s.days.map((d) => d.dau) })),
+    top.map((s) => ({ name: s.value, key: `value-${s.value}`, values: s.days.map((d) => d.dau) })),
     { label: `daily active users by ${key}` },
   );
 }
@@ -293,7 +289,7 @@ async function loadStickiness({ from, to }) {
     setPanelState("stickiness", "empty", `no active users with a ${key} in the ${period} of ${chosen.start}`);
     return;
   }
-  lineChart(chart, days, top.map((s) => ({ name: valueLabel(s.value, key), key: seriesKey("value", s.value), values: histogram(s) })), {
+  lineChart(chart, days, top.map((s) => ({ name: s.value, key: `value-${s.value}`, values: histogram(s) })), {
     label: `persons by number of active days in the ${period} of ${chosen.start}, by ${key}`,
   });
 }
@@ -403,7 +399,7 @@ async function loadRetention({ from, to }) {
     const report = await get("/v1/retention", { ...query, breakdown: state.retentionKey });
     if (load !== state.loads.retention) return;
     badge.hidden = report.breakdown_backfill !== "running";
-    const groups = report.breakdown.map((g) => [g.value ?? NO_VALUE, valueLabel(g.value, state.retentionKey), g.cohorts]);
+    const groups = report.breakdown.map((g) => [g.value ?? NO_VALUE, g.value ?? `no ${state.retentionKey}`, g.cohorts]);
     picker.hidden = groups.length === 0;
     if (!groups.some(([value]) => value === state.retentionValue)) state.retentionValue = groups.length ? groups[0][0] : null;
     fillSelect(picker, groups.map(([value, text]) => [value, text]), state.retentionValue);
@@ -494,7 +490,7 @@ function conversionTable(key, groups) {
     const last = group.steps[group.steps.length - 1];
     const row = el("tr", { "data-value": group.value ?? "", "data-entered": first.users, "data-converted": last.users });
     row.append(
-      el("td", {}, valueLabel(group.value, key)),
+      el("td", {}, group.value ?? `no ${key}`),
       el("td", {}, formatNumber(first.users)),
       el("td", {}, formatNumber(last.users)),
       el("td", {}, formatPercent(last.conversion_from_start)),
@@ -564,8 +560,8 @@ async function loadSessions({ from, to }) {
   }
   const total = (s) => s.days.reduce((sum, d) => sum + d.sessions, 0);
   const top = [...report.breakdown].sort((a, b) => total(b) - total(a) || (a.value < b.value ? -1 : 1)).slice(0, BREAKDOWN_LINES);
-  lineChart(count, dates, top.map((s) => ({ name: valueLabel(s.value, key), key: seriesKey("sessions", s.value), values: s.days.map((d) => d.sessions) })), { height: 180, label: `sessions per day by ${key}` });
-  lineChart(dwell, dates, top.map((s) => ({ name: valueLabel(s.value, key), key: seriesKey("median", s.value), values: s.days.map((d) => d.median_seconds) })), {
+  lineChart(count, dates, top.map((s) => ({ name: s.value, key: `sessions-${s.value}`, values: s.days.map((d) => d.sessions) })), { height: 180, label: `sessions per day by ${key}` });
+  lineChart(dwell, dates, top.map((s) => ({ name: s.value, key: `median-${s.value}`, values: s.days.map((d) => d.median_seconds) })), {
     height: 180,
     label: `median session duration by ${key}`,
   });

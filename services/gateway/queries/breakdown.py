@@ -80,9 +80,7 @@ DROPPING_SQL = text(
 
 # Per value and day, from `activity_value_daily` (migration 0021: triggers keep it as the image of
 # person_day_values): the 50 values with the most events carried on the range's days and the 29
-# before them (the days its WAU and MAU look at), then the events that carried none (the `null`
-# group, stored as '': services/metrics/aggregates/traits.py NO_VALUE), a line per value over
-# every day of the range.
+# before them (the days its WAU and MAU look at), a line per value over every day of the range.
 BREAKDOWN_SQL = text(
     """
 WITH daily AS (
@@ -91,17 +89,15 @@ WITH daily AS (
       AND day BETWEEN CAST(:start AS date) - 29 AND :stop
 ),
 top AS (
-    (SELECT value FROM daily WHERE dau > 0 AND value <> '' GROUP BY value
-     ORDER BY sum(events) DESC, value LIMIT :limit)
-    UNION ALL
-    SELECT '' WHERE EXISTS (SELECT 1 FROM daily WHERE dau > 0 AND value = '')
+    SELECT value FROM daily WHERE dau > 0 GROUP BY value
+    ORDER BY sum(events) DESC, value LIMIT :limit
 )
-SELECT nullif(t.value, '') AS value, g.d::date AS day, coalesce(d.dau, 0) AS dau,
-       coalesce(d.wau, 0) AS wau, coalesce(d.mau, 0) AS mau, coalesce(d.events, 0) AS events
+SELECT t.value, g.d::date AS day, coalesce(d.dau, 0) AS dau, coalesce(d.wau, 0) AS wau,
+       coalesce(d.mau, 0) AS mau, coalesce(d.events, 0) AS events
 FROM top t
 CROSS JOIN generate_series(CAST(:start AS date), CAST(:stop AS date), interval '1 day') AS g(d)
 LEFT JOIN daily d ON d.value = t.value AND d.day = g.d::date
-ORDER BY t.value = '', t.value, day
+ORDER BY t.value, day
 """
 )
 
@@ -115,14 +111,14 @@ class ValueDay(BaseModel):
 
 
 class BreakdownSeries(BaseModel):
-    value: str | None  # None: the events that carried no value
+    value: str
     days: list[ValueDay]
 
 
 class BreakdownRow(BaseModel):
     """One CSV line of a breakdown."""
 
-    value: str | None
+    value: str
     date: date
     dau: int
     wau: int
@@ -137,7 +133,7 @@ async def read_breakdown(
         BREAKDOWN_SQL,
         {"project": project_id, "key": key, "start": start, "stop": stop, "limit": MAX_VALUES},
     )
-    series: dict[str | None, list[ValueDay]] = defaultdict(list)
+    series: dict[str, list[ValueDay]] = defaultdict(list)
     for r in rows:
         series[r.value].append(
             ValueDay(date=r.day, dau=r.dau, wau=r.wau, mau=r.mau, events=r.events)

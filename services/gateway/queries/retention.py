@@ -10,10 +10,9 @@ Breakdown by a key the project tracks (SPEC §4 Breakdowns): a cohort member's v
 one they carried on their cohort-defining day — the first active day, or the day of their first
 `start_event` (person_day_values is per day, not per event, so that is the value any of their
 active events carried that day, not necessarily the start_event's own). A member who carried
-several values that day belongs to each, as in the activity breakdown, and an event that carried
-none (stored as '': services/metrics/aggregates/traits.py NO_VALUE) puts its person in the `null`
-group too, as a value of its own. Returns count as usual. The 50 values with the most cohort
-members over the range are kept (ties by value), largest first, then the `null` group.
+several values that day belongs to each, as in the activity breakdown; one who carried none is
+in the `null` group. Returns count as usual. The 50 values with the most cohort members over the
+range are kept (ties by value), largest first, then the `null` group.
 """
 
 from __future__ import annotations
@@ -60,12 +59,11 @@ counted AS (
     WHERE :mode = 'on_or_after' GROUP BY cohort, person_id
 )"""
 
-# Members by the value they carried on their first day (one row per value; NULL: none, and a
-# member with no row at all, which a key's backfill walk has not reached yet). The top
+# Members by the value they carried on their first day (one row per value; NULL: none). The top
 # values are ranked in code point order on ties (COLLATE "C"), as Python sorts them.
 VALUE_CTES = """,
 members AS (
-    SELECT c.cohort, c.person_id, nullif(v.value, '') AS value
+    SELECT c.cohort, c.person_id, v.value
     FROM cohorts c
     LEFT JOIN person_day_values v
         ON v.project_id = :project AND v.key = :key

@@ -86,11 +86,10 @@ ORDER BY 1
 
 # Sessions split by a breakdown value (SPEC §4 Breakdowns): a session counts under each value its
 # person carried on the session's day (person_day_values: the values of their active events that
-# day), as a person counts under each in the activity breakdown; an active event that carried no
-# value puts its person's sessions of the day in the `null` group (stored as '': traits.py
-# NO_VALUE). Read like SESSIONS_SQL, from the same two grains per (key, value), which triggers
-# keep as the image of that join (migration 0020): the 50 values with the most sessions in the
-# range, then the `null` group, a line per value and day.
+# day), as a person counts under each in the activity breakdown; sessions of persons without a
+# value that day are in no group. Read like SESSIONS_SQL, from the same two grains per (key,
+# value), which triggers keep as the image of that join (migration 0020): the 50 values with the
+# most sessions in the range, a line per value and day.
 SESSIONS_BY_VALUE_SQL = text(
     """
 WITH m AS (
@@ -101,10 +100,8 @@ WITH m AS (
     WHERE project_id = :project AND key = :key AND day BETWEEN :start AND :stop
 ),
 top AS (
-    (SELECT value FROM m WHERE value <> '' GROUP BY value
-     ORDER BY sum(sessions) DESC, value COLLATE "C" LIMIT :limit)
-    UNION ALL
-    SELECT '' WHERE EXISTS (SELECT 1 FROM m WHERE value = '')
+    SELECT value FROM m GROUP BY value
+    ORDER BY sum(sessions) DESC, value COLLATE "C" LIMIT :limit
 ),
 middle AS (
     SELECT m.value, m.day, m.minute, m.upto - m.sessions AS before, p.pos
@@ -133,13 +130,13 @@ per_day AS (
     FROM m WHERE value IN (SELECT value FROM top)
     GROUP BY value, day
 )
-SELECT nullif(t.value, '') AS value, g.d::date AS day, coalesce(p.sessions, 0) AS sessions,
-       p.seconds, p.events, p.bounces, md.median
+SELECT t.value, g.d::date AS day, coalesce(p.sessions, 0) AS sessions, p.seconds, p.events,
+       p.bounces, md.median
 FROM top t
 CROSS JOIN generate_series(CAST(:start AS date), CAST(:stop AS date), interval '1 day') AS g(d)
 LEFT JOIN per_day p ON p.value = t.value AND p.day = g.d::date
 LEFT JOIN medians md ON md.value = t.value AND md.day = g.d::date
-ORDER BY t.value = '', t.value COLLATE "C", day
+ORDER BY t.value COLLATE "C", day
 """
 )
 
@@ -147,14 +144,14 @@ MAX_VALUES = 50
 
 
 class SessionsSeries(BaseModel):
-    value: str | None  # None: sessions of a day the person had an event without a value
+    value: str
     days: list[SessionsDay]
 
 
 class SessionsRow(BaseModel):
     """One CSV line of a breakdown."""
 
-    value: str | None
+    value: str
     date: date
     sessions: int
     median_seconds: float | None
@@ -202,7 +199,7 @@ async def read_sessions_breakdown(
         SESSIONS_BY_VALUE_SQL,
         {"project": project_id, "key": key, "start": start, "stop": stop, "limit": MAX_VALUES},
     )
-    series: dict[str | None, list[SessionsDay]] = defaultdict(list)
+    series: dict[str, list[SessionsDay]] = defaultdict(list)
     for r in rows:
         series[r.value].append(_day(r))
     return [SessionsSeries(value=v, days=d) for v, d in series.items()]

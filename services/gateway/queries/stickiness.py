@@ -3,8 +3,7 @@
 Computed from person_days (one row per person-day). Split by a breakdown value, from
 person_day_values: per value, persons by the number of days of the period they were active
 carrying it (a person who upgrades midweek counts under free with the days before, under vip
-with the days after); the 50 values with the most persons in the range, then the `null` group
-(days with an event that carried no value, stored as '': traits.py NO_VALUE).
+with the days after); the 50 values with the most persons in the range.
 """
 
 from __future__ import annotations
@@ -43,12 +42,10 @@ WITH per_person AS (
     GROUP BY 1, 2, 3
 ),
 top AS (
-    (SELECT value FROM per_person WHERE value <> '' GROUP BY value
-     ORDER BY count(DISTINCT person_id) DESC, value COLLATE "C" LIMIT :limit)
-    UNION ALL
-    SELECT ''
+    SELECT value FROM per_person GROUP BY value
+    ORDER BY count(DISTINCT person_id) DESC, value COLLATE "C" LIMIT :limit
 )
-SELECT nullif(value, '') AS value, period, active_days, count(*) AS persons
+SELECT value, period, active_days, count(*) AS persons
 FROM per_person WHERE value IN (SELECT value FROM top)
 GROUP BY 1, 2, 3
 """
@@ -63,14 +60,14 @@ class StickinessRow(BaseModel):
 
 
 class StickinessSeries(BaseModel):
-    value: str | None  # None: days with an event that carried no value
+    value: str
     periods: list[StickinessRow]
 
 
 class StickinessValueRow(BaseModel):
     """One CSV line of a breakdown."""
 
-    value: str | None
+    value: str
     start: date
     histogram: list[int]
 
@@ -105,7 +102,7 @@ async def read_stickiness_breakdown(
 ) -> list[StickinessSeries]:
     empty, bounds = _histograms(start, stop, period)
     params = {"project": project_id, "key": key, "limit": MAX_VALUES, **bounds}
-    by_value: dict[str | None, dict[date, list[int]]] = {}
+    by_value: dict[str, dict[date, list[int]]] = {}
     for r in await conn.execute(STICKINESS_BY_VALUE_SQL, params):
         out = by_value.setdefault(r.value, {s: list(h) for s, h in empty.items()})
         out[r.period][r.active_days - 1] = r.persons
@@ -113,5 +110,5 @@ async def read_stickiness_breakdown(
         StickinessSeries(
             value=v, periods=[StickinessRow(start=s, histogram=h) for s, h in by_value[v].items()]
         )
-        for v in sorted(by_value, key=lambda v: (v is None, v or ""))
+        for v in sorted(by_value)
     ]

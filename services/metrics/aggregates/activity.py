@@ -101,7 +101,8 @@ async def apply_activity(
     for (project_id, person, key, _), day, value in zip(
         lacking, lacking_days, await traits.values_as_of(conn, lacking), strict=True
     ):
-        value_days[(project_id, key, traits.NO_VALUE if value is None else value, day, person)] += 1
+        if value is not None:
+            value_days[(project_id, key, value, day, person)] += 1
     if not person_days:
         return
     rows = sorted(person_days)

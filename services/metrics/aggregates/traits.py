@@ -111,12 +111,6 @@ ORDER BY 1, 2, 3, 4, 5
 """
 
 
-# What an active event that carries no value of a key is kept under in `person_day_values`, so
-# that every split has its "none" group (a value like the others: a person active with and
-# without one on a day is in both). `value_of` never yields it: it takes no empty string.
-NO_VALUE = ""
-
-
 def value_of(source: Any, key: str) -> str | None:
     """A breakdown value: a non-empty string, a number or a boolean, as text; else none."""
     if not isinstance(source, dict):
@@ -241,8 +235,9 @@ async def recompute(
                 if value is None:
                     times, values = changes.get((person, key), ([], []))
                     k = bisect_right(times, r[2])
-                    value = values[k - 1] if k else NO_VALUE
-                counts[(person[0], key, value, day, person[1])] += 1
+                    value = values[k - 1] if k else None
+                if value is not None:
+                    counts[(person[0], key, value, day, person[1])] += 1
 
     await conn.execute(DELETE_VALUES, projects, persons, [first_day[p] for p in people], list(keys))
     if counts:
