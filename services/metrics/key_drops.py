@@ -1,18 +1,19 @@
-"""A dropped breakdown key's values, deleted in the background (migration 0023).
+"""A dropped breakdown key's values, deleted in the background (migration 0022).
 
 Dropping a key (`DELETE /v1/breakdowns/{key}`, or a configured key no longer listed when the
 service starts) deletes its `breakdown_keys` row and lists the pair in `breakdown_key_drops`, in
 one transaction: no batch, read or walk sees the key from then on. Its `person_day_values` can
-be millions of rows (one per person, day and value, events without a value included), more than
-one statement should delete inside a request's statement timeout, so this task deletes them a
-chunk per transaction (`drop_breakdown_values`, whose triggers drop the key's per-value rollup
-rows wholesale), and removes the pair with the last chunk.
+be millions of rows (one per person, day and value), more than one statement should delete
+inside a request's statement timeout, so this task deletes them a chunk per transaction
+(`drop_breakdown_values`, which deletes the key's per-value rollup rows with them), and removes
+the pair with the last chunk.
 
 Each chunk takes the project's lock exclusively, after the pair's row (the order a walk's chunk
 takes its job row and the lock in): no batch of the project runs beside it. Between chunks a
 merge may still move the key's rows to a survivor, and a batch's sessions may still join them
-into the rollups; both are found again by the next chunks, which delete by (project, key) until
-nothing is left, and the last chunk, which finds fewer rows than it may delete, leaves none.
+into the rollups (whose rows of the key, no longer the image of its values once a chunk has
+deleted them, no read can reach); the next chunks delete by (project, key) until nothing is
+left, and the last chunk, which finds fewer rows than it may delete, leaves none.
 
 Until the pair is gone the key cannot be tracked again in that project (the gateway answers 409,
 REGISTER_KEYS skips it): the values of the new tracking would meet the old ones being deleted. A

@@ -70,7 +70,7 @@ LOCK_KEY_SQL = text(
 )
 DROP_KEY_SQL = text("DELETE FROM breakdown_keys WHERE project_id = :project AND key = :key")
 # Its values are deleted in the background by the metrics service (services/metrics/
-# key_drops.py, migration 0023): millions of rows for a large project, more than a request's
+# key_drops.py, migration 0022): millions of rows for a large project, more than a request's
 # statement timeout allows. Until they are gone the key cannot be tracked again.
 QUEUE_DROP_SQL = text("INSERT INTO breakdown_key_drops (project_id, key) VALUES (:project, :key)")
 DROPPING_SQL = text(

@@ -17,15 +17,15 @@ condition): their wholesale branch for a dropped key, kept in their functions, w
 as their subtraction statements still planned a scan of the whole table for the chunk's rows
 (50,000 rows of a 1M-row key took 5 s a chunk; the chunks of the key, 57 s in all).
 
-Revision ID: 0023
-Revises: 0022
+Revision ID: 0022
+Revises: 0021
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0023"
-down_revision = "0022"
+revision = "0022"
+down_revision = "0021"
 branch_labels = None
 depends_on = None
 
