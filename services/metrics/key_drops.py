@@ -22,15 +22,13 @@ configured key listed again meanwhile is added back by the last chunk.
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Sequence
 
 import asyncpg
 
 from services.common.logging import get_logger
 from services.metrics.store import REGISTER_KEYS
-from services.metrics.walk import LOCK_PROJECT
+from services.metrics.walk import LOCK_PROJECT, pending_forever
 
 log = get_logger(__name__)
 
@@ -77,13 +75,4 @@ async def drop_pending(pool: asyncpg.Pool, keys: Sequence[str], rows: int = CHUN
 
 async def drop_forever(pool: asyncpg.Pool, keys: Sequence[str], poll_seconds: float = 1.0) -> None:
     """A background task of the metrics service: drop keys' values as keys are dropped."""
-    while True:
-        try:
-            started = time.perf_counter()
-            chunks = await drop_pending(pool, keys)
-            if chunks:
-                seconds = round(time.perf_counter() - started, 3)
-                log.info("breakdown_drops_ran", chunks=chunks, seconds=seconds)
-        except (OSError, asyncpg.PostgresError) as exc:
-            log.warning("breakdown_drops_failed", error=str(exc))
-        await asyncio.sleep(poll_seconds)
+    await pending_forever("breakdown_drops", lambda: drop_pending(pool, keys), poll_seconds)

@@ -107,13 +107,21 @@ async def walk_pending(pool: asyncpg.Pool, walk: Walk, chunk_persons: int = 1000
 
 async def walk_forever(pool: asyncpg.Pool, walk: Walk, poll_seconds: float = 1.0) -> None:
     """A background task of the metrics service: walk jobs as they appear."""
+    await pending_forever(walk.name, lambda: walk_pending(pool, walk), poll_seconds)
+
+
+async def pending_forever(
+    name: str, run_pending: Callable[[], Awaitable[int]], poll_seconds: float = 1.0
+) -> None:
+    """Run the chunks of a background job's pending work (`run_pending`: how many ran) every
+    `poll_seconds`, logged as `{name}_ran`; an unreachable PostgreSQL is logged and retried."""
     while True:
         try:
             started = time.perf_counter()
-            chunks = await walk_pending(pool, walk)
+            chunks = await run_pending()
             if chunks:
                 seconds = round(time.perf_counter() - started, 3)
-                log.info(f"{walk.name}_ran", chunks=chunks, seconds=seconds)
+                log.info(f"{name}_ran", chunks=chunks, seconds=seconds)
         except (OSError, asyncpg.PostgresError) as exc:
-            log.warning(f"{walk.name}_failed", error=str(exc))
+            log.warning(f"{name}_failed", error=str(exc))
         await asyncio.sleep(poll_seconds)
