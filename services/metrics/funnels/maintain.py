@@ -72,6 +72,10 @@ ORDER BY t.project_id, t.person_id
 # Replaces the attempts of each (funnel, person, lo..hi days) window with the recomputed rows
 # $5..$11, writing only what changed: in steady state most days of a window come out the same,
 # and an unchanged row costs an index probe instead of a dead tuple, a new one and their WAL.
+# The window's rows no longer there are found by EXCEPT, a set operation, hashed or sorted: as
+# a NOT EXISTS over `new`, which has no index, a misestimate of the window's rows could plan it
+# as a nested loop reading `new` again for each of them (migration 0023 says how that went for
+# the per-value activity trigger).
 REPLACE_ATTEMPTS = """
 WITH new AS (
     SELECT * FROM unnest($5::int[], $6::text[], $7::date[], $8::timestamptz[], $9::int[],
@@ -89,13 +93,15 @@ upserted AS (
           IS DISTINCT FROM (excluded.entry_ts, excluded.depth, excluded.seconds, excluded.props)
 )
 DELETE FROM funnel_attempts f
-USING unnest($1::int[], $2::text[], $3::date[], $4::date[]) AS w(funnel_id, person_id, lo, hi)
-WHERE f.funnel_id = w.funnel_id AND f.person_id = w.person_id
-  AND f.day BETWEEN coalesce(w.lo, '-infinity'::date) AND coalesce(w.hi, 'infinity'::date)
-  AND NOT EXISTS (
-      SELECT 1 FROM new
-      WHERE new.funnel_id = f.funnel_id AND new.person_id = f.person_id AND new.day = f.day
-  )
+USING (
+    SELECT a.funnel_id, a.person_id, a.day
+    FROM unnest($1::int[], $2::text[], $3::date[], $4::date[]) AS w(funnel_id, person_id, lo, hi)
+    JOIN funnel_attempts a ON a.funnel_id = w.funnel_id AND a.person_id = w.person_id
+     AND a.day BETWEEN coalesce(w.lo, '-infinity'::date) AND coalesce(w.hi, 'infinity'::date)
+    EXCEPT
+    SELECT funnel_id, person_id, day FROM new
+) gone
+WHERE f.funnel_id = gone.funnel_id AND f.person_id = gone.person_id AND f.day = gone.day
 """
 
 # Archived times are the event times rounded to the second: a span widened by this covers them.
