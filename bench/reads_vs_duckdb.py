@@ -36,14 +36,16 @@ that long, and the cross-check would fail if one did; events are read from a day
 range on, which also favours DuckDB), the same sessions split by plan (`?breakdown=plan`: under
 each plan the person's events carried on the session's day), paths (depth 3 after the first
 "Home", consecutive repeats collapsed, persons per edge, 20 edges per step: the read-time SQL
-Pulse itself ran before it kept edge counts, migration 0013).
+Pulse itself ran before it kept edge counts, migration 0013), and the lifecycle per day (new,
+returning, resurrecting, dormant: each person's first day over all their events, their active
+days of the range and the day before it).
 Every DuckDB answer must equal the gateway's for that range (asserted), so both compute the
 same thing.
 
 Figures (ratio = value / baseline):
 - `<read>_gateway_p95_vs_duckdb`: value 1 / gateway p95, baseline 1 / DuckDB's time, both in
   answers per second, so the ratio is "the gateway is N times faster". Goals: retention >= 30,
-  funnel >= 10 (issue 5), sessions and paths >= 10 (issue 6).
+  funnel >= 10 (issue 5), sessions and paths >= 10 (issue 6); none for the splits and lifecycle.
 - `funnel_backfill_seconds_vs_duckdb_all_days`: the backfill's seconds against DuckDB's
   seconds for the same funnel over every entry day of the data: the backfill writes each person's
   best attempt of each entry day, which is the whole history's answer, so the ratio says how many
@@ -495,6 +497,40 @@ FROM days d JOIN carried c ON c.day BETWEEN d.x - 29 AND d.x
 GROUP BY 1, 2 ORDER BY 1, 2
 """
 
+# Lifecycle per day (SPEC §4): a person's first day over all their events, their active days
+# of the range and the day before it; the classes counted per day of the range.
+LIFECYCLE_SQL = """
+WITH firsts AS (SELECT person, min(CAST(ts AS DATE)) AS first_day FROM events GROUP BY 1),
+active AS (
+    SELECT DISTINCT person, CAST(ts AS DATE) AS day FROM events
+    WHERE ts >= CAST($lo AS TIMESTAMP) - INTERVAL 1 DAY AND ts < CAST($hi AS TIMESTAMP)
+),
+days AS (
+    SELECT CAST(x AS DATE) AS x
+    FROM range(CAST($lo AS TIMESTAMP), CAST($hi AS TIMESTAMP), INTERVAL 1 DAY) AS t(x)
+),
+now_active AS (
+    SELECT d.x, a.person, f.first_day,
+           EXISTS (SELECT 1 FROM active b WHERE b.person = a.person AND b.day = d.x - 1) AS was
+    FROM days d JOIN active a ON a.day = d.x JOIN firsts f USING (person)
+),
+counted AS (
+    SELECT x, count(*) FILTER (WHERE first_day = x) AS new,
+           count(*) FILTER (WHERE was) AS returning,
+           count(*) FILTER (WHERE NOT was AND first_day < x) AS resurrecting
+    FROM now_active GROUP BY x
+),
+gone AS (
+    SELECT d.x, count(*) AS dormant FROM days d JOIN active b ON b.day = d.x - 1
+    WHERE NOT EXISTS (SELECT 1 FROM active a WHERE a.person = b.person AND a.day = d.x)
+    GROUP BY d.x
+)
+SELECT d.x, coalesce(c.new, 0), coalesce(c.returning, 0), coalesce(c.resurrecting, 0),
+       -coalesce(g.dormant, 0)
+FROM days d LEFT JOIN counted c USING (x) LEFT JOIN gone g USING (x)
+ORDER BY d.x
+"""
+
 PATHS_SQL = """
 WITH ev AS (
     SELECT person, ts, event, lag(event) OVER (PARTITION BY person ORDER BY ts, event) AS prev
@@ -654,6 +690,14 @@ def duck_activity_by_plan(
     ]
 
 
+def duck_lifecycle(db: duckdb.DuckDBPyConnection, span: tuple[date, date]) -> list[dict[str, Any]]:
+    fields = ("start", "new", "returning", "resurrecting", "dormant")
+    return [
+        dict(zip(fields, (str(row[0]), *row[1:]), strict=True))
+        for row in db.execute(LIFECYCLE_SQL, _bounds(span)).fetchall()
+    ]
+
+
 def duck_paths(db: duckdb.DuckDBPyConnection, span: tuple[date, date]) -> list[dict[str, Any]]:
     params = {
         **_bounds(span),
@@ -770,6 +814,7 @@ def cross_check(answers: dict[str, Any], duck: dict[str, Any]) -> None:
     check("sessions by plan", answers["sessions_by_plan"]["breakdown"], duck["sessions_by_plan"])
     check("activity by plan", answers["activity_by_plan"]["breakdown"], duck["activity_by_plan"])
     check("paths", answers["paths"]["edges"], duck["paths"])
+    check("lifecycle", answers["lifecycle"]["periods"], duck["lifecycle"])
 
 
 # ---------------------------------------------------------------- run
@@ -808,6 +853,7 @@ def run(env: dict[str, str]) -> list[Figure]:
         "sessions_by_plan": lambda: duck_sessions_by_plan(db, reference),
         "activity_by_plan": lambda: duck_activity_by_plan(db, reference),
         "paths": lambda: duck_paths(db, reference),
+        "lifecycle": lambda: duck_lifecycle(db, reference),
         "funnel_all_days": lambda: duck_funnel(db, everything),
     }
     duck_seconds, duck_answers = {}, {}
@@ -846,6 +892,7 @@ def run(env: dict[str, str]) -> list[Figure]:
             ),
             [],
         ),
+        Endpoint("lifecycle", lambda s: f"/v1/lifecycle?from={s[0]}&to={s[1]}&period=day", []),
     ]
     answers = measure_gateway(env, loaded, endpoints)
     cross_check(answers, duck_answers)
@@ -900,6 +947,12 @@ def run(env: dict[str, str]) -> list[Figure]:
             1 / duck_seconds["paths"],
             speed,
             ">= 10",
+        ),
+        Figure(
+            "lifecycle_30_days_gateway_p95_vs_duckdb",
+            1 / p95["lifecycle"],
+            1 / duck_seconds["lifecycle"],
+            speed,
         ),
         Figure(
             "funnel_backfill_seconds_vs_duckdb_all_days",
