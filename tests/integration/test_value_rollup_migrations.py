@@ -1,7 +1,7 @@
-"""Migrations 0020 and 0021 fill the per-value rollups from the data already there: what their
-upgrades compute from `sessions` and `person_day_values` equals what the triggers kept, batch by
-batch, while the metrics Store wrote both (late events, a merge, two keys): the session
-histograms per value and `activity_value_daily`.
+"""Migrations 0020, 0021 and 0024 fill their rollups from the data already there: what their
+upgrades compute from `sessions`, `person_day_values` and `person_days` equals what the triggers
+and the batches kept, batch by batch, while the metrics Store wrote them (late events, a merge,
+two keys): the session histograms per value, `activity_value_daily` and `lifecycle_periods`.
 
 A database of its own: the test downgrades and upgrades it.
 """
@@ -35,6 +35,9 @@ FROM session_value_durations
 UNION ALL
 SELECT 'activity', project_id, key, day, value, 0, dau, wau, mau, events
 FROM activity_value_daily
+UNION ALL
+SELECT 'lifecycle', project_id, kind, period, '', 0, active, continuing, 0, 0
+FROM lifecycle_periods WHERE active <> 0 OR continuing <> 0
 ORDER BY 1, 2, 3, 4, 5, 6
 """
 
@@ -45,7 +48,8 @@ def _events(project_id: int, rng: random.Random) -> list[EventRecord]:
     out = []
     for _ in range(600):  # in no time order: late and out-of-order events
         n = rng.randrange(12)
-        at = start + timedelta(days=rng.randrange(5), minutes=rng.randrange(0, 1440, 7))
+        # 60 days: persons with gaps of days, weeks and months between their active ones
+        at = start + timedelta(days=rng.randrange(60), minutes=rng.randrange(0, 1440, 7))
         out.append(
             EventRecord(
                 project_id=project_id,
@@ -88,7 +92,7 @@ async def test_the_upgrade_fills_what_the_triggers_kept(
         (rollup, key)
         for rollup in ("minutes", "durations", "activity")
         for key in ("plan", "country")
-    }
+    } | {("lifecycle", kind) for kind in ("day", "week", "month")}
 
     monkeypatch.setenv("DATABASE_URL", db.url)
     config = alembic_config(CommonSettings())

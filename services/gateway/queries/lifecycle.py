@@ -2,8 +2,10 @@
 
 new: first active in the period; returning: active in this and the previous period;
 resurrecting: active now, not in the previous period, not new; dormant: active in the previous
-period but not now (reported negative). Whole calendar periods overlapping the range, computed
-from person_days (one row per person-day) and persons (first days).
+period but not now (reported negative). Whole calendar periods overlapping the range, read from
+the rollup the metrics service keeps per period (`lifecycle_periods`: persons active, and those
+of them active in the period before too; services/metrics/aggregates/lifecycle.py) and the new
+users of `activity_daily`: a few rows per period, whatever its persons.
 """
 
 from __future__ import annotations
@@ -21,37 +23,23 @@ LIFECYCLE_SQL = text(
 WITH periods AS (
     SELECT * FROM unnest(CAST(:starts AS date[]), CAST(:prevs AS date[])) AS t(period, prev)
 ),
-active AS (
-    SELECT DISTINCT person_id, date_trunc(:period, day)::date AS period
-    FROM person_days
-    WHERE project_id = :project AND day >= :lo AND day < :hi
+counts AS (
+    SELECT period, active, continuing FROM lifecycle_periods
+    WHERE project_id = :project AND kind = :period AND period >= :lo AND period < :hi
 ),
-current AS (
-    SELECT ps.period, a.person_id,
-           date_trunc(:period, p.first_day)::date AS first_period,
-           EXISTS (SELECT 1 FROM active b
-                   WHERE b.person_id = a.person_id AND b.period = ps.prev) AS was_active
-    FROM periods ps
-    JOIN active a ON a.period = ps.period
-    JOIN persons p ON p.project_id = :project AND p.person_id = a.person_id
-),
-gone AS (
-    SELECT ps.period, count(*) AS dormant
-    FROM periods ps JOIN active b ON b.period = ps.prev
-    WHERE NOT EXISTS (SELECT 1 FROM active a
-                      WHERE a.person_id = b.person_id AND a.period = ps.period)
-    GROUP BY ps.period
+news AS (
+    SELECT date_trunc(:period, day::timestamp)::date AS period, sum(new_users) AS new
+    FROM activity_daily
+    WHERE project_id = :project AND day >= :first AND day < :hi
+    GROUP BY 1
 )
-SELECT ps.period,
-       count(c.person_id) FILTER (WHERE c.first_period = ps.period) AS new,
-       count(c.person_id) FILTER (WHERE c.was_active) AS returning,
-       count(c.person_id) FILTER (WHERE NOT c.was_active AND c.first_period < ps.period)
-           AS resurrecting,
-       coalesce(max(g.dormant), 0) AS dormant
+SELECT ps.period, coalesce(n.new, 0) AS new, coalesce(c.continuing, 0) AS returning,
+       coalesce(c.active, 0) - coalesce(n.new, 0) - coalesce(c.continuing, 0) AS resurrecting,
+       coalesce(b.active, 0) - coalesce(c.continuing, 0) AS dormant
 FROM periods ps
-LEFT JOIN current c ON c.period = ps.period
-LEFT JOIN gone g ON g.period = ps.period
-GROUP BY ps.period
+LEFT JOIN counts c ON c.period = ps.period
+LEFT JOIN counts b ON b.period = ps.prev
+LEFT JOIN news n ON n.period = ps.period
 ORDER BY ps.period
 """
 )
@@ -77,6 +65,7 @@ async def read_lifecycle(
             "starts": starts,
             "prevs": [previous_period(s, period) for s in starts],
             "lo": previous_period(starts[0], period),
+            "first": starts[0],
             "hi": next_period(starts[-1], period),
         },
     )
