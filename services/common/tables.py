@@ -97,7 +97,7 @@ person_days = Table(
     Column("person_id", Text, nullable=False),
     Column("events", Integer, nullable=False),
     PrimaryKeyConstraint("project_id", "day", "person_id"),
-    Index(None, "project_id", "person_id"),
+    Index(None, "project_id", "person_id", "day"),
 )
 
 # Active events per person, day and event name: top events with counts and distinct persons.

@@ -1,6 +1,7 @@
 """Stickiness histogram (SPEC §4): per week or month, persons active on exactly 1..7 (1..31) days.
 
-Computed from person_days (one row per person-day). Split by a breakdown value, from
+Read from the rollup the metrics service keeps per period (`stickiness_periods`: persons by
+number of active days; services/metrics/aggregates/periods.py). Split by a breakdown value, from
 person_day_values: per value, persons by the number of days of the period they were active
 carrying it (a person who upgrades midweek counts under free with the days before, under vip
 with the days after); the 50 values with the most persons in the range.
@@ -21,14 +22,9 @@ StickinessPeriod = Literal["week", "month"]
 
 STICKINESS_SQL = text(
     """
-SELECT period, active_days, count(*) AS persons
-FROM (
-    SELECT date_trunc(:period, day)::date AS period, person_id, count(*) AS active_days
-    FROM person_days
-    WHERE project_id = :project AND day >= :lo AND day < :hi
-    GROUP BY 1, 2
-) per_person
-GROUP BY 1, 2
+SELECT period, active_days, persons FROM stickiness_periods
+WHERE project_id = :project AND kind = :period AND period >= :lo AND period < :hi
+  AND persons <> 0
 """
 )
 

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from services.common.events import ACTIVE_TYPES, EventRecord
-from services.metrics.aggregates import lifecycle, retention, traits
+from services.metrics.aggregates import periods, retention, traits
 from services.metrics.aggregates.rollup import add_batch
 from services.metrics.plans import planned_for
 
@@ -115,7 +115,7 @@ async def apply_activity(
     async with planned_for(conn, len(rows)):
         await add_batch(conn, *columns, counts)
         await retention.add_batch(conn, *columns)
-        await lifecycle.add_batch(conn, *columns)
+        await periods.add_batch(conn, *columns)
     await conn.execute(UPSERT_PERSON_DAYS, *columns, counts)
     ordered = sorted(event_days)
     await conn.execute(

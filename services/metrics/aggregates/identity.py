@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from services.common.events import EventRecord
-from services.metrics.aggregates import lifecycle, paths, retention
+from services.metrics.aggregates import paths, periods, retention
 from services.metrics.aggregates.rollup import persons_contribution
 from services.metrics.aggregates.sessions import recompute_persons
 from services.metrics.funnels import maintain as funnels
@@ -162,13 +162,13 @@ async def apply_merges(
     merged = [(p, old) for p, old, _ in moves] + survivors
     await persons_contribution(conn, merged, -1)
     await retention.persons_contribution(conn, merged, -1)
-    await lifecycle.persons_contribution(conn, merged, -1)
+    await periods.persons_contribution(conn, merged, -1)
     leaving_paths = await paths.leaving_merge(conn, merged, zones)
     for statement in REKEY:
         await conn.execute(statement, *columns)
     await persons_contribution(conn, survivors, +1)
     await retention.persons_contribution(conn, survivors, +1)
-    await lifecycle.persons_contribution(conn, survivors, +1)
+    await periods.persons_contribution(conn, survivors, +1)
     await paths.joined_merge(conn, leaving_paths, survivors, zones)
     # Sessions: the merged-away labels' rows go, the survivors' whole histories are redone.
     await recompute_persons(conn, merged)

@@ -7,10 +7,10 @@ statement's rows, which have no index. When PostgreSQL expected few rows from th
 project its statistics did not know yet: a new project's first backlog, a key's first walk),
 it checked every row read against every changed row: one INSERT of 25,000 person-day values
 took 17 s, of 50,000 over 120 s (1.25 billion comparisons), holding the project's lock.
-Now:
-- the changed rows are taken out by `EXCEPT`, a set operation, hashed or sorted, never a loop;
-- the other days are read by an index range per (person, value), a LATERAL subquery, so the
-  table is never scanned whole for them either.
+Now the changed rows are taken out by `EXCEPT`, a set operation, hashed or sorted, never a
+loop; the join that reads the other days is left to the planner as before (read by an index
+range per (person, value) instead, a LATERAL subquery, the 1M-event load of `make bench` took
+135 s instead of 104 s: 3.5-4.2 s per batch in this trigger once trait changes came in).
 The function also loses 0021's branches for a key dropped at once: since migration 0022 the
 DELETE trigger does not fire while `pulse.dropping_key` is set, so they did nothing but read the
 setting for every statement.
@@ -31,7 +31,7 @@ depends_on = None
 
 # `rows`: the changed rows (project_id, key, value, person_id, day, events). With {sign} -1 (the
 # deleted rows), the deltas are those of adding them to what is left, negated. Only `old_days`
-# differs from 0021 (the module docstring); the rest computes the coverage as it did.
+# differs from 0021 (EXCEPT instead of NOT EXISTS); the rest computes the coverage as it did.
 COVERAGE_DELTAS = """
     WITH changed AS ({rows}),
     span AS (
@@ -39,13 +39,11 @@ COVERAGE_DELTAS = """
         FROM changed GROUP BY 1, 2, 3, 4
     ),
     old_days AS (
-        SELECT s.project_id, s.key, s.value, s.person_id, v.day
-        FROM span s CROSS JOIN LATERAL (
-            SELECT v.day FROM person_day_values v
-            WHERE v.project_id = s.project_id AND v.person_id = s.person_id
-              AND v.day BETWEEN s.lo AND s.hi AND v.key = s.key AND v.value = s.value
-            OFFSET 0
-        ) v
+        SELECT v.project_id, v.key, v.value, v.person_id, v.day
+        FROM person_day_values v
+        JOIN span s ON s.project_id = v.project_id AND s.person_id = v.person_id
+                   AND s.key = v.key AND s.value = v.value
+        WHERE v.day BETWEEN s.lo AND s.hi
         EXCEPT
         SELECT project_id, key, value, person_id, day FROM changed
     ),
