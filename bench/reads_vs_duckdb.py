@@ -36,9 +36,10 @@ that long, and the cross-check would fail if one did; events are read from a day
 range on, which also favours DuckDB), the same sessions split by plan (`?breakdown=plan`: under
 each plan the person's events carried on the session's day), paths (depth 3 after the first
 "Home", consecutive repeats collapsed, persons per edge, 20 edges per step: the read-time SQL
-Pulse itself ran before it kept edge counts, migration 0013), and the lifecycle per day (new,
+Pulse itself ran before it kept edge counts, migration 0013), the lifecycle per day (new,
 returning, resurrecting, dormant: each person's first day over all their events, their active
-days of the range and the day before it).
+days of the range and the day before it) and the stickiness histogram of the ISO weeks the range
+overlaps (persons by their number of active days in each).
 Every DuckDB answer must equal the gateway's for that range (asserted), so both compute the
 same thing.
 
@@ -531,6 +532,20 @@ FROM days d LEFT JOIN counted c USING (x) LEFT JOIN gone g USING (x)
 ORDER BY d.x
 """
 
+# The stickiness histogram per ISO week (SPEC §4): persons by their number of active days in each
+# week overlapping the range (whole weeks, as the read reports them).
+STICKINESS_SQL = """
+WITH per_person AS (
+    SELECT date_trunc('week', CAST(ts AS DATE)) AS period, person,
+           count(DISTINCT CAST(ts AS DATE)) AS days
+    FROM events
+    WHERE ts >= date_trunc('week', CAST($lo AS TIMESTAMP))
+      AND ts < date_trunc('week', CAST($hi AS TIMESTAMP) - INTERVAL 1 DAY) + INTERVAL 7 DAY
+    GROUP BY 1, 2
+)
+SELECT CAST(period AS DATE), days, count(*) FROM per_person GROUP BY 1, 2 ORDER BY 1, 2
+"""
+
 PATHS_SQL = """
 WITH ev AS (
     SELECT person, ts, event, lag(event) OVER (PARTITION BY person ORDER BY ts, event) AS prev
@@ -698,6 +713,17 @@ def duck_lifecycle(db: duckdb.DuckDBPyConnection, span: tuple[date, date]) -> li
     ]
 
 
+def duck_stickiness(db: duckdb.DuckDBPyConnection, span: tuple[date, date]) -> list[dict[str, Any]]:
+    histograms: dict[date, list[int]] = {}
+    monday = span[0] - timedelta(days=span[0].weekday())
+    while monday <= span[1]:
+        histograms[monday] = [0] * 7
+        monday += timedelta(days=7)
+    for period, days, persons in db.execute(STICKINESS_SQL, _bounds(span)).fetchall():
+        histograms[period][days - 1] = persons
+    return [{"start": str(p), "histogram": h} for p, h in histograms.items()]
+
+
 def duck_paths(db: duckdb.DuckDBPyConnection, span: tuple[date, date]) -> list[dict[str, Any]]:
     params = {
         **_bounds(span),
@@ -815,6 +841,7 @@ def cross_check(answers: dict[str, Any], duck: dict[str, Any]) -> None:
     check("activity by plan", answers["activity_by_plan"]["breakdown"], duck["activity_by_plan"])
     check("paths", answers["paths"]["edges"], duck["paths"])
     check("lifecycle", answers["lifecycle"]["periods"], duck["lifecycle"])
+    check("stickiness", answers["stickiness"]["periods"], duck["stickiness"])
 
 
 # ---------------------------------------------------------------- run
@@ -854,6 +881,7 @@ def run(env: dict[str, str]) -> list[Figure]:
         "activity_by_plan": lambda: duck_activity_by_plan(db, reference),
         "paths": lambda: duck_paths(db, reference),
         "lifecycle": lambda: duck_lifecycle(db, reference),
+        "stickiness": lambda: duck_stickiness(db, reference),
         "funnel_all_days": lambda: duck_funnel(db, everything),
     }
     duck_seconds, duck_answers = {}, {}
@@ -893,6 +921,7 @@ def run(env: dict[str, str]) -> list[Figure]:
             [],
         ),
         Endpoint("lifecycle", lambda s: f"/v1/lifecycle?from={s[0]}&to={s[1]}&period=day", []),
+        Endpoint("stickiness", lambda s: f"/v1/stickiness?from={s[0]}&to={s[1]}&period=week", []),
     ]
     answers = measure_gateway(env, loaded, endpoints)
     cross_check(answers, duck_answers)
@@ -952,6 +981,12 @@ def run(env: dict[str, str]) -> list[Figure]:
             "lifecycle_30_days_gateway_p95_vs_duckdb",
             1 / p95["lifecycle"],
             1 / duck_seconds["lifecycle"],
+            speed,
+        ),
+        Figure(
+            "stickiness_weeks_of_30_days_gateway_p95_vs_duckdb",
+            1 / p95["stickiness"],
+            1 / duck_seconds["stickiness"],
             speed,
         ),
         Figure(

@@ -30,6 +30,7 @@ import httpx
 import pytest
 
 from deploy.local.stack import Postgres, free_port, postgres_bin
+from services.common.settings import GatewaySettings
 from tests.support import oracle
 from tests.support.crash_load import random_events, segment_message
 from tests.support.services import Pipeline, ServiceProcess
@@ -37,6 +38,8 @@ from tests.support.services import Pipeline, ServiceProcess
 START = date(2026, 9, 1)
 BATCH_SIZE = 100
 GROUP = "e2e-dbcrash.metrics"
+# How long the gateway may reuse a read of a project's version (the pipeline's default).
+STALENESS_SECONDS = GatewaySettings.model_fields["read_cache_staleness_seconds"].default
 
 
 def _psql(database: Postgres, sql: str) -> str:
@@ -159,10 +162,14 @@ def test_lost_commits_and_an_outage_change_no_number(
     # is back. The gateway's reads answer 503 with Retry-After, never a 500.
     logged = pipeline.metrics.log.stat().st_size
     database.stop()
+    stopped = time.monotonic()
     ingest_ready = httpx.get(f"{pipeline.ingest.url}/readyz")
     during = random_events(rng, 500)
     _send(pipeline, project["write_key"], during)
     day = {"from": START.isoformat(), "to": START.isoformat()}
+    # The gateway may reuse a version it read before the stop for this long, and with it a
+    # cached answer (the status polled just above): the reads come after that.
+    time.sleep(max(0.0, stopped + STALENESS_SECONDS - time.monotonic()))
     reads = [
         httpx.get(
             f"{pipeline.gateway.url}{path}",

@@ -5,8 +5,9 @@ and `alias` (previousId -> userId). Its label is the smallest id of the componen
 the component alone, so the final labels do not depend on the order in which links and events
 arrive. When a link joins two components, every row stored under the larger label is moved to
 the smaller one — identities, daily activity, per-event activity, first and last days, and the
-activity and retention rollups — and the survivor's sessions and funnel attempts are
-recomputed, so days already counted for an anonymous id now count for the person, once.
+activity, retention and per-period (lifecycle, stickiness) rollups — and the survivor's sessions
+and funnel attempts are recomputed, so days already counted for an anonymous id now count for
+the person, once.
 
 Callers hold the project's advisory lock (exclusive when merging), so labels cannot change
 between resolving them and writing rows under them.
