@@ -4,7 +4,7 @@ new: first active in the period; returning: active in this and the previous peri
 resurrecting: active now, not in the previous period, not new; dormant: active in the previous
 period but not now (reported negative). Whole calendar periods overlapping the range, read from
 the rollup the metrics service keeps per period (`lifecycle_periods`: persons active, and those
-of them active in the period before too; services/metrics/aggregates/lifecycle.py) and the new
+of them active in the period before too; services/metrics/aggregates/periods.py) and the new
 users of `activity_daily`: a few rows per period, whatever its persons.
 """
 
