@@ -31,6 +31,8 @@ from datetime import date
 
 import asyncpg
 
+from services.metrics.aggregates.rollup import contribute
+
 KINDS = "(VALUES ('day'), ('week'), ('month')) AS k(kind)"
 
 # A period's start; the start of the one before it and after it. Days are the project's: no zone.
@@ -157,8 +159,4 @@ async def add_batch(
 async def persons_contribution(
     conn: asyncpg.Connection, people: Sequence[tuple[int, str]], sign: int
 ) -> None:
-    if people:
-        ordered = sorted(set(people))
-        await conn.execute(
-            PERSONS_CONTRIBUTION, [p[0] for p in ordered], [p[1] for p in ordered], sign
-        )
+    await contribute(conn, PERSONS_CONTRIBUTION, people, sign)

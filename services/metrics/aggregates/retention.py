@@ -20,6 +20,8 @@ from datetime import date
 
 import asyncpg
 
+from services.metrics.aggregates.rollup import contribute
+
 UPSERT_DAYS = """
 INSERT INTO retention_days AS r (project_id, cohort, day, persons)
 SELECT project_id, cohort, day, sum(persons) FROM day_deltas GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
@@ -102,8 +104,4 @@ async def add_batch(
 async def persons_contribution(
     conn: asyncpg.Connection, people: Sequence[tuple[int, str]], sign: int
 ) -> None:
-    if people:
-        ordered = sorted(set(people))
-        await conn.execute(
-            PERSONS_CONTRIBUTION, [p[0] for p in ordered], [p[1] for p in ordered], sign
-        )
+    await contribute(conn, PERSONS_CONTRIBUTION, people, sign)

@@ -154,11 +154,17 @@ async def add_batch(
     await conn.execute(ADD_BATCH, project_ids, person_ids, days, events)
 
 
+async def contribute(
+    conn: asyncpg.Connection, statement: str, people: Sequence[tuple[int, str]], sign: int
+) -> None:
+    """Run a rollup's whole-contribution `statement` ($1 project ids, $2 person labels, $3 the
+    sign) for `people`, in key order (rows are written in the order concurrent batches take)."""
+    if people:
+        ordered = sorted(set(people))
+        await conn.execute(statement, [p[0] for p in ordered], [p[1] for p in ordered], sign)
+
+
 async def persons_contribution(
     conn: asyncpg.Connection, people: Sequence[tuple[int, str]], sign: int
 ) -> None:
-    if people:
-        ordered = sorted(set(people))
-        await conn.execute(
-            PERSONS_CONTRIBUTION, [p[0] for p in ordered], [p[1] for p in ordered], sign
-        )
+    await contribute(conn, PERSONS_CONTRIBUTION, people, sign)
