@@ -28,7 +28,7 @@ import asyncpg
 
 from services.common.logging import get_logger
 from services.metrics.store import REGISTER_KEYS
-from services.metrics.walk import LOCK_PROJECT, pending_forever
+from services.metrics.walk import LOCK_PROJECT, pending_forever, run_chunks
 
 log = get_logger(__name__)
 
@@ -67,10 +67,7 @@ async def drop_chunk(pool: asyncpg.Pool, keys: Sequence[str], rows: int = CHUNK_
 async def drop_pending(pool: asyncpg.Pool, keys: Sequence[str], rows: int = CHUNK_ROWS) -> int:
     """Run chunks until no drop is pending (or only ones another process works on); the
     chunks run."""
-    chunks = 0
-    while await drop_chunk(pool, keys, rows) is not None:
-        chunks += 1
-    return chunks
+    return await run_chunks(lambda: drop_chunk(pool, keys, rows))
 
 
 async def drop_forever(pool: asyncpg.Pool, keys: Sequence[str], poll_seconds: float = 1.0) -> None:

@@ -97,12 +97,17 @@ async def walk_chunk(pool: asyncpg.Pool, walk: Walk, chunk_persons: int = 1000) 
         return len(persons)
 
 
-async def walk_pending(pool: asyncpg.Pool, walk: Walk, chunk_persons: int = 1000) -> int:
-    """Run chunks until no job runs (or only ones another process walks); the chunks run."""
+async def run_chunks(chunk: Callable[[], Awaitable[object | None]]) -> int:
+    """Run `chunk` until it finds nothing to do (None); how many chunks ran."""
     chunks = 0
-    while await walk_chunk(pool, walk, chunk_persons) is not None:
+    while await chunk() is not None:
         chunks += 1
     return chunks
+
+
+async def walk_pending(pool: asyncpg.Pool, walk: Walk, chunk_persons: int = 1000) -> int:
+    """Run chunks until no job runs (or only ones another process walks); the chunks run."""
+    return await run_chunks(lambda: walk_chunk(pool, walk, chunk_persons))
 
 
 async def walk_forever(pool: asyncpg.Pool, walk: Walk, poll_seconds: float = 1.0) -> None:
