@@ -19,6 +19,7 @@ import asyncpg
 
 from bench.harness import Figure
 from bench.sessions_apply import BATCH, visit_events
+from services.common.db import create_pool
 from services.metrics.breakdown_backfill import BACKFILL
 from services.metrics.gc_tuning import gc_tuned
 from services.metrics.parse import ParsedBatch
@@ -61,7 +62,7 @@ async def _round(pool: asyncpg.Pool, seed: int) -> tuple[float, float]:
 
 def run(env: dict[str, str]) -> list[Figure]:
     async def measure() -> tuple[float, float]:
-        pool = await asyncpg.create_pool(env["DATABASE_URL"], min_size=1, max_size=2)
+        pool = await create_pool(env["DATABASE_URL"])
         try:
             rounds = [await _round(pool, seed) for seed in range(ROUNDS)]
             return max(r[0] for r in rounds), max(r[1] for r in rounds)

@@ -18,9 +18,8 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
-import asyncpg
-
 from bench.harness import Figure
+from services.common.db import create_pool
 from services.common.events import EventRecord
 from services.metrics.gc_tuning import gc_tuned
 from services.metrics.parse import ParsedBatch
@@ -62,7 +61,7 @@ async def _apply_timed(store: Store, events: list[EventRecord]) -> float:
 
 
 async def _measure(url: str) -> tuple[float, float]:
-    pool = await asyncpg.create_pool(url, min_size=1, max_size=2)
+    pool = await create_pool(url)
     try:
         project_id = await new_project(pool)
         store = Store(pool, f"bench-late-{uuid.uuid4()}")

@@ -88,6 +88,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from bench.dashboard import BIN, process
 from bench.harness import Figure
 from deploy.local.stack import free_port
+from services.common.db import create_pool
 from services.common.events import EventRecord
 from services.common.funnels import FunnelDefinition, Step
 from services.common.settings import MetricsSettings
@@ -344,7 +345,7 @@ class Loaded:
 
 
 async def load_pulse(url: str, raws: list[Raw]) -> Loaded:
-    pool = await asyncpg.create_pool(url, min_size=1, max_size=2)
+    pool = await create_pool(url)
     try:
         project_id, read_key = await _new_project(pool)
         streamed = await _define_funnel(pool, project_id, "complete")

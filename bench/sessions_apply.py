@@ -33,6 +33,7 @@ import services.metrics.aggregates.identity as identity_module
 import services.metrics.aggregates.paths as paths_module
 import services.metrics.store as store_module
 from bench.harness import Figure
+from services.common.db import create_pool
 from services.common.events import EventRecord
 from services.common.settings import MetricsSettings
 from services.metrics.gc_tuning import gc_tuned
@@ -132,7 +133,7 @@ async def _rate(pool: asyncpg.Pool, configuration: str, seed: int) -> float:
 
 def run(env: dict[str, str]) -> list[Figure]:
     async def measure() -> dict[str, float]:
-        pool = await asyncpg.create_pool(env["DATABASE_URL"], min_size=1, max_size=2)
+        pool = await create_pool(env["DATABASE_URL"])
         try:
             rates: dict[str, list[float]] = {c: [] for c in CONFIGURATIONS}
             for round_ in range(ROUNDS):

@@ -17,6 +17,7 @@ from typing import Any
 import asyncpg
 from fastapi import FastAPI
 
+from services.common.db import create_pool
 from services.common.http import install_error_handlers, install_health_routes
 from services.common.kafka import ensure_topics
 from services.common.logging import get_logger
@@ -41,7 +42,7 @@ def create_app(settings: MetricsSettings) -> FastAPI:
         # backfills, sessions rebuild), the dropped keys' deletes, /readyz.
         # None opened up front: a service started while PostgreSQL is down waits for it as a
         # running one does (the consumer's first claim is retried, runner.py), /readyz says so.
-        pool = await asyncpg.create_pool(settings.database_url, min_size=0, max_size=7)
+        pool = await create_pool(settings.database_url, min_size=0, max_size=7)
         await ensure_topics(settings)
         runner = Runner(settings, pool)
         task = asyncio.create_task(runner.run(), name="consumer")

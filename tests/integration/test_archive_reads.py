@@ -120,8 +120,8 @@ async def test_late_events_read_a_bounded_part_of_a_long_history(db: Db) -> None
     late = [e for person in range(PERSONS) for e in _late(project_id, person)]
     plans = await apply_explained(db, late, "archive-reads", ["plan"], analyze=True)
     examined: dict[str, float] = {}  # statement -> most archive rows one of its scans examined
-    for query, plan in plans:
-        scans = list(_archive_scans(plan))
+    for query, explained in plans:
+        scans = list(_archive_scans(explained["Plan"]))
         if scans:
             examined[query] = max(examined.get(query, 0), *scans)
 

@@ -55,7 +55,7 @@ async def _batch_estimates(db: Db, persons: int) -> dict[str, list[float]]:
     plans = await apply_explained(
         db, events, "batch-plans", server_settings={"plan_cache_mode": "force_generic_plan"}
     )
-    estimates = {query: list(_unnest_rows(plan)) for query, plan in plans}
+    estimates = {query: list(_unnest_rows(explained["Plan"])) for query, explained in plans}
     return {
         statement: estimates[statement] for statement in [rollup.ADD_BATCH, retention.ADD_BATCH]
     }

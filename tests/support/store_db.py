@@ -62,14 +62,15 @@ async def apply_explained(
 ) -> list[tuple[str, dict[str, Any]]]:
     """Apply one batch through the real Store on a connection of its own, with `auto_explain`
     sending back each statement's plan (executed, with row counts, when `analyze`): the
-    (query text, plan) pairs in the order they ran."""
+    (query text, explain output) pairs in the order they ran; the plan is its "Plan", JIT
+    compilation its "JIT"."""
     plans: list[tuple[str, dict[str, Any]]] = []
 
     def keep_plan(_: asyncpg.Connection, message: asyncpg.PostgresLogMessage) -> None:
         text = message.message
         if text.startswith("duration:") and "plan:" in text:
             explained = orjson.loads(text.split("plan:", 1)[1])
-            plans.append((explained["Query Text"], explained["Plan"]))
+            plans.append((explained["Query Text"], explained))
 
     conn = await asyncpg.connect(db.url, server_settings=server_settings)
     try:
