@@ -39,7 +39,9 @@ each plan the person's events carried on the session's day), paths (depth 3 afte
 Pulse itself ran before it kept edge counts, migration 0013), the lifecycle per day (new,
 returning, resurrecting, dormant: each person's first day over all their events, their active
 days of the range and the day before it) and the stickiness histogram of the ISO weeks the range
-overlaps (persons by their number of active days in each).
+overlaps (persons by their number of active days in each), and the same split by plan (per plan,
+persons by the number of days of each week they were active carrying it: read from
+`person_day_values` at read time, where the unsplit histogram reads a rollup).
 Every DuckDB answer must equal the gateway's for that range (asserted), so both compute the
 same thing.
 
@@ -547,6 +549,20 @@ WITH per_person AS (
 SELECT CAST(period AS DATE), days, count(*) FROM per_person GROUP BY 1, 2 ORDER BY 1, 2
 """
 
+# The same split by plan: per value, persons by the number of days of each week they were active
+# carrying it (the read's rule, services/gateway/queries/stickiness.py).
+STICKINESS_BY_PLAN_SQL = """
+WITH per_person AS (
+    SELECT plan, date_trunc('week', CAST(ts AS DATE)) AS period, person,
+           count(DISTINCT CAST(ts AS DATE)) AS days
+    FROM events
+    WHERE plan IS NOT NULL AND ts >= date_trunc('week', CAST($lo AS TIMESTAMP))
+      AND ts < date_trunc('week', CAST($hi AS TIMESTAMP) - INTERVAL 1 DAY) + INTERVAL 7 DAY
+    GROUP BY 1, 2, 3
+)
+SELECT plan, CAST(period AS DATE), days, count(*) FROM per_person GROUP BY 1, 2, 3
+"""
+
 PATHS_SQL = """
 WITH ev AS (
     SELECT person, ts, event, lag(event) OVER (PARTITION BY person ORDER BY ts, event) AS prev
@@ -714,15 +730,33 @@ def duck_lifecycle(db: duckdb.DuckDBPyConnection, span: tuple[date, date]) -> li
     ]
 
 
-def duck_stickiness(db: duckdb.DuckDBPyConnection, span: tuple[date, date]) -> list[dict[str, Any]]:
+def _weeks(span: tuple[date, date]) -> dict[date, list[int]]:
+    """An empty histogram per ISO week the range overlaps."""
     histograms: dict[date, list[int]] = {}
     monday = span[0] - timedelta(days=span[0].weekday())
     while monday <= span[1]:
         histograms[monday] = [0] * 7
         monday += timedelta(days=7)
+    return histograms
+
+
+def duck_stickiness(db: duckdb.DuckDBPyConnection, span: tuple[date, date]) -> list[dict[str, Any]]:
+    histograms = _weeks(span)
     for period, days, persons in db.execute(STICKINESS_SQL, _bounds(span)).fetchall():
         histograms[period][days - 1] = persons
     return [{"start": str(p), "histogram": h} for p, h in histograms.items()]
+
+
+def duck_stickiness_by_plan(
+    db: duckdb.DuckDBPyConnection, span: tuple[date, date]
+) -> list[dict[str, Any]]:
+    by_plan: dict[str, dict[date, list[int]]] = {}
+    for plan, period, days, persons in db.execute(STICKINESS_BY_PLAN_SQL, _bounds(span)).fetchall():
+        by_plan.setdefault(plan, _weeks(span))[period][days - 1] = persons
+    return [
+        {"value": plan, "periods": [{"start": str(p), "histogram": h} for p, h in weeks.items()]}
+        for plan, weeks in sorted(by_plan.items())
+    ]
 
 
 def duck_paths(db: duckdb.DuckDBPyConnection, span: tuple[date, date]) -> list[dict[str, Any]]:
@@ -843,6 +877,9 @@ def cross_check(answers: dict[str, Any], duck: dict[str, Any]) -> None:
     check("paths", answers["paths"]["edges"], duck["paths"])
     check("lifecycle", answers["lifecycle"]["periods"], duck["lifecycle"])
     check("stickiness", answers["stickiness"]["periods"], duck["stickiness"])
+    check(
+        "stickiness by plan", answers["stickiness_by_plan"]["breakdown"], duck["stickiness_by_plan"]
+    )
 
 
 # ---------------------------------------------------------------- run
@@ -883,6 +920,7 @@ def run(env: dict[str, str]) -> list[Figure]:
         "paths": lambda: duck_paths(db, reference),
         "lifecycle": lambda: duck_lifecycle(db, reference),
         "stickiness": lambda: duck_stickiness(db, reference),
+        "stickiness_by_plan": lambda: duck_stickiness_by_plan(db, reference),
         "funnel_all_days": lambda: duck_funnel(db, everything),
     }
     duck_seconds, duck_answers = {}, {}
@@ -923,6 +961,11 @@ def run(env: dict[str, str]) -> list[Figure]:
         ),
         Endpoint("lifecycle", lambda s: f"/v1/lifecycle?from={s[0]}&to={s[1]}&period=day", []),
         Endpoint("stickiness", lambda s: f"/v1/stickiness?from={s[0]}&to={s[1]}&period=week", []),
+        Endpoint(
+            "stickiness_by_plan",
+            lambda s: f"/v1/stickiness?from={s[0]}&to={s[1]}&period=week&breakdown=plan",
+            [],
+        ),
     ]
     answers = measure_gateway(env, loaded, endpoints)
     cross_check(answers, duck_answers)
@@ -988,6 +1031,12 @@ def run(env: dict[str, str]) -> list[Figure]:
             "stickiness_weeks_of_30_days_gateway_p95_vs_duckdb",
             1 / p95["stickiness"],
             1 / duck_seconds["stickiness"],
+            speed,
+        ),
+        Figure(
+            "stickiness_by_plan_weeks_of_30_days_gateway_p95_vs_duckdb",
+            1 / p95["stickiness_by_plan"],
+            1 / duck_seconds["stickiness_by_plan"],
             speed,
         ),
         Figure(
