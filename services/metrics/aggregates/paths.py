@@ -264,8 +264,9 @@ ON CONFLICT (name) DO NOTHING
 """
 
 # The batch's nonzero deltas, staged by COPY (staging.py), names as their ids and days as the
-# ordinals they are computed in: made into dates by the upsert, not by Python (a date object
-# made per day and taken apart again by the COPY cost about 0.3 s per 400k deltas).
+# ordinals they are computed in, made dates by the upsert: building the rows with a date object
+# per day (which the COPY takes apart again) took 0.21 s per 400k deltas in Python, 0.11 s
+# without them and without a list of the nonzero deltas first (write_edges).
 STAGED_EDGES = StagedTable(
     "staged_path_edge_deltas",
     "project_id int, anchor_id int, after bool, last_start int, prev_day int, step_day int, "
