@@ -723,6 +723,7 @@ async def test_a_dropped_keys_values_go_a_chunk_at_a_time_beside_batches(db: Db)
             "activity_value_daily",
             "session_value_minutes",
             "session_value_durations",
+            "stickiness_value_periods",
         ):
             counts[table] = await db.pool.fetchval(
                 f"SELECT count(*) FROM {table} WHERE project_id = $1 AND key = 'plan'", project_id

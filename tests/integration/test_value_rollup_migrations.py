@@ -1,8 +1,8 @@
-"""Migrations 0020, 0021 and 0024 fill their rollups from the data already there: what their
-upgrades compute from `sessions`, `person_day_values` and `person_days` equals what the triggers
-and the batches kept, batch by batch, while the metrics Store wrote them (late events, a merge,
-two keys): the session histograms per value, `activity_value_daily`, `lifecycle_periods` and
-`stickiness_periods`.
+"""Migrations 0020, 0021, 0024 and 0025 fill their rollups from the data already there: what
+their upgrades compute from `sessions`, `person_day_values` and `person_days` equals what the
+triggers and the batches kept, batch by batch, while the metrics Store wrote them (late events, a
+merge, two keys): the session histograms per value, `activity_value_daily`, `lifecycle_periods`,
+`stickiness_periods` and `stickiness_value_periods`.
 
 A database of its own: the test downgrades and upgrades it.
 """
@@ -42,6 +42,9 @@ FROM lifecycle_periods WHERE active <> 0 OR continuing <> 0
 UNION ALL
 SELECT 'stickiness', project_id, kind, period, '', active_days, persons, 0, 0, 0
 FROM stickiness_periods WHERE persons <> 0
+UNION ALL
+SELECT 'stickiness ' || key, project_id, kind, period, value, active_days, persons, 0, 0, 0
+FROM stickiness_value_periods WHERE persons <> 0
 ORDER BY 1, 2, 3, 4, 5, 6
 """
 
@@ -97,7 +100,9 @@ async def test_the_upgrade_fills_what_the_triggers_kept(
         for rollup in ("minutes", "durations", "activity")
         for key in ("plan", "country")
     } | {("lifecycle", kind) for kind in ("day", "week", "month")} | {
-        ("stickiness", kind) for kind in ("week", "month")
+        (f"stickiness{key}", kind)
+        for key in ("", " plan", " country")
+        for kind in ("week", "month")
     }
 
     monkeypatch.setenv("DATABASE_URL", db.url)

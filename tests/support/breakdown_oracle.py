@@ -174,7 +174,7 @@ def stickiness_breakdown(
 ) -> list[dict]:  # type: ignore[type-arg]
     """[{"value", "periods"}] as /v1/stickiness?breakdown= reports them: per value, persons by
     the number of days of the period they were active carrying it; the values with the most
-    persons in the range's periods."""
+    persons summed over the range's periods (a person counts once per period)."""
     lo = oracle._period_start(start, period)
     hi = oracle._shift(oracle._period_start(stop, period), period, 1)
     days: dict[str, dict[str, set[date]]] = defaultdict(lambda: defaultdict(set))
@@ -182,7 +182,12 @@ def stickiness_breakdown(
         if lo <= day < hi:
             for value in carried:
                 days[value][who].add(day)
-    ranked = sorted(days, key=lambda v: (-len(days[v]), v))[:MAX_VALUES]
+
+    def person_periods(value: str) -> int:
+        return len({(who, oracle._period_start(d, period)) for who, ds in days[value].items()
+                    for d in ds})  # fmt: skip
+
+    ranked = sorted(days, key=lambda v: (-person_periods(v), v))[:MAX_VALUES]
     return [
         {"value": v, "periods": oracle.stickiness_of(days[v], start, stop, period)}
         for v in sorted(ranked)

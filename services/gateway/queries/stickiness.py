@@ -2,9 +2,11 @@
 
 Read from the rollup the metrics service keeps per period (`stickiness_periods`: persons by
 number of active days; services/metrics/aggregates/periods.py). Split by a breakdown value, from
-person_day_values: per value, persons by the number of days of the period they were active
+the per-value rollup triggers keep as the image of person_day_values (`stickiness_value_periods`,
+migration 0025): per value, persons by the number of days of the period they were active
 carrying it (a person who upgrades midweek counts under free with the days before, under vip
-with the days after); the 50 values with the most persons in the range.
+with the days after); the 50 values with the most persons summed over the range's periods (a
+person active under a value in two weeks counts twice: the rollup holds no person).
 """
 
 from __future__ import annotations
@@ -31,19 +33,16 @@ WHERE project_id = :project AND kind = :period AND period >= :lo AND period < :h
 
 STICKINESS_BY_VALUE_SQL = text(
     """
-WITH per_person AS (
-    SELECT value, date_trunc(:period, day)::date AS period, person_id, count(*) AS active_days
-    FROM person_day_values
-    WHERE project_id = :project AND key = :key AND day >= :lo AND day < :hi
-    GROUP BY 1, 2, 3
+WITH buckets AS (
+    SELECT value, period, active_days, persons FROM stickiness_value_periods
+    WHERE project_id = :project AND key = :key AND kind = :period
+      AND period >= :lo AND period < :hi AND persons <> 0
 ),
 top AS (
-    SELECT value FROM per_person GROUP BY value
-    ORDER BY count(DISTINCT person_id) DESC, value COLLATE "C" LIMIT :limit
+    SELECT value FROM buckets GROUP BY value
+    ORDER BY sum(persons) DESC, value COLLATE "C" LIMIT :limit
 )
-SELECT value, period, active_days, count(*) AS persons
-FROM per_person WHERE value IN (SELECT value FROM top)
-GROUP BY 1, 2, 3
+SELECT value, period, active_days, persons FROM buckets WHERE value IN (SELECT value FROM top)
 """
 )
 
