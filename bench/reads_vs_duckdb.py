@@ -40,8 +40,8 @@ Pulse itself ran before it kept edge counts, migration 0013), the lifecycle per 
 returning, resurrecting, dormant: each person's first day over all their events, their active
 days of the range and the day before it) and the stickiness histogram of the ISO weeks the range
 overlaps (persons by their number of active days in each), and the same split by plan (per plan,
-persons by the number of days of each week they were active carrying it: read from
-`person_day_values` at read time, where the unsplit histogram reads a rollup).
+persons by the number of days of each week they were active carrying it: the rollup
+`stickiness_value_periods`, migration 0025).
 Every DuckDB answer must equal the gateway's for that range (asserted), so both compute the
 same thing.
 
