@@ -12,15 +12,12 @@ to PostgreSQL's choice, here the generic plan.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from services.common.events import EventRecord
 from services.metrics.aggregates import retention, rollup
 from services.metrics.plans import PLANNED_FROM_ROWS
-from tests.support.store_db import Db, apply_explained, new_project
+from tests.support.store_db import Db, apply_explained, new_project, one_day_events
 
 GENERIC_ROWS = 10.0  # the generic plan's estimate for an array parameter
 
@@ -36,20 +33,7 @@ def _unnest_rows(plan: dict[str, Any]) -> Iterator[float]:
 async def _batch_estimates(db: Db, persons: int) -> dict[str, list[float]]:
     """The row estimates of the two statements' arrays for a batch of `persons` person-days
     (one event each), on a connection that plans generically by default."""
-    project_id = await new_project(db.pool)
-    at = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
-    events = [
-        EventRecord(
-            project_id=project_id,
-            message_id=str(uuid.uuid4()),
-            received_at=datetime.now(UTC),
-            timestamp=at + timedelta(seconds=n),
-            type="track",
-            event="Home",
-            user_id=f"u{n}",
-        )
-        for n in range(persons)
-    ]
+    events = one_day_events(await new_project(db.pool), persons, persons)
     # A startup setting, not a SET: `custom_plans` returns to the default after its block, and a
     # session's SET would not survive that.
     plans = await apply_explained(

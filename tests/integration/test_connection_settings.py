@@ -10,33 +10,16 @@ compiled; without them (on a server that can JIT at all) some are, so the check 
 
 from __future__ import annotations
 
-import uuid
-from datetime import UTC, datetime, timedelta
-
 from sqlalchemy import text
 
 from services.common.db import SERVER_SETTINGS, create_engine, create_pool
-from services.common.events import EventRecord
 from services.common.settings import CommonSettings
-from tests.support.store_db import Db, apply_explained, new_project
+from tests.support.store_db import Db, apply_explained, new_project, one_day_events
 
 
 async def _compiled(db: Db, server_settings: dict[str, str]) -> list[str]:
     """The statements of one batch that PostgreSQL JIT-compiled, every statement a candidate."""
-    project_id = await new_project(db.pool)
-    at = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
-    events = [
-        EventRecord(
-            project_id=project_id,
-            message_id=str(uuid.uuid4()),
-            received_at=datetime.now(UTC),
-            timestamp=at + timedelta(minutes=n),
-            type="track",
-            event="Home",
-            user_id=f"u{n % 5}",
-        )
-        for n in range(20)
-    ]
+    events = one_day_events(await new_project(db.pool), 20, 5)
     plans = await apply_explained(
         db,
         events,

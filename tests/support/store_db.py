@@ -6,6 +6,7 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -37,6 +38,24 @@ async def new_project(pool: asyncpg.Pool, timezone: str = "UTC") -> int:
             f"pr_{tag}",
         )
     )
+
+
+def one_day_events(project_id: int, count: int, persons: int) -> list[EventRecord]:
+    """`count` "Home" track events of `persons` users (u0, u1, ...) in turn, a second apart on
+    2026-03-02."""
+    at = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+    return [
+        EventRecord(
+            project_id=project_id,
+            message_id=str(uuid.uuid4()),
+            received_at=datetime.now(UTC),
+            timestamp=at + timedelta(seconds=n),
+            type="track",
+            event="Home",
+            user_id=f"u{n % persons}",
+        )
+        for n in range(count)
+    ]
 
 
 class _OneConnection:
