@@ -76,7 +76,7 @@ import tempfile
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -470,7 +470,7 @@ SESSIONS_BY_PLAN_SQL = (
     + """,
 carried AS (
     SELECT DISTINCT person, CAST(ts AS DATE) AS day, plan FROM events
-    WHERE plan IS NOT NULL AND ts >= CAST($lo AS TIMESTAMP) AND ts < CAST($hi AS TIMESTAMP)
+    WHERE ts >= CAST($lo AS TIMESTAMP) AND ts < CAST($hi AS TIMESTAMP)
 )
 SELECT c.plan, CAST(s.start_ts AS DATE) AS day, count(*) AS sessions, sum(s.seconds) AS seconds,
        sum(s.n) AS events, count(*) FILTER (WHERE s.n = 1) AS bounces,
@@ -482,11 +482,12 @@ GROUP BY 1, 2 ORDER BY 1, 2
 )
 
 # DAU, WAU and MAU per plan (persons who carried it on the day / within the 7 / 30 days ending
-# there) and the events that carried it, as /v1/activity?breakdown=plan counts them.
+# there) and the events that carried it, as /v1/activity?breakdown=plan counts them; a NULL plan
+# is the null group, as in every split by plan below.
 ACTIVITY_BY_PLAN_SQL = """
 WITH carried AS (
     SELECT person, CAST(ts AS DATE) AS day, plan, count(*) AS n FROM events
-    WHERE plan IS NOT NULL AND ts >= CAST($lo AS TIMESTAMP) - INTERVAL 29 DAY
+    WHERE ts >= CAST($lo AS TIMESTAMP) - INTERVAL 29 DAY
       AND ts < CAST($hi AS TIMESTAMP)
     GROUP BY 1, 2, 3
 ),
@@ -556,7 +557,7 @@ WITH per_person AS (
     SELECT plan, date_trunc('week', CAST(ts AS DATE)) AS period, person,
            count(DISTINCT CAST(ts AS DATE)) AS days
     FROM events
-    WHERE plan IS NOT NULL AND ts >= date_trunc('week', CAST($lo AS TIMESTAMP))
+    WHERE ts >= date_trunc('week', CAST($lo AS TIMESTAMP))
       AND ts < date_trunc('week', CAST($hi AS TIMESTAMP) - INTERVAL 1 DAY) + INTERVAL 7 DAY
     GROUP BY 1, 2, 3
 )
@@ -688,21 +689,26 @@ def duck_sessions(db: duckdb.DuckDBPyConnection, span: tuple[date, date]) -> lis
     return _sessions_days(span, rows)
 
 
+def _null_last(plans: Collection[str | None]) -> list[str | None]:
+    """The plans in order, then None (the null group), as the gateway lists a split."""
+    return [*sorted(p for p in plans if p is not None), *([None] if None in plans else [])]
+
+
 def duck_sessions_by_plan(
     db: duckdb.DuckDBPyConnection, span: tuple[date, date]
 ) -> list[dict[str, Any]]:
-    by_plan: dict[str, dict[date, tuple[Any, ...]]] = defaultdict(dict)
+    by_plan: dict[str | None, dict[date, tuple[Any, ...]]] = defaultdict(dict)
     for plan, *row in db.execute(SESSIONS_BY_PLAN_SQL, _bounds(span)).fetchall():
         by_plan[plan][row[0]] = tuple(row)
     return [
-        {"value": plan, "days": _sessions_days(span, by_plan[plan])} for plan in sorted(by_plan)
+        {"value": plan, "days": _sessions_days(span, by_plan[plan])} for plan in _null_last(by_plan)
     ]
 
 
 def duck_activity_by_plan(
     db: duckdb.DuckDBPyConnection, span: tuple[date, date]
 ) -> list[dict[str, Any]]:
-    by_plan: dict[str, dict[date, tuple[int, ...]]] = defaultdict(dict)
+    by_plan: dict[str | None, dict[date, tuple[int, ...]]] = defaultdict(dict)
     for plan, day, *counts in db.execute(ACTIVITY_BY_PLAN_SQL, _bounds(span)).fetchall():
         by_plan[plan][day] = tuple(counts)
     days = [span[0] + timedelta(days=i) for i in range((span[1] - span[0]).days + 1)]
@@ -718,7 +724,7 @@ def duck_activity_by_plan(
                 for d in days
             ],
         }
-        for plan in sorted(by_plan)
+        for plan in _null_last(by_plan)
     ]
 
 
@@ -750,12 +756,15 @@ def duck_stickiness(db: duckdb.DuckDBPyConnection, span: tuple[date, date]) -> l
 def duck_stickiness_by_plan(
     db: duckdb.DuckDBPyConnection, span: tuple[date, date]
 ) -> list[dict[str, Any]]:
-    by_plan: dict[str, dict[date, list[int]]] = {}
+    by_plan: dict[str | None, dict[date, list[int]]] = {}
     for plan, period, days, persons in db.execute(STICKINESS_BY_PLAN_SQL, _bounds(span)).fetchall():
         by_plan.setdefault(plan, _weeks(span))[period][days - 1] = persons
     return [
-        {"value": plan, "periods": [{"start": str(p), "histogram": h} for p, h in weeks.items()]}
-        for plan, weeks in sorted(by_plan.items())
+        {
+            "value": plan,
+            "periods": [{"start": str(p), "histogram": h} for p, h in by_plan[plan].items()],
+        }
+        for plan in _null_last(by_plan)
     ]
 
 

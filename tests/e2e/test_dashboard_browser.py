@@ -65,6 +65,11 @@ def series(drawn: list[dict[str, str]], name: str) -> list[tuple[str, int]]:
     return [(p["x"], int(p["y"])) for p in drawn if p["series"] == name]
 
 
+def group(split: dict[str, Any]) -> str:
+    """A split's group as the page keys its line: the value, "" for the null group (None)."""
+    return split["value"] if split["value"] is not None else ""
+
+
 async def wait_until(page: Page, script: str, arg: Any = None, within: float = 15) -> None:
     """Poll `script` in the page until it is truthy (wait_for_function would need unsafe-eval,
     which the page's Content-Security-Policy rightly refuses)."""
@@ -214,13 +219,13 @@ async def test_dashboard_draws_what_the_api_says(pipeline: Pipeline, browser: Br
     assert await page.input_value("#breakdown-key") == "plan"
     split = pipeline.read("/v1/activity", key, breakdown="plan", **span)
     assert {"free", "vip"} <= {s["value"] for s in split["breakdown"]}
-    top = sorted(
-        split["breakdown"], key=lambda s: (-sum(d["events"] for d in s["days"]), s["value"])
-    )
+    # the null group (value None: events without a plan) is the line keyed "value-"
+    assert None in {s["value"] for s in split["breakdown"]}
+    top = sorted(split["breakdown"], key=lambda s: (-sum(d["events"] for d in s["days"]), group(s)))
     drawn = await points(page, "breakdown")
-    assert {p["series"] for p in drawn} == {f"value-{s['value']}" for s in top[:8]}
+    assert {p["series"] for p in drawn} == {f"value-{group(s)}" for s in top[:8]}
     for values in top[:8]:
-        assert series(drawn, f"value-{values['value']}") == [
+        assert series(drawn, f"value-{group(values)}") == [
             (d["date"], d["dau"]) for d in values["days"]
         ]
 
@@ -246,7 +251,7 @@ async def test_dashboard_draws_what_the_api_says(pipeline: Pipeline, browser: Br
     for values in by_plan["breakdown"]:
         (histogram,) = [p["histogram"] for p in values["periods"] if p["start"] == start]
         if sum(histogram):  # a line per plan with persons active that week
-            want[f"value-{values['value']}"] = [(str(i + 1), n) for i, n in enumerate(histogram)]
+            want[f"value-{group(values)}"] = [(str(i + 1), n) for i, n in enumerate(histogram)]
     assert {"value-free", "value-vip"} <= set(want)
     drawn = await points(page, "stickiness")
     assert {name: series(drawn, name) for name in {p["series"] for p in drawn}} == want
@@ -394,10 +399,10 @@ async def test_dashboard_draws_what_the_api_says(pipeline: Pipeline, browser: Br
     assert {"free", "vip"} <= {s["value"] for s in by_plan}
     drawn = await points(page, "sessions")
     assert {p["series"] for p in drawn} == {
-        f"{figure}-{s['value']}" for s in by_plan for figure in ("sessions", "median")
+        f"{figure}-{group(s)}" for s in by_plan for figure in ("sessions", "median")
     }
     for values in by_plan:
-        name = values["value"]
+        name = group(values)
         assert series(drawn, f"sessions-{name}") == [
             (d["date"], d["sessions"]) for d in values["days"]
         ]
@@ -446,7 +451,7 @@ async def test_dashboard_draws_what_the_api_says(pipeline: Pipeline, browser: Br
     await page.click("#refresh")
     await wait_until(page, "() => document.querySelector('#breakdown-backfill').hidden")
     want = {
-        (f"value-{s['value']}", d["date"], d["dau"])
+        (f"value-{group(s)}", d["date"], d["dau"])
         for s in by_source["breakdown"]
         for d in s["days"]
     }

@@ -144,9 +144,11 @@ def test_activity_breakdown_by_plan(pipeline: Pipeline) -> None:
     query = {"from": "2026-04-02", "to": "2026-04-02", "breakdown": "plan"}
     got = pipeline.read("/v1/activity", project["read_key"], **query)
     assert got["days"][0]["dau"] == 3
+    # c sent no plan: the null group, last (an empty cell in CSV)
     assert [(s["value"], s["days"][0]["dau"]) for s in got["breakdown"]] == [
         ("free", 1),
         ("vip", 1),
+        (None, 1),
     ]
     csv = httpx.get(
         f"{pipeline.gateway.url}/v1/activity",
@@ -157,6 +159,7 @@ def test_activity_breakdown_by_plan(pipeline: Pipeline) -> None:
         "value,date,dau,wau,mau,events",
         "free,2026-04-02,1,1,1,1",
         "vip,2026-04-02,1,1,1,1",
+        ",2026-04-02,1,1,1,1",
     ]
     untracked = httpx.get(
         f"{pipeline.gateway.url}/v1/activity",

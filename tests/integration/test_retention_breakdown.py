@@ -482,8 +482,11 @@ async def test_a_merge_applies_the_users_traits_to_the_devices_events(db: Db) ->
     await _assert_oracle(db, project_id, [*device, sets, link], query)
     async with db.engine.connect() as conn:
         series = await read_breakdown(conn, project_id, "plan", _at(1).date(), _at(3).date())
-    # Day 1 08:00 was before the trait was set; day 2's event is after it: vip.
-    assert [(s.value, [d.dau for d in s.days]) for s in series] == [("vip", [0, 1, 0])]
+    # Day 1 08:00 was before the trait was set (the null group); day 2's event is after it: vip.
+    assert [(s.value, [d.dau for d in s.days]) for s in series] == [
+        ("vip", [0, 1, 0]),
+        (None, [1, 0, 0]),
+    ]
 
 
 async def test_a_key_tracked_later_takes_identify_traits_sent_before_it(db: Db) -> None:
@@ -505,27 +508,35 @@ async def test_a_key_tracked_later_takes_identify_traits_sent_before_it(db: Db) 
 
     async with db.engine.connect() as conn:
         assert await _backfill(conn, project_id, "plan") == "running"
-    # Only what came after: user-s has vip as of day 1 (kept though untracked), user-p no plan.
-    assert await dau() == {("vip", 3): 1}
+    # Only what came after: user-s has vip as of day 1 (kept though untracked), user-p no plan
+    # (the null group).
+    assert await dau() == {("vip", 3): 1, (None, 3): 1}
     assert await walk_pending(db.pool, BACKFILL, 1) == 3  # one chunk per person, 1 empty
     async with db.engine.connect() as conn:
         assert await _backfill(conn, project_id, "plan") == "complete"
     # user-s: vip from 08:00 on day 1 (the tracks are at 10:00); user-p: free on day 1.
-    assert await dau() == {("vip", 1): 1, ("vip", 2): 1, ("vip", 3): 1, ("free", 1): 1}
+    assert await dau() == {
+        ("vip", 1): 1,
+        ("vip", 2): 1,
+        ("vip", 3): 1,
+        ("free", 1): 1,
+        (None, 3): 1,
+    }
     query: Query = ("day", "on", None, None, 2)
     await _assert_oracle(db, project_id, before + after, query, start=_at(1).date())
 
 
 async def test_sessions_split_by_the_values_their_persons_carried_that_day(db: Db) -> None:
     """Numbers by hand: a session counts under each value its person carried on its day, and
-    under none when they carried none."""
+    in the null group when some of their events that day carried none."""
 
     def at(person: str, day: int, hour: int, minute: int, prop: str | None = None) -> ValuedEvent:
         when = _at(day, hour) + timedelta(minutes=minute)
         return ValuedEvent(oracle.SentEvent(str(uuid.uuid4()), "track", person, when, "view"), prop)
 
     events = [
-        # a: a 25-minute session of 3 events and a bounce, on a day a's events say vip
+        # a: a 25-minute session of 3 events and a bounce, on a day one of a's events says vip
+        # and the others nothing: under vip and the null group
         at("user-a", 1, 10, 0, prop="vip"),
         at("user-a", 1, 10, 10),
         at("user-a", 1, 10, 25),
@@ -533,7 +544,7 @@ async def test_sessions_split_by_the_values_their_persons_carried_that_day(db: D
         # b: one 20-minute session of 2 events, free then vip: under both
         at("user-b", 1, 9, 0, prop="free"),
         at("user-b", 1, 9, 20, prop="vip"),
-        # c: a 5-minute session with no value: in no group
+        # c: a 5-minute session with no value: the null group only
         at("user-c", 2, 8, 0),
         at("user-c", 2, 8, 5),
     ]
@@ -560,6 +571,16 @@ async def test_sessions_split_by_the_values_their_persons_carried_that_day(db: D
                 {"date": day1.isoformat(), "sessions": 3, "median_seconds": 1200.0,
                  "mean_seconds": 900.0, "events_per_session": 2.0, "bounce_rate": 0.3333},
                 {"date": day2.isoformat(), **none},
+            ],
+        },
+        {
+            "value": None,
+            "days": [
+                # a's two: durations 1500 and 0, 4 events, one bounce
+                {"date": day1.isoformat(), "sessions": 2, "median_seconds": 750.0,
+                 "mean_seconds": 750.0, "events_per_session": 2.0, "bounce_rate": 0.5},
+                {"date": day2.isoformat(), "sessions": 1, "median_seconds": 300.0,
+                 "mean_seconds": 300.0, "events_per_session": 2.0, "bounce_rate": 0.0},
             ],
         },
     ]  # fmt: skip

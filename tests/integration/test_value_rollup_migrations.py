@@ -1,8 +1,9 @@
-"""Migrations 0020, 0021, 0024 and 0025 fill their rollups from the data already there: what
+"""Migrations 0020, 0021, 0024, 0025 and 0026 fill their rollups from the data already there: what
 their upgrades compute from `sessions`, `person_day_values` and `person_days` equals what the
 triggers and the batches kept, batch by batch, while the metrics Store wrote them (late events, a
-merge, two keys): the session histograms per value, `activity_value_daily`, `lifecycle_periods`,
-`stickiness_periods` and `stickiness_value_periods`.
+merge, two keys, events without a value): the session histograms per value,
+`activity_value_daily`, `lifecycle_periods`, `stickiness_periods`, `stickiness_value_periods`
+and the null group's `person_day_values` rows.
 
 A database of its own: the test downgrades and upgrades it.
 """
@@ -21,6 +22,7 @@ from alembic import command
 from services.common.events import EventRecord
 from services.common.migrate import alembic_config
 from services.common.settings import CommonSettings
+from services.common.values import NO_VALUE
 from services.metrics.parse import ParsedBatch
 from services.metrics.store import Store
 from tests.support.store_db import Db, new_project
@@ -48,10 +50,14 @@ FROM stickiness_value_periods WHERE persons <> 0
 ORDER BY 1, 2, 3, 4, 5, 6
 """
 
+VALUES = "SELECT * FROM person_day_values ORDER BY project_id, key, value, day, person_id"
+
 
 def _events(project_id: int, rng: random.Random) -> list[EventRecord]:
     start = datetime(2026, 4, 1, tzinfo=UTC)
     now = datetime.now(UTC)
+    # a fifth of the events without a plan: the null group
+    plans = [{"plan": "free"}, {"plan": "vip"}, {"plan": "free"}, {"plan": "vip"}, {}]
     out = []
     for _ in range(600):  # in no time order: late and out-of-order events
         n = rng.randrange(12)
@@ -64,7 +70,7 @@ def _events(project_id: int, rng: random.Random) -> list[EventRecord]:
                 type="track",
                 event=rng.choice(["view", "buy"]),
                 anonymous_id=f"device-{n}",
-                properties={"plan": rng.choice(["free", "vip"]), "country": rng.choice("ab")},
+                properties={"country": rng.choice("ab"), **plans[rng.randrange(len(plans))]},
                 timestamp=at,
                 received_at=now,
             )
@@ -104,6 +110,13 @@ async def test_the_upgrade_fills_what_the_triggers_kept(
         for key in ("", " plan", " country")
         for kind in ("week", "month")
     }
+    values = [tuple(r) for r in await db.pool.fetch(VALUES)]
+    # every rollup of `plan` has a null group (NO_VALUE); `country`, always set, has none
+    for rollup in ("minutes", "durations", "activity"):
+        assert {r[2] for r in kept if r[0] == rollup and r[4] == NO_VALUE} == {"plan"}, rollup
+    stickiness = {r[0] for r in kept if r[0].startswith("stickiness ") and r[4] == NO_VALUE}
+    assert stickiness == {"stickiness plan"}
+    assert {r[1] for r in values if r[2] == NO_VALUE} == {"plan"}
 
     monkeypatch.setenv("DATABASE_URL", db.url)
     config = alembic_config(CommonSettings())
@@ -113,5 +126,6 @@ async def test_the_upgrade_fills_what_the_triggers_kept(
     conn = await asyncpg.connect(db.url)  # no statement cached before the tables changed
     try:
         assert [tuple(r) for r in await conn.fetch(SNAPSHOT)] == kept
+        assert [tuple(r) for r in await conn.fetch(VALUES)] == values
     finally:
         await conn.close()

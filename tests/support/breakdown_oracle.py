@@ -12,6 +12,7 @@ aggregates.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -139,16 +140,24 @@ def retention_breakdown(
     return cohorts(everyone), [{"value": v, "cohorts": cohorts(groups[v])} for v in shown]
 
 
-def carried_values(events: list[ValuedEvent], tz: str = "UTC") -> dict[tuple[str, date], set[str]]:
-    """(person, day) -> the values their active events carried that day."""
+def carried_values(
+    events: list[ValuedEvent], tz: str = "UTC"
+) -> dict[tuple[str, date], set[str | None]]:
+    """(person, day) -> the values their active events carried that day; None when one of
+    them carried no value (the splits' null group)."""
     values = values_as_of(events)
     sent = list({v.sent.message_id: v.sent for v in events}.values())
     person = oracle._people(sent)
-    carried: dict[tuple[str, date], set[str]] = defaultdict(set)
+    carried: dict[tuple[str, date], set[str | None]] = defaultdict(set)
     for e in sent:
-        if e.message_id in values:
-            carried[(person[e.person], oracle.day_of(e, tz))].add(values[e.message_id])
+        if e.type in ACTIVE:
+            carried[(person[e.person], oracle.day_of(e, tz))].add(values.get(e.message_id))
     return carried
+
+
+def _null_last(ranked: list[str | None], groups: Collection[str | None]) -> list[str | None]:
+    """The ranked values in code point order, then the None group if there is one."""
+    return [*sorted(v for v in ranked if v is not None), *([None] if None in groups else [])]
 
 
 def sessions_breakdown(
@@ -156,16 +165,18 @@ def sessions_breakdown(
 ) -> list[dict]:  # type: ignore[type-arg]
     """[{"value", "days"}] as /v1/sessions?breakdown= reports them: a session counts under each
     value its person's active events carried on its day; the values with the most sessions in
-    the range."""
+    the range, then the None group."""
     carried = carried_values(events, tz)
-    by_value: dict[str, list[tuple[date, int, int]]] = defaultdict(list)
+    by_value: dict[str | None, list[tuple[date, int, int]]] = defaultdict(list)
     for who, day, seconds, n in oracle.session_rows([v.sent for v in events], tz):
         if start <= day <= stop:
             for value in carried[(who, day)]:
                 by_value[value].append((day, seconds, n))
-    ranked = sorted(by_value, key=lambda v: (-len(by_value[v]), v))[:MAX_VALUES]
+    valued = [v for v in by_value if v is not None]
+    ranked = sorted(valued, key=lambda v: (-len(by_value[v]), v))[:MAX_VALUES]
     return [
-        {"value": v, "days": oracle.session_days(by_value[v], start, stop)} for v in sorted(ranked)
+        {"value": v, "days": oracle.session_days(by_value[v], start, stop)}
+        for v in _null_last(ranked, by_value)
     ]
 
 
@@ -174,10 +185,11 @@ def stickiness_breakdown(
 ) -> list[dict]:  # type: ignore[type-arg]
     """[{"value", "periods"}] as /v1/stickiness?breakdown= reports them: per value, persons by
     the number of days of the period they were active carrying it; the values with the most
-    persons summed over the range's periods (a person counts once per period)."""
+    persons summed over the range's periods (a person counts once per period), then the None
+    group."""
     lo = oracle._period_start(start, period)
     hi = oracle._shift(oracle._period_start(stop, period), period, 1)
-    days: dict[str, dict[str, set[date]]] = defaultdict(lambda: defaultdict(set))
+    days: dict[str | None, dict[str, set[date]]] = defaultdict(lambda: defaultdict(set))
     for (who, day), carried in carried_values(events, tz).items():
         if lo <= day < hi:
             for value in carried:
@@ -187,8 +199,9 @@ def stickiness_breakdown(
         return len({(who, oracle._period_start(d, period)) for who, ds in days[value].items()
                     for d in ds})  # fmt: skip
 
-    ranked = sorted(days, key=lambda v: (-person_periods(v), v))[:MAX_VALUES]
+    valued = [v for v in days if v is not None]
+    ranked = sorted(valued, key=lambda v: (-person_periods(v), v))[:MAX_VALUES]
     return [
         {"value": v, "periods": oracle.stickiness_of(days[v], start, stop, period)}
-        for v in sorted(ranked)
+        for v in _null_last(ranked, days)
     ]

@@ -347,25 +347,29 @@ def paths(
 def breakdown(
     events: list[SentEvent], values: dict[str, str], start: date, stop: date, tz: str = "UTC"
 ) -> list[dict]:  # type: ignore[type-arg]
-    """Per value: DAU/WAU/MAU/events by day; `values` maps message_id -> the event's value."""
+    """Per value: DAU/WAU/MAU/events by day; `values` maps message_id -> the event's value.
+
+    The active events without one are the None group, listed after the 50 values with the most
+    events (over the range and the 29 days before it)."""
     unique = list({e.message_id: e for e in events}.values())
     person = _people(unique)
-    days: dict[str, dict[str, set[date]]] = defaultdict(lambda: defaultdict(set))
-    counts: dict[str, Counter[date]] = defaultdict(Counter)
+    days: dict[str | None, dict[str, set[date]]] = defaultdict(lambda: defaultdict(set))
+    counts: dict[str | None, Counter[date]] = defaultdict(Counter)
     for e in unique:
         value = values.get(e.message_id)
         day = day_of(e, tz)
-        if e.type in ACTIVE and value is not None and start - timedelta(days=29) <= day <= stop:
+        if e.type in ACTIVE and start - timedelta(days=29) <= day <= stop:
             days[value][person[e.person]].add(day)
             counts[value][day] += 1
-    ranked = sorted(days, key=lambda v: (-sum(counts[v].values()), v))[:50]
+    valued = [v for v in days if v is not None]
+    ranked = sorted(valued, key=lambda v: (-sum(counts[v].values()), v))[:50]
     out = []
-    for value in sorted(ranked):
+    for value in [*sorted(ranked), *([None] if None in days else [])]:
         series = []
         day = start
         while day <= stop:
 
-            def within(width: int, d: date = day, v: str = value) -> int:
+            def within(width: int, d: date = day, v: str | None = value) -> int:
                 lo = d - timedelta(days=width - 1)
                 return sum(1 for ds in days[v].values() if any(lo <= x <= d for x in ds))
 

@@ -24,6 +24,11 @@ const PATHS_DEPTH = 3;
 const PATHS_LIMIT = 10; // edges per step: more would not be legible in the panel
 const BREAKDOWN_LINES = 8; // values drawn, the most active first (the API gives up to 50)
 const NO_VALUE = "\u0000none"; // the <option> of a split's null group (no value can be this)
+// A split's line: its value, or for the null group (value null: events that carried none) "no
+// <key>", keyed by "" (never a value: an empty string is no value).
+const groupName = (s, key) => s.value ?? `no ${key}`;
+const groupKey = (s) => s.value ?? "";
+const byGroup = (a, b) => (groupKey(a) < groupKey(b) ? -1 : 1);
 
 const state = {
   key: sessionStorage.getItem(KEY_STORE),
@@ -235,11 +240,11 @@ async function loadBreakdown({ from, to }) {
   }
   // The API lists values by name; the lines are the most active ones (events in the range).
   const events = (s) => s.days.reduce((total, d) => total + d.events, 0);
-  const top = [...report.breakdown].sort((a, b) => events(b) - events(a) || (a.value < b.value ? -1 : 1)).slice(0, BREAKDOWN_LINES);
+  const top = [...report.breakdown].sort((a, b) => events(b) - events(a) || byGroup(a, b)).slice(0, BREAKDOWN_LINES);
   lineChart(
     panelBody("breakdown"),
     report.days.map((d) => d.date),
-    top.map((s) => ({ name: s.value, key: `value-${s.value}`, values: s.days.map((d) => d.dau) })),
+    top.map((s) => ({ name: groupName(s, key), key: `value-${groupKey(s)}`, values: s.days.map((d) => d.dau) })),
     { label: `daily active users by ${key}` },
   );
 }
@@ -284,12 +289,12 @@ async function loadStickiness({ from, to }) {
   }
   const histogram = (s) => s.periods.find((p) => p.start === chosen.start).histogram;
   const persons = (s) => histogram(s).reduce((sum, n) => sum + n, 0);
-  const top = report.breakdown.filter((s) => persons(s) > 0).sort((a, b) => persons(b) - persons(a) || (a.value < b.value ? -1 : 1)).slice(0, BREAKDOWN_LINES);
+  const top = report.breakdown.filter((s) => persons(s) > 0).sort((a, b) => persons(b) - persons(a) || byGroup(a, b)).slice(0, BREAKDOWN_LINES);
   if (!top.length) {
     setPanelState("stickiness", "empty", `no active users with a ${key} in the ${period} of ${chosen.start}`);
     return;
   }
-  lineChart(chart, days, top.map((s) => ({ name: s.value, key: `value-${s.value}`, values: histogram(s) })), {
+  lineChart(chart, days, top.map((s) => ({ name: groupName(s, key), key: `value-${groupKey(s)}`, values: histogram(s) })), {
     label: `persons by number of active days in the ${period} of ${chosen.start}, by ${key}`,
   });
 }
@@ -559,9 +564,9 @@ async function loadSessions({ from, to }) {
     return;
   }
   const total = (s) => s.days.reduce((sum, d) => sum + d.sessions, 0);
-  const top = [...report.breakdown].sort((a, b) => total(b) - total(a) || (a.value < b.value ? -1 : 1)).slice(0, BREAKDOWN_LINES);
-  lineChart(count, dates, top.map((s) => ({ name: s.value, key: `sessions-${s.value}`, values: s.days.map((d) => d.sessions) })), { height: 180, label: `sessions per day by ${key}` });
-  lineChart(dwell, dates, top.map((s) => ({ name: s.value, key: `median-${s.value}`, values: s.days.map((d) => d.median_seconds) })), {
+  const top = [...report.breakdown].sort((a, b) => total(b) - total(a) || byGroup(a, b)).slice(0, BREAKDOWN_LINES);
+  lineChart(count, dates, top.map((s) => ({ name: groupName(s, key), key: `sessions-${groupKey(s)}`, values: s.days.map((d) => d.sessions) })), { height: 180, label: `sessions per day by ${key}` });
+  lineChart(dwell, dates, top.map((s) => ({ name: groupName(s, key), key: `median-${groupKey(s)}`, values: s.days.map((d) => d.median_seconds) })), {
     height: 180,
     label: `median session duration by ${key}`,
   });

@@ -17,6 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.common.db import PROJECT_LOCK_CLASS
+from services.common.values import NO_VALUE, null_last, shown
 
 MAX_VALUES = 50
 
@@ -80,7 +81,8 @@ DROPPING_SQL = text(
 
 # Per value and day, from `activity_value_daily` (migration 0021: triggers keep it as the image of
 # person_day_values): the 50 values with the most events carried on the range's days and the 29
-# before them (the days its WAU and MAU look at), a line per value over every day of the range.
+# before them (the days its WAU and MAU look at), then the null group (:none, services/common/
+# values.py) if it has any, a line per value over every day of the range.
 BREAKDOWN_SQL = text(
     """
 WITH daily AS (
@@ -89,8 +91,10 @@ WITH daily AS (
       AND day BETWEEN CAST(:start AS date) - 29 AND :stop
 ),
 top AS (
-    SELECT value FROM daily WHERE dau > 0 GROUP BY value
-    ORDER BY sum(events) DESC, value LIMIT :limit
+    (SELECT value FROM daily WHERE dau > 0 AND value <> :none GROUP BY value
+     ORDER BY sum(events) DESC, value LIMIT :limit)
+    UNION ALL
+    SELECT DISTINCT value FROM daily WHERE dau > 0 AND value = :none
 )
 SELECT t.value, g.d::date AS day, coalesce(d.dau, 0) AS dau, coalesce(d.wau, 0) AS wau,
        coalesce(d.mau, 0) AS mau, coalesce(d.events, 0) AS events
@@ -111,14 +115,14 @@ class ValueDay(BaseModel):
 
 
 class BreakdownSeries(BaseModel):
-    value: str
+    value: str | None  # None: the events that carried no value (the null group)
     days: list[ValueDay]
 
 
 class BreakdownRow(BaseModel):
     """One CSV line of a breakdown."""
 
-    value: str
+    value: str | None
     date: date
     dau: int
     wau: int
@@ -131,14 +135,21 @@ async def read_breakdown(
 ) -> list[BreakdownSeries]:
     rows = await conn.execute(
         BREAKDOWN_SQL,
-        {"project": project_id, "key": key, "start": start, "stop": stop, "limit": MAX_VALUES},
+        {
+            "project": project_id,
+            "key": key,
+            "start": start,
+            "stop": stop,
+            "limit": MAX_VALUES,
+            "none": NO_VALUE,
+        },
     )
     series: dict[str, list[ValueDay]] = defaultdict(list)
     for r in rows:
         series[r.value].append(
             ValueDay(date=r.day, dau=r.dau, wau=r.wau, mau=r.mau, events=r.events)
         )
-    return [BreakdownSeries(value=v, days=d) for v, d in series.items()]
+    return [BreakdownSeries(value=shown(v), days=series[v]) for v in null_last(list(series))]
 
 
 class TrackedKey(BaseModel):

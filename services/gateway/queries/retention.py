@@ -25,6 +25,7 @@ from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from services.common.values import NO_VALUE
 from services.gateway.queries.periods import period_start, periods_between
 
 RetentionPeriod = Literal["day", "week"]
@@ -59,7 +60,10 @@ counted AS (
     WHERE :mode = 'on_or_after' GROUP BY cohort, person_id
 )"""
 
-# Members by the value they carried on their first day (one row per value; NULL: none). The top
+# Members by the value they carried on their first day (one row per value; NULL: none). The rows
+# of the events that carried none (:none, services/common/values.py) are left out: a member who
+# carried a value that day belongs to its group only, unlike the activity split, where a person
+# counts under the null group too on a day some of their events carried no value. The top
 # values are ranked in code point order on ties (COLLATE "C"), as Python sorts them.
 VALUE_CTES = """,
 members AS (
@@ -67,7 +71,7 @@ members AS (
     FROM cohorts c
     LEFT JOIN person_day_values v
         ON v.project_id = :project AND v.key = :key
-        AND v.person_id = c.person_id AND v.day = c.first_day
+        AND v.person_id = c.person_id AND v.day = c.first_day AND v.value <> :none
 ),
 top AS (
     SELECT value FROM members WHERE value IS NOT NULL
@@ -192,6 +196,7 @@ async def _read(
         "return_event": return_event,
         "key": key,
         "limit": MAX_VALUES,
+        "none": NO_VALUE,
     }
     if period == "day" and start_event is None and return_event is None and key is None:
         sql = ROLLUP_SQL

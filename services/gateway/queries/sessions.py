@@ -26,6 +26,8 @@ from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from services.common.values import NO_VALUE, null_last, shown
+
 
 class SessionsDay(BaseModel):
     date: date
@@ -86,10 +88,11 @@ ORDER BY 1
 
 # Sessions split by a breakdown value (SPEC §4 Breakdowns): a session counts under each value its
 # person carried on the session's day (person_day_values: the values of their active events that
-# day), as a person counts under each in the activity breakdown; sessions of persons without a
-# value that day are in no group. Read like SESSIONS_SQL, from the same two grains per (key,
-# value), which triggers keep as the image of that join (migration 0020): the 50 values with the
-# most sessions in the range, a line per value and day.
+# day), as a person counts under each in the activity breakdown; a person whose active events
+# carried no value that day puts their sessions in the null group too (:none, services/common/
+# values.py). Read like SESSIONS_SQL, from the same two grains per (key, value), which triggers
+# keep as the image of that join (migration 0020): the 50 values with the most sessions in the
+# range, then the null group, a line per value and day.
 SESSIONS_BY_VALUE_SQL = text(
     """
 WITH m AS (
@@ -100,8 +103,10 @@ WITH m AS (
     WHERE project_id = :project AND key = :key AND day BETWEEN :start AND :stop
 ),
 top AS (
-    SELECT value FROM m GROUP BY value
-    ORDER BY sum(sessions) DESC, value COLLATE "C" LIMIT :limit
+    (SELECT value FROM m WHERE value <> :none GROUP BY value
+     ORDER BY sum(sessions) DESC, value COLLATE "C" LIMIT :limit)
+    UNION ALL
+    SELECT DISTINCT value FROM m WHERE value = :none
 ),
 middle AS (
     SELECT m.value, m.day, m.minute, m.upto - m.sessions AS before, p.pos
@@ -144,14 +149,14 @@ MAX_VALUES = 50
 
 
 class SessionsSeries(BaseModel):
-    value: str
+    value: str | None  # None: the null group
     days: list[SessionsDay]
 
 
 class SessionsRow(BaseModel):
     """One CSV line of a breakdown."""
 
-    value: str
+    value: str | None
     date: date
     sessions: int
     median_seconds: float | None
@@ -197,9 +202,16 @@ async def read_sessions_breakdown(
 ) -> list[SessionsSeries]:
     rows = await conn.execute(
         SESSIONS_BY_VALUE_SQL,
-        {"project": project_id, "key": key, "start": start, "stop": stop, "limit": MAX_VALUES},
+        {
+            "project": project_id,
+            "key": key,
+            "start": start,
+            "stop": stop,
+            "limit": MAX_VALUES,
+            "none": NO_VALUE,
+        },
     )
     series: dict[str, list[SessionsDay]] = defaultdict(list)
     for r in rows:
         series[r.value].append(_day(r))
-    return [SessionsSeries(value=v, days=d) for v, d in series.items()]
+    return [SessionsSeries(value=shown(v), days=series[v]) for v in null_last(list(series))]

@@ -6,7 +6,8 @@ the per-value rollup triggers keep as the image of person_day_values (`stickines
 migration 0025): per value, persons by the number of days of the period they were active
 carrying it (a person who upgrades midweek counts under free with the days before, under vip
 with the days after); the 50 values with the most persons summed over the range's periods (a
-person active under a value in two weeks counts twice: the rollup holds no person).
+person active under a value in two weeks counts twice: the rollup holds no person), then the
+null group: persons by the number of days they were active with an event that carried no value.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from services.common.values import NO_VALUE, null_last, shown
 from services.gateway.queries.periods import next_period, periods_between
 
 StickinessPeriod = Literal["week", "month"]
@@ -39,8 +41,10 @@ WITH buckets AS (
       AND period >= :lo AND period < :hi AND persons <> 0
 ),
 top AS (
-    SELECT value FROM buckets GROUP BY value
-    ORDER BY sum(persons) DESC, value COLLATE "C" LIMIT :limit
+    (SELECT value FROM buckets WHERE value <> :none GROUP BY value
+     ORDER BY sum(persons) DESC, value COLLATE "C" LIMIT :limit)
+    UNION ALL
+    SELECT DISTINCT value FROM buckets WHERE value = :none
 )
 SELECT value, period, active_days, persons FROM buckets WHERE value IN (SELECT value FROM top)
 """
@@ -55,14 +59,14 @@ class StickinessRow(BaseModel):
 
 
 class StickinessSeries(BaseModel):
-    value: str
+    value: str | None  # None: the null group
     periods: list[StickinessRow]
 
 
 class StickinessValueRow(BaseModel):
     """One CSV line of a breakdown."""
 
-    value: str
+    value: str | None
     start: date
     histogram: list[int]
 
@@ -96,14 +100,15 @@ async def read_stickiness_breakdown(
     period: StickinessPeriod,
 ) -> list[StickinessSeries]:
     empty, bounds = _histograms(start, stop, period)
-    params = {"project": project_id, "key": key, "limit": MAX_VALUES, **bounds}
+    params = {"project": project_id, "key": key, "limit": MAX_VALUES, "none": NO_VALUE, **bounds}
     by_value: dict[str, dict[date, list[int]]] = {}
     for r in await conn.execute(STICKINESS_BY_VALUE_SQL, params):
         out = by_value.setdefault(r.value, {s: list(h) for s, h in empty.items()})
         out[r.period][r.active_days - 1] = r.persons
     return [
         StickinessSeries(
-            value=v, periods=[StickinessRow(start=s, histogram=h) for s, h in by_value[v].items()]
+            value=shown(v),
+            periods=[StickinessRow(start=s, histogram=h) for s, h in by_value[v].items()],
         )
-        for v in sorted(by_value)
+        for v in null_last(sorted(by_value))
     ]

@@ -1,9 +1,10 @@
 """`GET /v1/activity`: daily DAU/WAU/MAU, new users, events, stickiness (SPEC §5).
 
 With `breakdown=<key>` (a key the project tracks: GET /v1/breakdowns) the response adds the same
-series per value of that key, and `breakdown_backfill`: "running" while the values of the history
-from before the key was tracked are still being filled in, then "complete"; CSV has one line per
-value and day."""
+series per value of that key, then the null group (`"value": null`: the events that carried no
+value), and `breakdown_backfill`: "running" while the values of the history from before the key
+was tracked are still being filled in, then "complete"; CSV has one line per value and day (an
+empty value for the null group)."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """`GET /v1/lifecycle`, `/v1/stickiness`, `/v1/events` (SPEC §5).
 
 `/v1/stickiness` with `breakdown=<key>` (a key the project tracks: GET /v1/breakdowns) adds the
-histograms per value of that key (queries/stickiness.py) and `breakdown_backfill` as
-/v1/activity has it; CSV then has one line per value and period.
+histograms per value of that key (queries/stickiness.py), the null group last as in /v1/activity,
+and `breakdown_backfill` as /v1/activity has it; CSV then has one line per value and period.
 """
 
 from __future__ import annotations

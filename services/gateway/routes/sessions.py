@@ -2,8 +2,8 @@
 
 With `breakdown=<key>` (a key the project tracks: GET /v1/breakdowns) the response adds the same
 figures per value of that key: a session counts under each value its person carried on its day
-(queries/sessions.py), and `breakdown_backfill` as /v1/activity has it; CSV then has one line
-per value and day.
+(queries/sessions.py), the null group last as in /v1/activity, and `breakdown_backfill` as
+/v1/activity has it; CSV then has one line per value and day.
 """
 
 from __future__ import annotations

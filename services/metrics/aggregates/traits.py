@@ -6,7 +6,8 @@ else the trait its person's latest `identify` set at or before it — over all t
 distinct ids, so a merge applies a user's traits to their anonymous events from then on too.
 Times are compared to the second (rounded half up, as archived); two identifies of one person in
 one second that disagree resolve to the larger value, so arrival order never decides. A `null`
-or empty trait leaves the previous value in place.
+or empty trait leaves the previous value in place. An event left without a value counts under
+`NO_VALUE` (services/common/values.py), the splits' null group.
 
 `trait_changes` keeps each identify's values under the distinct id that sent it, for every key,
 not only the tracked ones: a key tracked later is filled in over the history before it from them
@@ -33,6 +34,7 @@ import orjson
 
 from services.common.events import EventRecord
 from services.common.text import MAX_KEY_CHARS
+from services.common.values import NO_VALUE
 from services.metrics.plans import custom_plans
 
 Person = tuple[int, str]  # (project_id, person label)
@@ -236,8 +238,8 @@ async def recompute(
                     times, values = changes.get((person, key), ([], []))
                     k = bisect_right(times, r[2])
                     value = values[k - 1] if k else None
-                if value is not None:
-                    counts[(person[0], key, value, day, person[1])] += 1
+                stored = NO_VALUE if value is None else value  # the split's null group
+                counts[(person[0], key, stored, day, person[1])] += 1
 
     await conn.execute(DELETE_VALUES, projects, persons, [first_day[p] for p in people], list(keys))
     if counts:
