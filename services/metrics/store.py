@@ -147,8 +147,13 @@ class Store:
             await apply_activity(conn, fresh, people, zones, keys)
             await apply_archive(conn, fresh, people, zones)
             await apply_funnels(conn, fresh, people)
-            # Values from a new trait on, and a merged person's whole history, are redone.
-            since = {**retraited, **dict.fromkeys(survivors)}
+            # Values from a new trait on, and a merged person's whole history, are redone. A
+            # merge changes values only through identify traits (now all the person's ids'):
+            # what the events carried moved with their rows (identity.py), so a merged person
+            # none of whose ids has a trait of a tracked key keeps their rows as they are.
+            tracked = {key for project_keys in keys.values() for key in project_keys}
+            retraited_merges = await traits.with_changes(conn, survivors, tracked)
+            since = {**retraited, **dict.fromkeys(sorted(retraited_merges))}
             for project_id, project_keys in keys.items():
                 mine = {person: at for person, at in since.items() if person[0] == project_id}
                 await traits.recompute(conn, mine, zones, project_keys)

@@ -15,15 +15,17 @@ not only the tracked ones: a key tracked later is filled in over the history bef
 value of their own, their person's value as of their time. A trait change changes the values
 of the person's events from its time on, and a merge changes whose changes apply: for the persons
 a batch brings either to, `person_day_values` is recomputed from the archive — from the day of
-the earliest new change, or over the whole history after a merge. So any order, duplication or
-lateness of delivery gives what a full recomputation gives.
+the earliest new change, or over the whole history after a merge (unless none of the merged
+person's ids has a trait of a tracked key: then the merge, which moves the person's rows, changed
+no value). So any order, duplication or lateness of delivery gives what a full recomputation
+gives.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_right
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import date, datetime, time, timedelta
 from itertools import groupby
 from typing import Any
@@ -162,16 +164,26 @@ async def record_changes(
     return [(r["project_id"], r["distinct_id"], r["key"], r["ts"]) for r in changed]
 
 
+async def with_changes(
+    conn: asyncpg.Connection, persons: Collection[Person], keys: Collection[str]
+) -> set[Person]:
+    """The persons one of whose ids has an identify trait of one of `keys`."""
+    if not persons or not keys:
+        return set()
+    people = sorted(persons)
+    rows = await conn.fetch(
+        HAVE_CHANGES, [p[0] for p in people], [p[1] for p in people], sorted(keys)
+    )
+    return {(r[0], r[1]) for r in rows}
+
+
 async def values_as_of(
     conn: asyncpg.Connection, wanted: Sequence[tuple[int, str, str, datetime]]
 ) -> list[str | None]:
     """For each (project, person, key, time): the person's identify trait as of that time."""
     if not wanted:
         return []
-    persons = sorted({(w[0], w[1]) for w in wanted})
-    keys = sorted({w[2] for w in wanted})
-    rows = await conn.fetch(HAVE_CHANGES, [p[0] for p in persons], [p[1] for p in persons], keys)
-    having = {(r[0], r[1]) for r in rows}
+    having = await with_changes(conn, {(w[0], w[1]) for w in wanted}, {w[2] for w in wanted})
     asked = [(i, w) for i, w in enumerate(wanted) if (w[0], w[1]) in having]
     out: list[str | None] = [None] * len(wanted)
     if not asked:
