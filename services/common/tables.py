@@ -213,7 +213,7 @@ sessions = Table(
 # Activity by a breakdown value (PULSE_BREAKDOWN_KEYS): the value an active event carried in its
 # properties, else in context.traits (the person's traits as the SDK knew them at the event), else
 # its person's identify traits as of it; the events that carried none under '' (the splits' null
-# group, services/common/values.py; migration 0026).
+# group, services/common/values.py; migration 0027).
 person_day_values = Table(
     "person_day_values",
     metadata,

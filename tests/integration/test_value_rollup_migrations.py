@@ -1,4 +1,4 @@
-"""Migrations 0020, 0021, 0024, 0025 and 0026 fill their rollups from the data already there: what
+"""Migrations 0020, 0021, 0024, 0025 and 0027 fill their rollups from the data already there: what
 their upgrades compute from `sessions`, `person_day_values` and `person_days` equals what the
 triggers and the batches kept, batch by batch, while the metrics Store wrote them (late events, a
 merge, two keys, events without a value): the session histograms per value,

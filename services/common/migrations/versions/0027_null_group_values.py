@@ -11,14 +11,14 @@ active event counts once in `person_days` and at most once per key in `person_da
 rollups' triggers once, for all its rows. A key still being backfilled is recomputed person by
 person by its walk anyway (services/metrics/breakdown_backfill.py), null group included.
 
-Revision ID: 0026
-Revises: 0025
+Revision ID: 0027
+Revises: 0026
 """
 
 from alembic import op
 
-revision = "0026"
-down_revision = "0025"
+revision = "0027"
+down_revision = "0026"
 branch_labels = None
 depends_on = None
 
