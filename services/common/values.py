@@ -12,6 +12,11 @@ from __future__ import annotations
 NO_VALUE = ""
 
 
+def stored(value: str | None) -> str:
+    """An event's value as `person_day_values` keeps it: none is `NO_VALUE`."""
+    return NO_VALUE if value is None else value
+
+
 def shown(value: str) -> str | None:
     """A stored value as the API reports it: `NO_VALUE` is `null`."""
     return None if value == NO_VALUE else value

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from services.common.events import ACTIVE_TYPES, EventRecord
-from services.common.values import NO_VALUE
+from services.common.values import stored
 from services.metrics.aggregates import periods, retention, traits
 from services.metrics.aggregates.rollup import add_batch
 from services.metrics.plans import planned_for
@@ -102,8 +102,7 @@ async def apply_activity(
     for (project_id, person, key, _), day, value in zip(
         lacking, lacking_days, await traits.values_as_of(conn, lacking), strict=True
     ):
-        stored = NO_VALUE if value is None else value  # the split's null group
-        value_days[(project_id, key, stored, day, person)] += 1
+        value_days[(project_id, key, stored(value), day, person)] += 1  # none: the null group
     if not person_days:
         return
     rows = sorted(person_days)

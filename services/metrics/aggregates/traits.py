@@ -36,7 +36,7 @@ import orjson
 
 from services.common.events import EventRecord
 from services.common.text import MAX_KEY_CHARS
-from services.common.values import NO_VALUE
+from services.common.values import stored
 from services.metrics.plans import custom_plans
 
 Person = tuple[int, str]  # (project_id, person label)
@@ -250,8 +250,7 @@ async def recompute(
                     times, values = changes.get((person, key), ([], []))
                     k = bisect_right(times, r[2])
                     value = values[k - 1] if k else None
-                stored = NO_VALUE if value is None else value  # the split's null group
-                counts[(person[0], key, stored, day, person[1])] += 1
+                counts[(person[0], key, stored(value), day, person[1])] += 1  # none: null group
 
     await conn.execute(DELETE_VALUES, projects, persons, [first_day[p] for p in people], list(keys))
     if counts:
