@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import date
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel
 from sqlalchemy import text
@@ -19,7 +19,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.common.db import PROJECT_LOCK_CLASS
 from services.common.values import NO_VALUE, null_last, shown
 
+# A split lists its MAX_VALUES most active values, then the null group (services/common/values.py).
 MAX_VALUES = 50
+
+
+def split_params(project_id: int, key: str | None) -> dict[str, Any]:
+    """The parameters every split's SQL takes: the project and key, how many values it lists
+    (`:limit`) and the value the null group is stored under (`:none`)."""
+    return {"project": project_id, "key": key, "limit": MAX_VALUES, "none": NO_VALUE}
+
 
 Backfill = Literal["running", "complete"]
 
@@ -134,15 +142,7 @@ async def read_breakdown(
     conn: AsyncConnection, project_id: int, key: str, start: date, stop: date
 ) -> list[BreakdownSeries]:
     rows = await conn.execute(
-        BREAKDOWN_SQL,
-        {
-            "project": project_id,
-            "key": key,
-            "start": start,
-            "stop": stop,
-            "limit": MAX_VALUES,
-            "none": NO_VALUE,
-        },
+        BREAKDOWN_SQL, {**split_params(project_id, key), "start": start, "stop": stop}
     )
     series: dict[str, list[ValueDay]] = defaultdict(list)
     for r in rows:

@@ -25,13 +25,11 @@ from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.common.values import NO_VALUE
+from services.gateway.queries.breakdown import split_params
 from services.gateway.queries.periods import period_start, periods_between
 
 RetentionPeriod = Literal["day", "week"]
 RetentionMode = Literal["on", "on_or_after"]
-
-MAX_VALUES = 50
 
 # `starts` and `returns` are chosen by the caller: any activity (person_days) or one event's
 # rows (person_event_days). {start_rows}/{return_rows} are fixed SQL fragments, never user text.
@@ -185,7 +183,7 @@ async def _read(
 ) -> tuple[list[Cohort], list[RetentionSplit]]:
     starts = periods_between(start, stop, period)
     params: dict[str, Any] = {
-        "project": project_id,
+        **split_params(project_id, key),
         "period": period,
         "step": 7 if period == "week" else 1,
         "first_cohort": starts[0],
@@ -194,9 +192,6 @@ async def _read(
         "mode": mode,
         "start_event": start_event,
         "return_event": return_event,
-        "key": key,
-        "limit": MAX_VALUES,
-        "none": NO_VALUE,
     }
     if period == "day" and start_event is None and return_event is None and key is None:
         sql = ROLLUP_SQL

@@ -26,7 +26,8 @@ from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.common.values import NO_VALUE, null_last, shown
+from services.common.values import null_last, shown
+from services.gateway.queries.breakdown import split_params
 
 
 class SessionsDay(BaseModel):
@@ -145,8 +146,6 @@ ORDER BY t.value COLLATE "C", day
 """
 )
 
-MAX_VALUES = 50
-
 
 class SessionsSeries(BaseModel):
     value: str | None  # None: the null group
@@ -201,15 +200,7 @@ async def read_sessions_breakdown(
     conn: AsyncConnection, project_id: int, key: str, start: date, stop: date
 ) -> list[SessionsSeries]:
     rows = await conn.execute(
-        SESSIONS_BY_VALUE_SQL,
-        {
-            "project": project_id,
-            "key": key,
-            "start": start,
-            "stop": stop,
-            "limit": MAX_VALUES,
-            "none": NO_VALUE,
-        },
+        SESSIONS_BY_VALUE_SQL, {**split_params(project_id, key), "start": start, "stop": stop}
     )
     series: dict[str, list[SessionsDay]] = defaultdict(list)
     for r in rows:

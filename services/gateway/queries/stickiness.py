@@ -19,7 +19,8 @@ from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.common.values import NO_VALUE, null_last, shown
+from services.common.values import null_last, shown
+from services.gateway.queries.breakdown import split_params
 from services.gateway.queries.periods import next_period, periods_between
 
 StickinessPeriod = Literal["week", "month"]
@@ -49,8 +50,6 @@ top AS (
 SELECT value, period, active_days, persons FROM buckets WHERE value IN (SELECT value FROM top)
 """
 )
-
-MAX_VALUES = 50
 
 
 class StickinessRow(BaseModel):
@@ -100,7 +99,7 @@ async def read_stickiness_breakdown(
     period: StickinessPeriod,
 ) -> list[StickinessSeries]:
     empty, bounds = _histograms(start, stop, period)
-    params = {"project": project_id, "key": key, "limit": MAX_VALUES, "none": NO_VALUE, **bounds}
+    params = {**split_params(project_id, key), **bounds}
     by_value: dict[str, dict[date, list[int]]] = {}
     for r in await conn.execute(STICKINESS_BY_VALUE_SQL, params):
         out = by_value.setdefault(r.value, {s: list(h) for s, h in empty.items()})
