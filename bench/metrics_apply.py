@@ -36,7 +36,7 @@ FRESHNESS_SECONDS = 15
 RATE = 1000  # events/s
 
 
-def _events(project_id: int, rng: random.Random) -> list[EventRecord]:
+def random_order_events(project_id: int, rng: random.Random) -> list[EventRecord]:
     start = datetime(2026, 6, 1, tzinfo=UTC)
     now = datetime.now(UTC)
     out = []
@@ -237,7 +237,7 @@ def run(env: dict[str, str]) -> list[Figure]:
             f"pw_{name}",
             f"pr_{name}",
         )
-        events = _events(project_id, random.Random(1))
+        events = random_order_events(project_id, random.Random(1))
         await _create_topics(
             env["KAFKA_BOOTSTRAP_SERVERS"],
             *(service_env[f"PULSE_{k}_TOPIC"] for k in ("EVENTS", "REJECTED", "DLQ")),

@@ -58,7 +58,7 @@ def one_day_events(project_id: int, count: int, persons: int) -> list[EventRecor
     ]
 
 
-class _OneConnection:
+class OneConnection:
     """A pool of one connection, the caller's own: a pool's connections may not keep the log
     listener that receives the plans when they are released."""
 
@@ -100,7 +100,7 @@ async def apply_explained(
             "SET auto_explain.log_timing = off; "
             "SET auto_explain.log_format = json; SET client_min_messages = log"
         )
-        store = Store(_OneConnection(conn), consumer_group, breakdown_keys)
+        store = Store(OneConnection(conn), consumer_group, breakdown_keys)
         await store.apply(ParsedBatch(events=events), {})
     finally:
         conn.remove_log_listener(keep_plan)
