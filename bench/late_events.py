@@ -6,8 +6,9 @@ times, one batch giving each person one event after their last (an append: the k
 answer) and one batch giving each one event an hour before their last (late: sessions, paths
 and funnels read the archive around it). The figure is the late batch's time divided by the
 in-order batch's, best of each, so it reads as "a late event costs N appends". Sessions,
-paths, funnels and traits read a bounded part of a late person's history (README, "Late events
-on long histories"), so the figure should not grow with HISTORY (`PULSE_BENCH_LATE_HISTORY`).
+paths, funnels and traits read a bounded part of a late person's history (docs/performance.md,
+"Late events on long histories"), so the figure should not grow with HISTORY
+(`PULSE_BENCH_LATE_HISTORY`).
 """
 
 from __future__ import annotations

@@ -14,8 +14,8 @@ applies at a time), in three configurations of the same store code:
 Each is measured three times on a fresh project, alternating, best of each kept; both figures
 divide the first rate by one of the others; goal >= 0.7. The projects track no breakdown key
 (the service's default tracks `plan`): with it tracked, the ratio came out the same within the
-rounds' spread (README, Sessions). Kafka is left out on purpose: it costs
-the same in all three, so leaving it out makes the ratios stricter, not kinder.
+rounds' spread (docs/performance.md, "Issue 6's apply ratio"). Kafka is left out on purpose: it
+costs the same in all three, so leaving it out makes the ratios stricter, not kinder.
 """
 
 from __future__ import annotations
