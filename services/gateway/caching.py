@@ -60,6 +60,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import math
 import re
 import time
 from collections import OrderedDict
@@ -381,18 +382,31 @@ class Version:
 
 
 class VersionCache:
-    """The gateway's versions: one PostgreSQL read per project per `staleness` seconds.
+    """The gateway's versions: one PostgreSQL read per project per `staleness` seconds or so.
 
     A version is reused for requests arriving within `staleness` seconds after its read began,
     and concurrent requests share one read. Reads stay consistent with each other (every
     response stored under a version was computed after that version was read), and none is
     more than `staleness` behind the pipeline; 0 reads the version for every request.
     `forget` (after a write) makes the next request read a version begun after it.
+
+    Refresh ahead: a request that finds the version past half its life answers with it at once
+    and starts the next read in the background (one at a time per project), so a project read
+    steadily (polling dashboards) gets a version about every `staleness / 2` seconds and no
+    request waits for one; only a request after a quiet spell, when the version has expired,
+    waits for its read. Waiting for every read instead made the reads at 0.1 s of staleness
+    slower at the p95 than at 0.25 s, under 200 polling clients.
     """
 
-    def __init__(self, app_state: Callable[[], GatewayState], staleness: float) -> None:
+    def __init__(
+        self,
+        app_state: Callable[[], GatewayState],
+        staleness: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._state = app_state
         self._staleness = staleness
+        self._clock = clock
         self._known: dict[int, tuple[float, Version | None]] = {}
         self._reading: dict[int, asyncio.Future[tuple[float, Version | None]]] = {}
         self._written: dict[int, float] = {}  # per project: when its funnels last changed here
@@ -423,7 +437,7 @@ class VersionCache:
             if project is None:
                 return
             project_id = project.id
-        self._written[project_id] = time.monotonic()
+        self._written[project_id] = self._clock()
         self._known.pop(project_id, None)
         self._reading.pop(project_id, None)  # requests from now on start a read of their own
 
@@ -435,25 +449,43 @@ class VersionCache:
 
     async def _version(self, state: GatewayState, project: Project) -> Version | None:
         known = self._known.get(project.id)
-        if known is not None and time.monotonic() - known[0] < self._staleness:
-            return known[1]
-        reading = self._reading.get(project.id)
-        if reading is None:
-            reading = asyncio.ensure_future(self._read(state, project.id))
-            self._reading[project.id] = reading
-            reading.add_done_callback(lambda done: self._done_reading(project.id, done))
-        began, version = await asyncio.shield(reading)
-        if version is not None and began >= self._written.get(project.id, float("-inf")):
-            self._known[project.id] = (began, version)
+        if known is not None:
+            age = self._clock() - known[0]
+            if age < self._staleness:
+                if age >= self._staleness / 2:
+                    self._reading_of(state, project.id)  # refresh ahead, not waited for
+                return known[1]
+        _, version = await asyncio.shield(self._reading_of(state, project.id))
         return version
 
-    def _done_reading(self, project_id: int, reading: asyncio.Future[Any]) -> None:
+    def _reading_of(
+        self, state: GatewayState, project_id: int
+    ) -> asyncio.Future[tuple[float, Version | None]]:
+        """The project's read in flight, or a new one; its result is kept when it ends."""
+        reading = self._reading.get(project_id)
+        if reading is None:
+            reading = asyncio.ensure_future(self._read(state, project_id))
+            self._reading[project_id] = reading
+            reading.add_done_callback(lambda done: self._done_reading(project_id, done))
+        return reading
+
+    def _done_reading(
+        self, project_id: int, reading: asyncio.Future[tuple[float, Version | None]]
+    ) -> None:
         # Only this read's own entry: `forget` may have put a newer read in its place.
         if self._reading.get(project_id) is reading:
             del self._reading[project_id]
+        if reading.cancelled() or reading.exception() is not None:
+            return  # retrieved: a read nobody waits for leaves no unreported error
+        began, version = reading.result()
+        known = self._known.get(project_id)
+        newer = known is None or began > known[0]
+        # A read begun before the last write (`forget`) may predate it: not kept.
+        if version is not None and newer and began >= self._written.get(project_id, -math.inf):
+            self._known[project_id] = (began, version)
 
     async def _read(self, state: GatewayState, project_id: int) -> tuple[float, Version | None]:
-        began = time.monotonic()
+        began = self._clock()
         try:
             async with state.engine.connect() as conn:
                 row = (
