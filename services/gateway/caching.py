@@ -475,8 +475,12 @@ class VersionCache:
         # Only this read's own entry: `forget` may have put a newer read in its place.
         if self._reading.get(project_id) is reading:
             del self._reading[project_id]
-        if reading.cancelled() or reading.exception() is not None:
-            return  # retrieved: a read nobody waits for leaves no unreported error
+        if reading.cancelled():
+            return
+        error = reading.exception()  # retrieved, so a read nobody waits for still reports it
+        if error is not None:
+            log.error("read_cache_version_error", error=repr(error))
+            return
         began, version = reading.result()
         known = self._known.get(project_id)
         newer = known is None or began > known[0]

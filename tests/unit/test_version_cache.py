@@ -8,6 +8,7 @@ import gc
 from typing import Any
 
 from starlette.types import Scope
+from structlog.testing import capture_logs
 
 from services.common.projects import Project
 from services.gateway.caching import Version, VersionCache
@@ -117,7 +118,7 @@ async def test_a_read_begun_before_a_write_is_not_kept() -> None:
     assert versions.reads == 3
 
 
-async def test_a_failed_background_read_is_retrieved_and_the_next_request_reads_again() -> None:
+async def test_a_failed_background_read_is_logged_and_the_next_request_reads_again() -> None:
     clock = Clock()
     versions = Versions(clock)
     await versions(SCOPE)
@@ -131,8 +132,12 @@ async def test_a_failed_background_read_is_retrieved_and_the_next_request_reads_
 
     versions._read = failing  # type: ignore[method-assign]
     clock.now += STALENESS * 0.6
-    await versions(SCOPE)
-    await settle()
+    with capture_logs() as logs:
+        await versions(SCOPE)
+        await settle()
+    assert [(e["event"], e["error"]) for e in logs] == [
+        ("read_cache_version_error", "RuntimeError('lost')")
+    ]
     versions._read = original  # type: ignore[method-assign]
     versions.position = 2
     clock.now += STALENESS * 0.5  # the kept version has expired
