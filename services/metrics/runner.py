@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -36,21 +37,33 @@ RETRY_FIRST_SECONDS = 0.5
 RETRY_MAX_SECONDS = 5.0
 
 
-def batch_is_due(settings: MetricsSettings, pending: int, waited: float, caught_up: bool) -> bool:
-    """Whether to apply the `pending` records, the oldest of which waited `waited` seconds.
+def batch_is_due(settings: MetricsSettings, pending: int, waited: float, behind: float) -> bool:
+    """Whether to apply the `pending` records, the oldest of which waited `waited` seconds, when
+    the broker last reported `behind` more records in the consumer's partitions (inf: unknown).
 
     A full batch or one whose oldest record waited PULSE_BATCH_MAX_SECONDS goes at once. So does
-    one that waited PULSE_BATCH_MIN_SECONDS while the consumer has fetched everything there is
-    (`caught_up`): waiting longer would only add latency, as nothing more is coming soon, and the
-    next batch gathers while this one applies, so batches grow with the apply time. The minimum
-    groups what arrives within it, so a steady stream does not become a transaction per fetch
-    (at 1,000 events/s: 189 batches in 15 s, against 751-789 with no minimum).
+    one that waited PULSE_BATCH_MIN_SECONDS while the consumer holds at least as many records as
+    are left to fetch: it keeps up, and waiting longer would only add latency (the next batch
+    gathers while this one applies, so batches grow with the apply time). A consumer further
+    behind (a backlog after a restart) fills its batches instead, as larger batches apply
+    faster. The minimum groups what arrives within it, so a steady stream does not become a
+    transaction per fetch (at 1,000 events/s: 189 batches in 15 s, against 751-789 with no
+    minimum).
+
+    "Holds at least as many as are left" rather than "has fetched everything" (behind == 0): a
+    few records the fetcher has seen but not handed over yet need not hold a batch back until
+    the maximum. With the broker holding fetches up to 500 ms (see `fetch_max_wait_ms` below),
+    a steady 4,000 events/s went through 45 batches in 15 s, each applied in 0.1 s, at a p95
+    freshness of 0.94-0.97 s under the old rule, and 137 batches at 0.27 s under this one (two
+    more runs: 0.25 and 0.62 s). With fetches held at most 100 ms the consumer was found with
+    nothing left to fetch at every batch of such a run, and the rules' figures came close (p95
+    0.32-0.52 s under this one, 0.54-0.56 s under the old).
     """
     if not pending:
         return False
     if pending >= settings.batch_max_events or waited >= settings.batch_max_seconds:
         return True
-    return caught_up and waited >= settings.batch_min_seconds
+    return behind <= pending and waited >= settings.batch_min_seconds
 
 
 class Runner:
@@ -65,6 +78,11 @@ class Runner:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_partition_fetch_bytes=4 * 1024 * 1024,
+            # How long the broker may hold a fetch that found too little. At Kafka's 500 ms, a
+            # steady 8,000 events/s came in chunks about every 0.4 s (p95 freshness 1.05 s); at
+            # 100 ms, 0.53 s, with no change at 1,000 events/s. An idle consumer then asks the
+            # broker 10 times a second instead of twice.
+            fetch_max_wait_ms=100,
         )
         self._producer = durable_producer(settings)
         self._dead_letters = DeadLetterPublisher(self._producer, settings.dlq_topic)
@@ -167,16 +185,19 @@ class Runner:
 
     def _batch_is_due(self) -> bool:
         waited = time.monotonic() - self._pending_since
-        return batch_is_due(self._settings, len(self._pending), waited, self._caught_up())
+        return batch_is_due(self._settings, len(self._pending), waited, self._behind())
 
-    def _caught_up(self) -> bool:
-        """Every owned partition is fetched up to the end the broker last reported for it."""
+    def _behind(self) -> float:
+        """Records in the owned partitions, up to the ends the broker last reported, that this
+        consumer does not hold yet (inf while an end or a position is unknown)."""
+        behind = 0
         for tp in self._consumer.assignment():
             highwater = self._consumer.highwater(tp)
             expected = self._expected.get((tp.topic, tp.partition))
-            if highwater is None or expected is None or expected < highwater:
-                return False
-        return True
+            if highwater is None or expected is None:
+                return math.inf
+            behind += max(0, highwater - expected)
+        return behind
 
     async def _flush(self) -> None:
         if not self._pending:
