@@ -25,6 +25,7 @@ from services.metrics.aggregates import paths, sessions, traits
 from services.metrics.funnels import maintain
 from services.metrics.parse import ParsedBatch
 from services.metrics.store import Store
+from tests.support.explained import plan_nodes
 from tests.support.store_db import Db, apply_explained, new_project
 
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -91,11 +92,10 @@ def _late(project_id: int, person: int) -> list[EventRecord]:
 
 def _archive_scans(plan: dict[str, Any]) -> Iterator[float]:
     """Rows each scan of `active_events` in an executed plan examined (returned + filtered)."""
-    if plan.get("Relation Name") == "active_events":
-        per_loop = plan["Actual Rows"] + plan.get("Rows Removed by Filter", 0)
-        yield per_loop * plan["Actual Loops"]
-    for child in plan.get("Plans", []):
-        yield from _archive_scans(child)
+    for node in plan_nodes(plan):
+        if node.get("Relation Name") == "active_events":
+            per_loop = node["Actual Rows"] + node.get("Rows Removed by Filter", 0)
+            yield per_loop * node["Actual Loops"]
 
 
 async def test_late_events_read_a_bounded_part_of_a_long_history(db: Db) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 
 from services.metrics.aggregates import retention, rollup
 from services.metrics.plans import PLANNED_FROM_ROWS
+from tests.support.explained import plan_nodes
 from tests.support.store_db import Db, apply_explained, new_project, one_day_events
 
 GENERIC_ROWS = 10.0  # the generic plan's estimate for an array parameter
@@ -24,10 +25,9 @@ GENERIC_ROWS = 10.0  # the generic plan's estimate for an array parameter
 
 def _unnest_rows(plan: dict[str, Any]) -> Iterator[float]:
     """The planner's row estimates of the batch's arrays: both statements unnest them `AS t`."""
-    if plan.get("Node Type") == "Function Scan" and plan.get("Alias") == "t":
-        yield plan["Plan Rows"]
-    for child in plan.get("Plans", []):
-        yield from _unnest_rows(child)
+    for node in plan_nodes(plan):
+        if node.get("Node Type") == "Function Scan" and node.get("Alias") == "t":
+            yield node["Plan Rows"]
 
 
 async def _batch_estimates(db: Db, persons: int) -> dict[str, list[float]]:

@@ -19,7 +19,7 @@ from typing import Any
 from services.common.funnels import FunnelDefinition, Step
 from services.metrics.funnels.evaluate import Attempt
 from services.metrics.funnels.maintain import replace_attempts
-from tests.support.explained import NestedLoopsOnly
+from tests.support.explained import NestedLoopsOnly, plan_nodes
 from tests.support.store_db import Db, new_project
 
 PERSONS = 200
@@ -34,10 +34,9 @@ FROM generate_series(1, $2) AS p, generate_series($3::int, $4::int) AS d
 
 def _scans(plan: dict[str, Any], cte: str) -> Iterator[int]:
     """The loops of each scan of the CTE named `cte` (the rows the statement was given)."""
-    if plan.get("Node Type") == "CTE Scan" and plan.get("CTE Name") == cte:
-        yield plan["Actual Loops"]
-    for child in plan.get("Plans", []):
-        yield from _scans(child, cte)
+    for node in plan_nodes(plan):
+        if node.get("Node Type") == "CTE Scan" and node.get("CTE Name") == cte:
+            yield node["Actual Loops"]
 
 
 def _each_read_once(plans: list[dict[str, Any]], cte: str) -> None:

@@ -10,12 +10,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
-import orjson
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.common.events import EventRecord
 from services.metrics.parse import ParsedBatch
 from services.metrics.store import Store
+from tests.support.explained import explaining
 
 
 @dataclass
@@ -85,24 +85,14 @@ async def apply_explained(
     compilation its "JIT"."""
     plans: list[tuple[str, dict[str, Any]]] = []
 
-    def keep_plan(_: asyncpg.Connection, message: asyncpg.PostgresLogMessage) -> None:
-        text = message.message
-        if text.startswith("duration:") and "plan:" in text:
-            explained = orjson.loads(text.split("plan:", 1)[1])
-            plans.append((explained["Query Text"], explained))
+    def keep(explained: dict[str, Any]) -> None:
+        plans.append((explained["Query Text"], explained))
 
     conn = await asyncpg.connect(db.url, server_settings=server_settings)
     try:
-        conn.add_log_listener(keep_plan)
-        await conn.execute(
-            "LOAD 'auto_explain'; SET auto_explain.log_min_duration = 0; "
-            f"SET auto_explain.log_analyze = {'on' if analyze else 'off'}; "
-            "SET auto_explain.log_timing = off; "
-            "SET auto_explain.log_format = json; SET client_min_messages = log"
-        )
-        store = Store(OneConnection(conn), consumer_group, breakdown_keys)
-        await store.apply(ParsedBatch(events=events), {})
+        async with explaining(conn, keep, analyze=analyze):
+            store = Store(OneConnection(conn), consumer_group, breakdown_keys)
+            await store.apply(ParsedBatch(events=events), {})
     finally:
-        conn.remove_log_listener(keep_plan)
         await conn.close()
     return plans
