@@ -38,10 +38,11 @@ each plan the person's events carried on the session's day), paths (depth 3 afte
 "Home", consecutive repeats collapsed, persons per edge, 20 edges per step: the read-time SQL
 Pulse itself ran before it kept edge counts, migration 0013), the lifecycle per day (new,
 returning, resurrecting, dormant: each person's first day over all their events, their active
-days of the range and the day before it) and the stickiness histogram of the ISO weeks the range
-overlaps (persons by their number of active days in each), and the same split by plan (per plan,
-persons by the number of days of each week they were active carrying it: the rollup
-`stickiness_value_periods`, migration 0025).
+days of the range and the day before it), the same split by plan (each person's own status under
+every plan they carried that day, dormant under the plans of the day before) and the stickiness
+histogram of the ISO weeks the range overlaps (persons by their number of active days in each),
+and the same split by plan (per plan, persons by the number of days of each week they were
+active carrying it: the rollup `stickiness_value_periods`, migration 0025).
 Every DuckDB answer must equal the gateway's for that range (asserted), so both compute the
 same thing.
 
@@ -536,6 +537,33 @@ FROM days d LEFT JOIN counted c USING (x) LEFT JOIN gone g USING (x)
 ORDER BY d.x
 """
 
+# The same split by plan (`/v1/lifecycle?breakdown=plan`): each person's own status, counted under
+# every plan their events carried that day; dormant under the plans they carried the day before.
+LIFECYCLE_BY_PLAN_SQL = """
+WITH firsts AS (SELECT person, min(CAST(ts AS DATE)) AS first_day FROM events GROUP BY 1),
+carried AS (
+    SELECT DISTINCT plan, person, CAST(ts AS DATE) AS day FROM events
+    WHERE ts >= CAST($lo AS TIMESTAMP) - INTERVAL 1 DAY AND ts < CAST($hi AS TIMESTAMP)
+),
+active AS (SELECT DISTINCT person, day FROM carried),
+present AS (
+    SELECT c.plan, c.day AS x, f.first_day = c.day AS new,
+           EXISTS (SELECT 1 FROM active b WHERE b.person = c.person AND b.day = c.day - 1) AS was
+    FROM carried c JOIN firsts f USING (person)
+    WHERE c.day >= CAST($lo AS DATE)
+),
+gone AS (
+    SELECT c.plan, c.day + 1 AS x FROM carried c
+    WHERE c.day + 1 < CAST($hi AS DATE)
+      AND NOT EXISTS (SELECT 1 FROM active a WHERE a.person = c.person AND a.day = c.day + 1)
+)
+SELECT plan, x, count(*) FILTER (WHERE new), count(*) FILTER (WHERE was),
+       count(*) FILTER (WHERE NOT new AND NOT was), 0
+FROM present GROUP BY 1, 2
+UNION ALL
+SELECT plan, x, 0, 0, 0, count(*) FROM gone GROUP BY 1, 2
+"""
+
 # The stickiness histogram per ISO week (SPEC §4): persons by their number of active days in each
 # week overlapping the range (whole weeks, as the read reports them).
 STICKINESS_SQL = """
@@ -736,6 +764,28 @@ def duck_lifecycle(db: duckdb.DuckDBPyConnection, span: tuple[date, date]) -> li
     ]
 
 
+def duck_lifecycle_by_plan(
+    db: duckdb.DuckDBPyConnection, span: tuple[date, date]
+) -> list[dict[str, Any]]:
+    days = [span[0] + timedelta(days=n) for n in range((span[1] - span[0]).days + 1)]
+    by_plan: dict[str | None, dict[date, list[int]]] = {}
+    for plan, day, *counts in db.execute(LIFECYCLE_BY_PLAN_SQL, _bounds(span)).fetchall():
+        row = by_plan.setdefault(plan, {d: [0, 0, 0, 0] for d in days})[day]
+        for i, n in enumerate((*counts[:3], -counts[3])):
+            row[i] += n
+    fields = ("new", "returning", "resurrecting", "dormant")
+    return [
+        {
+            "value": plan,
+            "periods": [
+                {"start": str(d), **dict(zip(fields, row, strict=True))}
+                for d, row in by_plan[plan].items()
+            ],
+        }
+        for plan in _null_last(by_plan)
+    ]
+
+
 def _weeks(span: tuple[date, date]) -> dict[date, list[int]]:
     """An empty histogram per ISO week the range overlaps."""
     histograms: dict[date, list[int]] = {}
@@ -885,6 +935,7 @@ def cross_check(answers: dict[str, Any], duck: dict[str, Any]) -> None:
     check("activity by plan", answers["activity_by_plan"]["breakdown"], duck["activity_by_plan"])
     check("paths", answers["paths"]["edges"], duck["paths"])
     check("lifecycle", answers["lifecycle"]["periods"], duck["lifecycle"])
+    check("lifecycle by plan", answers["lifecycle_by_plan"]["breakdown"], duck["lifecycle_by_plan"])
     check("stickiness", answers["stickiness"]["periods"], duck["stickiness"])
     check(
         "stickiness by plan", answers["stickiness_by_plan"]["breakdown"], duck["stickiness_by_plan"]
@@ -928,6 +979,7 @@ def run(env: dict[str, str]) -> list[Figure]:
         "activity_by_plan": lambda: duck_activity_by_plan(db, reference),
         "paths": lambda: duck_paths(db, reference),
         "lifecycle": lambda: duck_lifecycle(db, reference),
+        "lifecycle_by_plan": lambda: duck_lifecycle_by_plan(db, reference),
         "stickiness": lambda: duck_stickiness(db, reference),
         "stickiness_by_plan": lambda: duck_stickiness_by_plan(db, reference),
         "funnel_all_days": lambda: duck_funnel(db, everything),
@@ -969,6 +1021,11 @@ def run(env: dict[str, str]) -> list[Figure]:
             [],
         ),
         Endpoint("lifecycle", lambda s: f"/v1/lifecycle?from={s[0]}&to={s[1]}&period=day", []),
+        Endpoint(
+            "lifecycle_by_plan",
+            lambda s: f"/v1/lifecycle?from={s[0]}&to={s[1]}&period=day&breakdown=plan",
+            [],
+        ),
         Endpoint("stickiness", lambda s: f"/v1/stickiness?from={s[0]}&to={s[1]}&period=week", []),
         Endpoint(
             "stickiness_by_plan",
@@ -1034,6 +1091,12 @@ def run(env: dict[str, str]) -> list[Figure]:
             "lifecycle_30_days_gateway_p95_vs_duckdb",
             1 / p95["lifecycle"],
             1 / duck_seconds["lifecycle"],
+            speed,
+        ),
+        Figure(
+            "lifecycle_by_plan_30_days_gateway_p95_vs_duckdb",
+            1 / p95["lifecycle_by_plan"],
+            1 / duck_seconds["lifecycle_by_plan"],
             speed,
         ),
         Figure(

@@ -39,16 +39,16 @@ forward, so every change and every rebuild step is a new version. A successful P
 project drops this process's known version of it, like a funnel write. (Paths are cut by
 neither setting: their version is the pipeline's.)
 
-The activity, retention, stickiness and sessions reads (`/v1/activity`, `/v1/retention`,
-`/v1/stickiness`, `/v1/sessions`) also depend, with `?breakdown=`, and the list of keys
-(`/v1/breakdowns`) always, on the project's tracked keys, which POST and DELETE
-`/v1/breakdowns` and a metrics service's start add or drop, and on the backfill of a new key
-(the metrics service's breakdown_backfill.py), which moves `breakdown_keys.backfill_cursor` (and
-finally `backfill`) in transactions of its own. Their version therefore adds the project's
-`breakdown_keys` `(key, configured, backfill, backfill_cursor, backfill_done_at)`: every change
-of the keys and every backfill step is a new version. A successful POST or DELETE of
-`/v1/breakdowns` drops this process's known version of the project before its response is
-sent, like a funnel write.
+The activity, retention, stickiness, lifecycle and sessions reads (`/v1/activity`,
+`/v1/retention`, `/v1/stickiness`, `/v1/lifecycle`, `/v1/sessions`) also depend, with
+`?breakdown=`, and the list of keys (`/v1/breakdowns`) always, on the project's tracked keys,
+which POST and DELETE `/v1/breakdowns` and a metrics service's start add or drop, and on the
+backfill of a new key (the metrics service's breakdown_backfill.py), which moves
+`breakdown_keys.backfill_cursor` (and finally `backfill`) in transactions of its own. Their
+version therefore adds the project's `breakdown_keys` `(key, configured, backfill,
+backfill_cursor, backfill_done_at)`: every change of the keys and every backfill step is a new
+version. A successful POST or DELETE of `/v1/breakdowns` drops this process's known version of
+the project before its response is sent, like a funnel write.
 
 Reads whose answer also depends on the clock (`CLOCKED_READS`: the live view's sliding windows)
 are reused the same way but for at most `CLOCKED_REUSE_SECONDS` (1 s): new events still show as
@@ -83,7 +83,13 @@ READ_PREFIX = "/v1/"
 ADMIN_PREFIX = "/v1/projects"
 FUNNELS_PREFIX = "/v1/funnels"
 SESSIONS_PATH = "/v1/sessions"
-BREAKDOWN_READS = ("/v1/activity", "/v1/retention", "/v1/stickiness", "/v1/breakdowns")
+BREAKDOWN_READS = (
+    "/v1/activity",
+    "/v1/retention",
+    "/v1/stickiness",
+    "/v1/lifecycle",
+    "/v1/breakdowns",
+)
 # A path listed here is versioned, and so are the paths below it (`/v1/funnels/{id}`).
 VERSIONED_READS = (
     "/v1/activity",

@@ -41,7 +41,7 @@ def _query_parameters(dependant: Dependant) -> set[str]:
 async def known_parameters(request: Request, _: Annotated[Project, Depends(read_project)]) -> None:
     """A query parameter the read route does not take is an error (422 naming it), not ignored:
     ignored, a typo (`interval=week` for `period=week`) or a breakdown the route does not offer
-    (`/v1/lifecycle?breakdown=plan`) answers with numbers the caller did not ask for, and nothing
+    (`/v1/paths?breakdown=plan`) answers with numbers the caller did not ask for, and nothing
     says so; only a cache-buster (`_`) is let by. Checked after the read key (FastAPI runs
     `read_project` once per request): an unknown key is a 401 whatever the parameters, as on
     every other read. A value holding a NUL is refused here too, for every parameter at once

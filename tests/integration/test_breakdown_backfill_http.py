@@ -21,6 +21,9 @@ from tests.support.store_db import Db
 pytestmark = pytest.mark.private_db
 
 
+STATUSES = ("new", "returning", "resurrecting", "dormant")
+
+
 def _event(kind: str, user: str, at: str, **extra: object) -> dict[str, object]:
     return {"type": kind, "userId": user, "timestamp": at, "messageId": str(uuid.uuid4()), **extra}
 
@@ -173,7 +176,7 @@ async def test_a_key_the_project_tracks_by_post_fills_in_and_goes_by_delete(
             # And stickiness: u1 (FR) and u2 (DE) each on 2 days of the week of May 4th. Without
             # `breakdown` both reads answer as before, with no breakdown fields.
             span = {k: v for k, v in query.items() if k != "breakdown"}
-            for path in ("/v1/stickiness", "/v1/sessions"):
+            for path in ("/v1/stickiness", "/v1/sessions", "/v1/lifecycle"):
                 assert set(pipeline.read(path, read_key, **span)) & SPLIT_FIELDS == set(), path
             weeks = pipeline.read("/v1/stickiness", read_key, period="week", **query)
             assert weeks["breakdown_backfill"] == "complete"
@@ -188,6 +191,23 @@ async def test_a_key_the_project_tracks_by_post_fills_in_and_goes_by_delete(
                 "value,start,histogram",
                 "DE,2026-05-04,0 1 0 0 0 0 0",
                 "FR,2026-05-04,0 1 0 0 0 0 0",
+            ]
+            # And lifecycle: each new on the 4th and returning on the 5th, under their country.
+            days = pipeline.read("/v1/lifecycle", read_key, period="day", **query)
+            assert days["breakdown_backfill"] == "complete"
+            assert [
+                (s["value"], [[p[k] for k in STATUSES] for p in s["periods"]])
+                for s in days["breakdown"]
+            ] == [(value, [[1, 0, 0, 0], [0, 1, 0, 0]]) for value in ("DE", "FR")]
+            csv = await client.get(
+                f"{pipeline.gateway.url}/v1/lifecycle", params={**query, "format": "csv"}
+            )
+            assert csv.text.splitlines() == [
+                "value,start,new,returning,resurrecting,dormant",
+                "DE,2026-05-04,1,0,0,0",
+                "DE,2026-05-05,0,1,0,0",
+                "FR,2026-05-04,1,0,0,0",
+                "FR,2026-05-05,0,1,0,0",
             ]
             csv = await client.get(
                 f"{pipeline.gateway.url}/v1/sessions", params={**query, "format": "csv"}

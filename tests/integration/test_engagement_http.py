@@ -84,10 +84,10 @@ def test_sessions_and_paths_parameters_and_auth(pipeline: Pipeline) -> None:
         bad = _get(pipeline, "/v1/paths", key, **span, **params)
         assert bad.status_code == 422, params
         assert name in bad.json()["message"], params
-    # A breakdown /v1/lifecycle does not offer is named, not ignored (params.py).
-    unsplit = _get(pipeline, "/v1/lifecycle", key, breakdown="plan", **span)
+    # A breakdown /v1/paths does not offer is named, not ignored (params.py).
+    unsplit = _get(pipeline, "/v1/paths", key, start_event="a", breakdown="plan", **span)
     assert unsplit.status_code == 422
-    assert unsplit.json()["message"].startswith("breakdown: not a parameter of /v1/lifecycle")
+    assert unsplit.json()["message"].startswith("breakdown: not a parameter of /v1/paths")
 
     empty = _get(pipeline, "/v1/sessions", key, **span).json()
     assert [d["date"] for d in empty["days"]] == ["2026-01-01", "2026-01-02", "2026-01-03"]

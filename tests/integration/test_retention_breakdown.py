@@ -30,6 +30,7 @@ from services.gateway.queries.breakdown import (
     read_breakdown,
     read_tracked_keys,
 )
+from services.gateway.queries.lifecycle import read_lifecycle_breakdown
 from services.gateway.queries.retention import (
     RetentionMode,
     RetentionPeriod,
@@ -46,6 +47,7 @@ from services.metrics.walk import walk_chunk, walk_pending
 from tests.support import oracle
 from tests.support.breakdown_oracle import (
     ValuedEvent,
+    lifecycle_breakdown,
     retention_breakdown,
     sessions_breakdown,
     stickiness_breakdown,
@@ -218,6 +220,10 @@ async def _assert_oracle(
         activity = await read_breakdown(conn, project_id, "plan", start, stop)
         sessions = await read_sessions_breakdown(conn, project_id, "plan", start, stop)
         weeks = await read_stickiness_breakdown(conn, project_id, "plan", start, stop, "week")
+        lifecycles = {
+            period: await read_lifecycle_breakdown(conn, project_id, "plan", start, stop, period)
+            for period in ("day", "week")
+        }
     want_cohorts, want_splits = retention_breakdown(
         events, start, stop, length, period, mode, start_event, return_event, tz
     )
@@ -235,6 +241,10 @@ async def _assert_oracle(
     assert [w.model_dump(mode="json") for w in weeks] == stickiness_breakdown(
         events, start, stop, "week", tz
     )
+    for period, series in lifecycles.items():
+        assert [s.model_dump(mode="json") for s in series] == lifecycle_breakdown(
+            events, start, stop, period, tz
+        ), period
     # So does the sessions breakdown, with the sessions the archive cut.
     assert [s.model_dump(mode="json") for s in sessions] == sessions_breakdown(
         events, start, stop, tz
@@ -585,6 +595,45 @@ async def test_sessions_split_by_the_values_their_persons_carried_that_day(db: D
         },
     ]  # fmt: skip
     assert [s.model_dump(mode="json") for s in got] == sessions_breakdown(events, day1, day2)
+
+
+async def test_lifecycle_splits_persons_by_values_with_their_own_status(db: Db) -> None:
+    """Numbers by hand: a person counts under each value they carried in the period, with the
+    status their whole activity gives them; dormant under the values of the period before, only
+    when they were not active at all."""
+
+    def at(person: str, day: int, prop: str | None = None) -> ValuedEvent:
+        sent = oracle.SentEvent(str(uuid.uuid4()), "track", person, _at(day), "view")
+        return ValuedEvent(sent, prop)
+
+    events = [
+        at("user-a", 1, "free"),  # day 2: returning under vip; not dormant under free
+        at("user-a", 2, "vip"),
+        at("user-b", 1, "vip"),  # day 2: dormant under vip; day 3: resurrecting under vip
+        at("user-b", 3, "vip"),
+        at("user-c", 2),  # day 2: new, no value; day 3: returning under free
+        at("user-c", 3, "free"),
+        at("user-d", 2, "free"),  # day 2: new under both; day 3: dormant under both
+        at("user-d", 2, "vip"),
+    ]
+    project_id = await new_project(db.pool)
+    await _apply(db, project_id, events)
+    day2, day3 = START + timedelta(days=2), START + timedelta(days=3)
+    async with db.engine.connect() as conn:
+        got = await read_lifecycle_breakdown(conn, project_id, "plan", day2, day3, "day")
+
+    def row(day: date, new: int, returning: int, resurrecting: int, dormant: int) -> dict:  # type: ignore[type-arg]
+        return {"start": day.isoformat(), "new": new, "returning": returning,
+                "resurrecting": resurrecting, "dormant": dormant}  # fmt: skip
+
+    assert [s.model_dump(mode="json") for s in got] == [
+        {"value": "free", "periods": [row(day2, 1, 0, 0, 0), row(day3, 0, 1, 0, -1)]},
+        {"value": "vip", "periods": [row(day2, 1, 1, 0, -1), row(day3, 0, 0, 1, -2)]},
+        {"value": None, "periods": [row(day2, 1, 0, 0, 0), row(day3, 0, 0, 0, 0)]},
+    ]
+    assert [s.model_dump(mode="json") for s in got] == lifecycle_breakdown(
+        events, day2, day3, "day"
+    )
 
 
 async def test_a_walk_beside_concurrent_batches_ends_at_the_oracles_breakdown(db: Db) -> None:

@@ -205,3 +205,48 @@ def stickiness_breakdown(
         {"value": v, "periods": oracle.stickiness_of(days[v], start, stop, period)}
         for v in _null_last(ranked, days)
     ]
+
+
+def lifecycle_breakdown(
+    events: list[ValuedEvent], start: date, stop: date, period: str, tz: str = "UTC"
+) -> list[dict]:  # type: ignore[type-arg]
+    """[{"value", "periods"}] as /v1/lifecycle?breakdown= reports them: per value and period,
+    the persons who carried it in the period by their own status (oracle.lifecycle's), and as
+    dormant (negative) those who carried it in the period before and were not active at all in
+    this one; the values with the most persons counted over the range's periods, then the None
+    group."""
+    active = {
+        who: {oracle._period_start(d, period) for d in days}
+        for who, days in oracle.active_days([v.sent for v in events], tz).items()
+    }
+    holders: dict[str | None, dict[date, set[str]]] = defaultdict(lambda: defaultdict(set))
+    for (who, day), carried in carried_values(events, tz).items():
+        for value in carried:
+            holders[value][oracle._period_start(day, period)].add(who)
+    series: dict[str | None, list[dict]] = {}  # type: ignore[type-arg]
+    counted: dict[str | None, int] = {}
+    for value, by_period in holders.items():
+        rows, persons = [], 0
+        current = oracle._period_start(start, period)
+        while current <= stop:
+            before = oracle._shift(current, period, -1)
+            now = by_period.get(current, set())
+            returning = {who for who in now if before in active[who]}
+            new = {who for who in now if min(active[who]) == current}
+            gone = {who for who in by_period.get(before, set()) if current not in active[who]}
+            rows.append(
+                {
+                    "start": current.isoformat(),
+                    "new": len(new),
+                    "returning": len(returning),
+                    "resurrecting": len(now - returning - new),
+                    "dormant": -len(gone),
+                }
+            )
+            persons += len(now) + len(gone)
+            current = oracle._shift(current, period, 1)
+        if persons:
+            series[value], counted[value] = rows, persons
+    valued = [v for v in series if v is not None]
+    ranked = sorted(valued, key=lambda v: (-counted[v], v))[:MAX_VALUES]
+    return [{"value": v, "periods": series[v]} for v in _null_last(ranked, series)]

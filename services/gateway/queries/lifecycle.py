@@ -6,6 +6,15 @@ period but not now (reported negative). Whole calendar periods overlapping the r
 the rollup the metrics service keeps per period (`lifecycle_periods`: persons active, and those
 of them active in the period before too; services/metrics/aggregates/periods.py) and the new
 users of `activity_daily`: a few rows per period, whatever its persons.
+
+Split by a breakdown value (`read_lifecycle_breakdown`): a person's status is their own, from all
+their activity, and they count under each value they carried in the period (the values of their
+active events, person_day_values): a VIP who was active last week as a free user is returning
+under vip, and a VIP of last week who is active this week on the free plan is not dormant
+anywhere. Dormant persons count under the values they carried in the period before, so a value's
+dormant persons are those it lost to inactivity, not to another value. Read from
+person_day_values and person_days at request time (no rollup keeps it), so its cost grows with
+the persons of the range's periods (docs/performance.md, "Reads at the issues' scale").
 """
 
 from __future__ import annotations
@@ -16,6 +25,8 @@ from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from services.common.values import null_last, shown
+from services.gateway.queries.breakdown import split_params
 from services.gateway.queries.periods import Period, next_period, periods_between, previous_period
 
 LIFECYCLE_SQL = text(
@@ -41,6 +52,63 @@ LEFT JOIN counts c ON c.period = ps.period
 LEFT JOIN counts b ON b.period = ps.prev
 LEFT JOIN news n ON n.period = ps.period
 ORDER BY ps.period
+"""
+)
+
+
+# Per value and period of the range: the persons who carried it, by status, and those who carried
+# it in the period before and were not active in this one (dormant). The values listed: the 50
+# with the most persons counted (dormant ones too) summed over the range's periods, then the
+# null group (:none).
+LIFECYCLE_BY_VALUE_SQL = text(
+    """
+WITH periods AS (
+    SELECT * FROM unnest(CAST(:starts AS date[]), CAST(:prevs AS date[])) AS t(period, prev)
+),
+carried AS (
+    SELECT DISTINCT value, date_trunc(:period, day::timestamp)::date AS period, person_id
+    FROM person_day_values
+    WHERE project_id = :project AND key = :key AND day >= :lo AND day < :hi
+),
+active AS (
+    SELECT DISTINCT date_trunc(:period, day::timestamp)::date AS period, person_id
+    FROM person_days
+    WHERE project_id = :project AND day >= :lo AND day < :hi
+),
+present AS (
+    SELECT c.value, ps.period,
+           date_trunc(:period, p.first_day::timestamp)::date = ps.period AS new,
+           EXISTS (SELECT 1 FROM active a WHERE a.period = ps.prev AND a.person_id = c.person_id)
+               AS before
+    FROM periods ps
+    JOIN carried c ON c.period = ps.period
+    JOIN persons p ON p.project_id = :project AND p.person_id = c.person_id
+),
+gone AS (
+    SELECT c.value, ps.period
+    FROM periods ps
+    JOIN carried c ON c.period = ps.prev
+    WHERE NOT EXISTS (SELECT 1 FROM active a WHERE a.period = ps.period
+                                                AND a.person_id = c.person_id)
+),
+counted AS (
+    -- A new person was not active in the period before, so `before` is returning.
+    SELECT value, period, count(*) FILTER (WHERE new) AS n_new,
+           count(*) FILTER (WHERE before) AS n_returning,
+           count(*) FILTER (WHERE NOT new AND NOT before) AS n_resurrecting, 0 AS n_dormant,
+           count(*) AS persons
+    FROM present GROUP BY 1, 2
+    UNION ALL
+    SELECT value, period, 0, 0, 0, count(*), count(*) FROM gone GROUP BY 1, 2
+),
+top AS (
+    (SELECT value FROM counted WHERE value <> :none GROUP BY value
+     ORDER BY sum(persons) DESC, value COLLATE "C" LIMIT :limit)
+    UNION ALL
+    SELECT DISTINCT value FROM counted WHERE value = :none
+)
+SELECT value, period, n_new, n_returning, n_resurrecting, n_dormant FROM counted
+WHERE value IN (SELECT value FROM top)
 """
 )
 
@@ -78,4 +146,50 @@ async def read_lifecycle(
             dormant=-r.dormant,
         )
         for r in rows
+    ]
+
+
+class LifecycleSeries(BaseModel):
+    value: str | None  # None: the null group
+    periods: list[LifecyclePeriod]
+
+
+class LifecycleValueRow(BaseModel):
+    """One CSV line of a breakdown."""
+
+    value: str | None
+    start: date
+    new: int
+    returning: int
+    resurrecting: int
+    dormant: int
+
+
+async def read_lifecycle_breakdown(
+    conn: AsyncConnection, project_id: int, key: str, start: date, stop: date, period: Period
+) -> list[LifecycleSeries]:
+    starts = periods_between(start, stop, period)
+    params = {
+        **split_params(project_id, key),
+        "period": period,
+        "starts": starts,
+        "prevs": [previous_period(s, period) for s in starts],
+        "lo": previous_period(starts[0], period),
+        "hi": next_period(starts[-1], period),
+    }
+    # value -> period -> [new, returning, resurrecting, dormant]
+    counts: dict[str, dict[date, list[int]]] = {}
+    for r in await conn.execute(LIFECYCLE_BY_VALUE_SQL, params):
+        row = counts.setdefault(r.value, {s: [0, 0, 0, 0] for s in starts})[r.period]
+        for i, n in enumerate((r.n_new, r.n_returning, r.n_resurrecting, -r.n_dormant)):
+            row[i] += n
+    return [
+        LifecycleSeries(
+            value=shown(value),
+            periods=[
+                LifecyclePeriod(start=s, new=n, returning=ret, resurrecting=res, dormant=d)
+                for s, (n, ret, res, d) in counts[value].items()
+            ],
+        )
+        for value in null_last(sorted(counts))
     ]

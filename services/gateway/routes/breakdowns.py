@@ -1,5 +1,5 @@
-"""The keys `/v1/activity`, `/v1/retention`, `/v1/stickiness` and `/v1/sessions` can split by
-(SPEC §4 Breakdowns).
+"""The keys `/v1/activity`, `/v1/retention`, `/v1/stickiness`, `/v1/lifecycle` and
+`/v1/sessions` can split by (SPEC §4 Breakdowns).
 
 `GET /v1/breakdowns` lists them, each with whether its values cover the project's history yet (a
 key tracked later is being filled in). The keys of PULSE_BREAKDOWN_KEYS are every project's
@@ -107,8 +107,8 @@ async def track(
     request: Request,
     project: Annotated[Project, Depends(read_project)],
 ) -> Response:
-    """Track a key (read key): activity, retention, stickiness and sessions split by it from
-    now on, and its values over the history are filled in (`backfill` "running", then
+    """Track a key (read key): activity, retention, stickiness, lifecycle and sessions split by
+    it from now on, and its values over the history are filled in (`backfill` "running", then
     "complete"). 200 when it was tracked already; at most 20 keys per project."""
     state: GatewayState = request.app.state.pulse
     listed = state.settings.breakdown_key_list

@@ -1,8 +1,9 @@
 """`GET /v1/lifecycle`, `/v1/stickiness`, `/v1/events` (SPEC §5).
 
-`/v1/stickiness` with `breakdown=<key>` (a key the project tracks: GET /v1/breakdowns) adds the
-histograms per value of that key (queries/stickiness.py), the null group last as in /v1/activity,
-and `breakdown_backfill` as /v1/activity has it; CSV then has one line per value and period.
+`/v1/lifecycle` and `/v1/stickiness` with `breakdown=<key>` (a key the project tracks: GET
+/v1/breakdowns) add the counts or histograms per value of that key (queries/lifecycle.py,
+queries/stickiness.py), the null group last as in /v1/activity, and `breakdown_backfill` as
+/v1/activity has it; CSV then has one line per value and period.
 """
 
 from __future__ import annotations
@@ -20,7 +21,13 @@ from services.gateway.params import DateRange, date_range, tracked_breakdown
 from services.gateway.queries.breakdown import Backfill
 from services.gateway.queries.events import EventCount, read_events
 from services.gateway.queries.freshness import Freshness
-from services.gateway.queries.lifecycle import LifecyclePeriod, read_lifecycle
+from services.gateway.queries.lifecycle import (
+    LifecyclePeriod,
+    LifecycleSeries,
+    LifecycleValueRow,
+    read_lifecycle,
+    read_lifecycle_breakdown,
+)
 from services.gateway.queries.periods import Period
 from services.gateway.queries.stickiness import (
     StickinessPeriod,
@@ -39,6 +46,12 @@ router = APIRouter(tags=["activity"])
 
 class LifecycleOut(BaseModel):
     periods: list[LifecyclePeriod]
+    breakdown: list[LifecycleSeries] | None = Field(
+        default=None, description="present only with `?breakdown=`"
+    )
+    breakdown_backfill: Backfill | None = Field(
+        default=None, description="present only with `?breakdown=`, as in /v1/activity"
+    )
     freshness: Freshness
 
 
@@ -64,13 +77,33 @@ async def lifecycle(
     project: Annotated[Project, Depends(read_project)],
     span: Annotated[DateRange, Depends(date_range)],
     period: Annotated[Period, Query(description="day, week (ISO, Monday first) or month")] = "day",
+    breakdown: Annotated[str | None, Depends(tracked_breakdown)] = None,
 ) -> Response:
-    """New, returning, resurrecting and dormant (negative) persons per whole calendar period."""
+    """New, returning, resurrecting and dormant (negative) persons per whole calendar period;
+    with `breakdown`, also per value of the key: each person under the values they carried in
+    the period (dormant ones: in the period before), with their own status."""
     state: GatewayState = request.app.state.pulse
-    rows, freshness = await state.read_fresh(
-        project.id, lambda conn: read_lifecycle(conn, project.id, span.start, span.stop, period)
+
+    async def read(
+        conn: AsyncConnection,
+    ) -> tuple[list[LifecyclePeriod], list[LifecycleSeries] | None, Backfill | None]:
+        rows = await read_lifecycle(conn, project.id, span.start, span.stop, period)
+        if breakdown is None:
+            return rows, None, None
+        backfill = await require_tracked(conn, state, project.id, breakdown)
+        series = await read_lifecycle_breakdown(
+            conn, project.id, breakdown, span.start, span.stop, period
+        )
+        return rows, series, backfill
+
+    (rows, series, backfill), freshness = await state.read_fresh(project.id, read)
+    body = LifecycleOut(
+        periods=rows, breakdown=series, breakdown_backfill=backfill, freshness=freshness
     )
-    return respond(span.format, LifecycleOut(periods=rows, freshness=freshness), rows, "lifecycle")
+    if series is None:  # the answer as it is without a breakdown
+        return respond(span.format, body, rows, "lifecycle", exclude=SPLIT_FIELDS)
+    lines = [LifecycleValueRow(value=s.value, **p.model_dump()) for s in series for p in s.periods]
+    return respond_split(span.format, body, lines, LifecycleValueRow, "lifecycle")
 
 
 @router.get("/v1/stickiness", response_model=StickinessOut)
