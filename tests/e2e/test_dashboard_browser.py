@@ -234,6 +234,28 @@ async def test_dashboard_draws_what_the_api_says(pipeline: Pipeline, browser: Br
     for field in ("new", "returning", "resurrecting", "dormant"):
         assert series(drawn, field) == [(p["start"], p[field]) for p in weeks], field
     assert any(p["dormant"] < 0 for p in weeks)
+    # Split by plan: one group at a time, its persons with their own statuses.
+    await page.select_option("#lifecycle-split", "plan")
+    await wait_until(page, "() => !document.querySelector('#lifecycle-value').hidden")
+    groups = pipeline.read("/v1/lifecycle", key, period="week", breakdown="plan", **span)
+    options = await page.eval_on_selector_all(
+        "#lifecycle-value option", "nodes => nodes.map(n => n.textContent)"
+    )
+    assert options == [g["value"] or "no plan" for g in groups["breakdown"]]
+    await page.select_option("#lifecycle-value", label="vip")
+    (vip,) = [g["periods"] for g in groups["breakdown"] if g["value"] == "vip"]
+    statuses = ("new", "returning", "resurrecting", "dormant")
+    want = sorted(f"{field}|{p['start']}|{p[field]}" for p in vip for field in statuses)
+    await wait_until(
+        page,
+        """want => JSON.stringify([...document.querySelectorAll('[data-panel=lifecycle] .pt')]
+            .map(n => `${n.dataset.series}|${n.dataset.x}|${+n.dataset.y}`).sort())
+            === JSON.stringify(want)""",
+        want,
+    )
+    assert 0 < sum(p["new"] for p in vip) < sum(p["new"] for p in weeks)  # a part
+    await page.select_option("#lifecycle-split", "")
+    await wait_until(page, "() => document.querySelector('#lifecycle-value').hidden")
 
     drawn = await points(page, "stickiness")
     shown = {p["series"] for p in drawn}

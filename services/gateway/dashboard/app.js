@@ -38,6 +38,8 @@ const state = {
   stickinessPeriod: "week",
   stickinessStart: null,
   lifecyclePeriod: "week",
+  lifecycleKey: "", // the key the lifecycle panel splits by ("": everyone)
+  lifecycleValue: null, // the group shown when split (NO_VALUE: the null group)
   funnelId: null, // the picked funnel (a string, as the <select> holds it)
   pathsStart: null, // the picked start event of the paths panel
   breakdownKey: null, // the picked key of the breakdown panel
@@ -48,7 +50,7 @@ const state = {
   retentionValue: null, // the picked group of that split (NO_VALUE: persons without one)
   // A picker change loads its panel at once, possibly while a refresh loads it too: only the
   // latest load of a panel may draw.
-  loads: { funnels: 0, paths: 0, breakdown: 0, retention: 0, sessions: 0, stickiness: 0 },
+  loads: { funnels: 0, paths: 0, breakdown: 0, retention: 0, sessions: 0, stickiness: 0, lifecycle: 0 },
   keys: null, // this refresh's /v1/breakdowns keys (a promise), shared by the panels
   refreshAgain: false, // asked for during a refresh: run once more after it
 };
@@ -332,8 +334,37 @@ function lastComplete(starts, period, to) {
   return complete.length ? complete[complete.length - 1] : starts[starts.length - 1];
 }
 
+// Everyone's lifecycle, or one group's of a tracked key (its persons with their own statuses),
+// picked like retention's.
 async function loadLifecycle({ from, to }) {
-  const { periods } = await get("/v1/lifecycle", { from, to, period: state.lifecyclePeriod });
+  const load = ++state.loads.lifecycle;
+  const keys = await trackedKeys();
+  const split = $("#lifecycle-split");
+  split.hidden = keys.length === 0;
+  state.lifecycleKey = fillSplit(split, keys, state.lifecycleKey);
+  const picker = $("#lifecycle-value");
+  const badge = $("#lifecycle-backfill");
+  const query = { from, to, period: state.lifecyclePeriod };
+  let periods;
+  if (!state.lifecycleKey) {
+    ({ periods } = await get("/v1/lifecycle", query));
+    if (load !== state.loads.lifecycle) return; // a newer load (another split, period) draws
+    picker.hidden = true;
+    badge.hidden = true;
+  } else {
+    const report = await get("/v1/lifecycle", { ...query, breakdown: state.lifecycleKey });
+    if (load !== state.loads.lifecycle) return;
+    badge.hidden = report.breakdown_backfill !== "running";
+    const groups = report.breakdown.map((g) => [g.value ?? NO_VALUE, g.value ?? `no ${state.lifecycleKey}`, g.periods]);
+    picker.hidden = groups.length === 0;
+    if (!groups.some(([value]) => value === state.lifecycleValue)) state.lifecycleValue = groups.length ? groups[0][0] : null;
+    fillSelect(picker, groups.map(([value, text]) => [value, text]), state.lifecycleValue);
+    periods = groups.find(([value]) => value === state.lifecycleValue)?.[2];
+    if (!periods) {
+      setPanelState("lifecycle", "empty", `no active users with a ${state.lifecycleKey} in this range`);
+      return;
+    }
+  }
   const labels = periods.map((p) => p.start);
   barChart(
     panelBody("lifecycle"),
@@ -669,7 +700,13 @@ async function downloadCsv(path) {
   const span = range();
   const params = path === "/v1/rejected" ? { limit: 1000, format: "csv" } : { ...span, format: "csv" };
   let name = path.split("/").pop();
-  if (path === "/v1/lifecycle") params.period = state.lifecyclePeriod;
+  if (path === "/v1/lifecycle") {
+    params.period = state.lifecyclePeriod;
+    if (state.lifecycleKey) {
+      params.breakdown = state.lifecycleKey;
+      name = `lifecycle-by-${state.lifecycleKey}`;
+    }
+  }
   if (path === "/v1/stickiness") {
     params.period = state.stickinessPeriod;
     if (state.stickinessKey) {
@@ -737,6 +774,15 @@ function wire() {
   });
   $("#lifecycle-period").addEventListener("change", (event) => {
     state.lifecyclePeriod = event.target.value;
+    guarded("lifecycle", () => loadLifecycle(range()));
+  });
+  $("#lifecycle-split").addEventListener("change", (event) => {
+    state.lifecycleKey = event.target.value;
+    state.lifecycleValue = null;
+    guarded("lifecycle", () => loadLifecycle(range()));
+  });
+  $("#lifecycle-value").addEventListener("change", (event) => {
+    state.lifecycleValue = event.target.value;
     guarded("lifecycle", () => loadLifecycle(range()));
   });
   $("#funnel-picker").addEventListener("change", (event) => {
