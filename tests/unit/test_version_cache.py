@@ -18,7 +18,7 @@ STALENESS = 1.0
 SCOPE: Scope = {
     "type": "http",
     "method": "GET",
-    "path": "/v1/lifecycle",
+    "path": "/v1/events",
     "headers": [(b"authorization", b"Bearer pr_key")],
 }
 
