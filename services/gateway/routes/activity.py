@@ -13,7 +13,6 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.common.projects import Project
 from services.gateway.auth import read_project
@@ -27,8 +26,7 @@ from services.gateway.queries.breakdown import (
 )
 from services.gateway.queries.freshness import Freshness
 from services.gateway.render import respond, respond_split
-from services.gateway.routes.breakdowns import require_tracked
-from services.gateway.state import GatewayState
+from services.gateway.routes.breakdowns import read_split
 
 router = APIRouter(tags=["activity"])
 
@@ -47,19 +45,13 @@ async def activity(
     span: Annotated[DateRange, Depends(date_range)],
     breakdown: Annotated[str | None, Depends(tracked_breakdown)],
 ) -> Response:
-    state: GatewayState = request.app.state.pulse
-
-    async def read(
-        conn: AsyncConnection,
-    ) -> tuple[list[ActivityDay], list[BreakdownSeries] | None, Backfill | None]:
-        days = await read_activity(conn, project.id, span.start, span.stop)
-        if breakdown is None:
-            return days, None, None
-        backfill = await require_tracked(conn, state, project.id, breakdown)
-        series = await read_breakdown(conn, project.id, breakdown, span.start, span.stop)
-        return days, series, backfill
-
-    (days, series, backfill), freshness = await state.read_fresh(project.id, read)
+    days, series, backfill, freshness = await read_split(
+        request.app.state.pulse,
+        project.id,
+        breakdown,
+        lambda conn: read_activity(conn, project.id, span.start, span.stop),
+        lambda conn, key: read_breakdown(conn, project.id, key, span.start, span.stop),
+    )
     body = ActivityOut(
         days=days, breakdown=series, breakdown_backfill=backfill, freshness=freshness
     )

@@ -11,7 +11,8 @@ next batch on, on every replica.
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
@@ -36,6 +37,9 @@ from services.gateway.render import Format, respond
 from services.gateway.state import GatewayState
 
 router = APIRouter(tags=["activity"])
+
+Answer = TypeVar("Answer")
+Split = TypeVar("Split")
 
 # The fields a read adds with `?breakdown=`; /v1/sessions and /v1/stickiness, which took no
 # breakdown before, answer without them otherwise, as they did.
@@ -76,6 +80,27 @@ async def require_tracked(
         f"breakdown: {key!r} is not tracked (tracked: {names}; "
         'POST /v1/breakdowns {"key": ...} tracks one)',
     )
+
+
+async def read_split(
+    state: GatewayState,
+    project_id: int,
+    breakdown: str | None,
+    unsplit: Callable[[AsyncConnection], Awaitable[Answer]],
+    split: Callable[[AsyncConnection, str], Awaitable[Split]],
+) -> tuple[Answer, Split | None, Backfill | None, Freshness]:
+    """A read's answer and, with `breakdown` (a key the project tracks, else 422), the same
+    split by it and the key's backfill; on one connection, with the project's freshness."""
+
+    async def read(conn: AsyncConnection) -> tuple[Answer, Split | None, Backfill | None]:
+        answer = await unsplit(conn)
+        if breakdown is None:
+            return answer, None, None
+        backfill = await require_tracked(conn, state, project_id, breakdown)
+        return answer, await split(conn, breakdown), backfill
+
+    (answer, series, backfill), freshness = await state.read_fresh(project_id, read)
+    return answer, series, backfill, freshness
 
 
 @router.get("/v1/breakdowns", response_model=BreakdownsOut)

@@ -13,7 +13,6 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.common.projects import Project
 from services.gateway.auth import read_project
@@ -38,7 +37,7 @@ from services.gateway.queries.stickiness import (
     read_stickiness_breakdown,
 )
 from services.gateway.render import respond, respond_split
-from services.gateway.routes.breakdowns import SPLIT_FIELDS, require_tracked
+from services.gateway.routes.breakdowns import SPLIT_FIELDS, read_split
 from services.gateway.state import GatewayState
 
 router = APIRouter(tags=["activity"])
@@ -82,21 +81,15 @@ async def lifecycle(
     """New, returning, resurrecting and dormant (negative) persons per whole calendar period;
     with `breakdown`, also per value of the key: each person under the values they carried in
     the period (dormant ones: in the period before), with their own status."""
-    state: GatewayState = request.app.state.pulse
-
-    async def read(
-        conn: AsyncConnection,
-    ) -> tuple[list[LifecyclePeriod], list[LifecycleSeries] | None, Backfill | None]:
-        rows = await read_lifecycle(conn, project.id, span.start, span.stop, period)
-        if breakdown is None:
-            return rows, None, None
-        backfill = await require_tracked(conn, state, project.id, breakdown)
-        series = await read_lifecycle_breakdown(
-            conn, project.id, breakdown, span.start, span.stop, period
-        )
-        return rows, series, backfill
-
-    (rows, series, backfill), freshness = await state.read_fresh(project.id, read)
+    rows, series, backfill, freshness = await read_split(
+        request.app.state.pulse,
+        project.id,
+        breakdown,
+        lambda conn: read_lifecycle(conn, project.id, span.start, span.stop, period),
+        lambda conn, key: read_lifecycle_breakdown(
+            conn, project.id, key, span.start, span.stop, period
+        ),
+    )
     body = LifecycleOut(
         periods=rows, breakdown=series, breakdown_backfill=backfill, freshness=freshness
     )
@@ -115,21 +108,15 @@ async def stickiness(
     breakdown: Annotated[str | None, Depends(tracked_breakdown)] = None,
 ) -> Response:
     """Per period, how many persons were active on exactly 1..7 (week) or 1..31 (month) days."""
-    state: GatewayState = request.app.state.pulse
-
-    async def read(
-        conn: AsyncConnection,
-    ) -> tuple[list[StickinessRow], list[StickinessSeries] | None, Backfill | None]:
-        rows = await read_stickiness(conn, project.id, span.start, span.stop, period)
-        if breakdown is None:
-            return rows, None, None
-        backfill = await require_tracked(conn, state, project.id, breakdown)
-        series = await read_stickiness_breakdown(
-            conn, project.id, breakdown, span.start, span.stop, period
-        )
-        return rows, series, backfill
-
-    (rows, series, backfill), freshness = await state.read_fresh(project.id, read)
+    rows, series, backfill, freshness = await read_split(
+        request.app.state.pulse,
+        project.id,
+        breakdown,
+        lambda conn: read_stickiness(conn, project.id, span.start, span.stop, period),
+        lambda conn, key: read_stickiness_breakdown(
+            conn, project.id, key, span.start, span.stop, period
+        ),
+    )
     body = StickinessOut(
         periods=rows, breakdown=series, breakdown_backfill=backfill, freshness=freshness
     )

@@ -30,8 +30,7 @@ from services.gateway.queries.sessions import (
     read_sessions_breakdown,
 )
 from services.gateway.render import respond, respond_split
-from services.gateway.routes.breakdowns import SPLIT_FIELDS, require_tracked
-from services.gateway.state import GatewayState
+from services.gateway.routes.breakdowns import SPLIT_FIELDS, read_split
 
 router = APIRouter(tags=["engagement"])
 
@@ -60,21 +59,19 @@ async def sessions(
     session timeout (default 30 minutes) without an active event and lasts at most its cap
     (default 24 h); durations in seconds from first to last event. `rebuild` is "running" while
     the sessions are recomputed after those settings changed."""
-    state: GatewayState = request.app.state.pulse
 
-    async def read(
-        conn: AsyncConnection,
-    ) -> tuple[list[SessionsDay], Rebuild, list[SessionsSeries] | None, Backfill | None]:
+    async def unsplit(conn: AsyncConnection) -> tuple[Rebuild, list[SessionsDay]]:
         # The state first: "complete" then promises the days read after it.
         rebuild = await read_rebuild(conn, project.id)
-        days = await read_sessions(conn, project.id, span.start, span.stop)
-        if breakdown is None:
-            return days, rebuild, None, None
-        backfill = await require_tracked(conn, state, project.id, breakdown)
-        series = await read_sessions_breakdown(conn, project.id, breakdown, span.start, span.stop)
-        return days, rebuild, series, backfill
+        return rebuild, await read_sessions(conn, project.id, span.start, span.stop)
 
-    (days, rebuild, series, backfill), freshness = await state.read_fresh(project.id, read)
+    (rebuild, days), series, backfill, freshness = await read_split(
+        request.app.state.pulse,
+        project.id,
+        breakdown,
+        unsplit,
+        lambda conn, key: read_sessions_breakdown(conn, project.id, key, span.start, span.stop),
+    )
     body = SessionsOut(
         days=days,
         breakdown=series,
