@@ -63,7 +63,7 @@ ORDER BY ps.period
 # so a person-period with a row is an active one, and one read of person_day_values (ordered by
 # person for the window) gives both; with person_days read beside it, 1M events took 0.43 s
 # instead of 0.37 s (docs/performance.md, "Reads at the issues' scale"). Of a person-period with
-# nothing before it in the range, `persons` says whether it is the person's first. The values
+# nothing before it in the range, the `persons` table says whether it is the first. The values
 # listed: the 50 with the most persons counted (dormant ones too) summed over the range's
 # periods, then the null group (:none).
 LIFECYCLE_BY_VALUE_SQL = text(

@@ -41,8 +41,8 @@ router = APIRouter(tags=["activity"])
 Answer = TypeVar("Answer")
 Split = TypeVar("Split")
 
-# The fields a read adds with `?breakdown=`; /v1/sessions and /v1/stickiness, which took no
-# breakdown before, answer without them otherwise, as they did.
+# The fields a read adds with `?breakdown=`; /v1/sessions, /v1/stickiness and /v1/lifecycle,
+# which took no breakdown before, answer without them otherwise, as they did.
 SPLIT_FIELDS = {"breakdown", "breakdown_backfill"}
 
 # More keys would cost every event of the project a value lookup per key.
