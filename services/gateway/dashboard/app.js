@@ -355,11 +355,9 @@ async function loadLifecycle({ from, to }) {
     const report = await get("/v1/lifecycle", { ...query, breakdown: state.lifecycleKey });
     if (load !== state.loads.lifecycle) return;
     badge.hidden = report.breakdown_backfill !== "running";
-    const groups = report.breakdown.map((g) => [g.value ?? NO_VALUE, g.value ?? `no ${state.lifecycleKey}`, g.periods]);
-    picker.hidden = groups.length === 0;
-    if (!groups.some(([value]) => value === state.lifecycleValue)) state.lifecycleValue = groups.length ? groups[0][0] : null;
-    fillSelect(picker, groups.map(([value, text]) => [value, text]), state.lifecycleValue);
-    periods = groups.find(([value]) => value === state.lifecycleValue)?.[2];
+    let group;
+    [state.lifecycleValue, group] = pickGroup(picker, report.breakdown, state.lifecycleKey, state.lifecycleValue);
+    periods = group?.periods;
     if (!periods) {
       setPanelState("lifecycle", "empty", `no active users with a ${state.lifecycleKey} in this range`);
       return;
@@ -435,11 +433,9 @@ async function loadRetention({ from, to }) {
     const report = await get("/v1/retention", { ...query, breakdown: state.retentionKey });
     if (load !== state.loads.retention) return;
     badge.hidden = report.breakdown_backfill !== "running";
-    const groups = report.breakdown.map((g) => [g.value ?? NO_VALUE, g.value ?? `no ${state.retentionKey}`, g.cohorts]);
-    picker.hidden = groups.length === 0;
-    if (!groups.some(([value]) => value === state.retentionValue)) state.retentionValue = groups.length ? groups[0][0] : null;
-    fillSelect(picker, groups.map(([value, text]) => [value, text]), state.retentionValue);
-    cohorts = groups.find(([value]) => value === state.retentionValue)?.[2] ?? [];
+    let group;
+    [state.retentionValue, group] = pickGroup(picker, report.breakdown, state.retentionKey, state.retentionValue);
+    cohorts = group?.cohorts ?? [];
   }
   if (!cohorts.length) {
     setPanelState("retention", "empty", "no cohorts in this range");
@@ -455,6 +451,16 @@ function fillSplit(select, keys, picked, none = "everyone") {
   const key = keys.some((k) => k.key === picked) ? picked : "";
   fillSelect(select, [["", none], ...keys.map((k) => [k.key, `by ${k.key}`])], key);
   return key;
+}
+
+// A split's group picker, filled with the API's groups (the null group as NO_VALUE, shown as
+// "no <key>"): the picked value while it is listed, else the first; the value and its group.
+function pickGroup(picker, breakdown, key, picked) {
+  const groups = breakdown.map((g) => [g.value ?? NO_VALUE, g]);
+  picker.hidden = groups.length === 0;
+  const value = groups.some(([v]) => v === picked) ? picked : groups.length ? groups[0][0] : null;
+  fillSelect(picker, groups.map(([v, g]) => [v, g.value ?? `no ${key}`]), value);
+  return [value, groups.find(([v]) => v === value)?.[1]];
 }
 
 // Replaces a <select>'s options only when they changed, so a refresh does not close it.
