@@ -27,6 +27,7 @@ from services.metrics.breakdown_backfill import backfill_forever as breakdown_ba
 from services.metrics.dedup import prune_seen_messages
 from services.metrics.funnels.backfill import backfill_forever
 from services.metrics.key_drops import drop_forever
+from services.metrics.lifecycle_changes import prune_forever as prune_lifecycle_changes
 from services.metrics.runner import Runner
 from services.metrics.sessions_rebuild import rebuild_forever
 
@@ -39,10 +40,11 @@ def create_app(settings: MetricsSettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # One connection each: consumer, dedup pruner, the three walks (funnel and breakdown
-        # backfills, sessions rebuild), the dropped keys' deletes, /readyz.
+        # backfills, sessions rebuild), the dropped keys' deletes, the lifecycle notes' pruner,
+        # /readyz.
         # None opened up front: a service started while PostgreSQL is down waits for it as a
         # running one does (the consumer's first claim is retried, runner.py), /readyz says so.
-        pool = await create_pool(settings.database_url, min_size=0, max_size=7)
+        pool = await create_pool(settings.database_url, min_size=0, max_size=8)
         await ensure_topics(settings)
         runner = Runner(settings, pool)
         task = asyncio.create_task(runner.run(), name="consumer")
@@ -54,6 +56,9 @@ def create_app(settings: MetricsSettings) -> FastAPI:
         )
         key_dropper = asyncio.create_task(
             drop_forever(pool, settings.breakdown_key_list), name="breakdown-drops"
+        )
+        lifecycle_pruner = asyncio.create_task(
+            prune_lifecycle_changes(pool), name="lifecycle-changes-pruner"
         )
         task.add_done_callback(lambda t: _exit_if_failed(app, t))
         state.update(pool=pool, runner=runner, task=task)
@@ -67,6 +72,7 @@ def create_app(settings: MetricsSettings) -> FastAPI:
             rebuilder.cancel()
             key_backfiller.cancel()
             key_dropper.cancel()
+            lifecycle_pruner.cancel()
             await pool.close()
             log.info("metrics_stopped")
 

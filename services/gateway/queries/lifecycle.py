@@ -12,10 +12,12 @@ their activity, and they count under each value they carried in the period (the 
 active events, person_day_values): a VIP who was active last week as a free user is returning
 under vip, and a VIP of last week who is active this week on the free plan is not dormant
 anywhere. Dormant persons count under the values they carried in the period before, so a value's
-dormant persons are those it lost to inactivity, not to another value. Read from
-person_day_values at request time (no rollup keeps it yet), so its cost grows with the persons
-of the range's periods: 0.35-0.5 s for a month at 1M events (docs/performance.md, "Reads at the
-issues' scale").
+dormant persons are those it lost to inactivity, not to another value. Computed from
+person_day_values, whose cost grows with the persons of the periods read (0.35-0.5 s for a month
+at 1M events), so a read stores each period it computed (`lifecycle_value_cache`, migration
+0028) and the next one computes only the periods something changed since: a change of a day in
+the period or the one before, or a first day moved from it (`lifecycle_value_changes`). Under
+live traffic that is today's period and tomorrow's; a late event or a merge adds its own days'.
 """
 
 from __future__ import annotations
@@ -26,8 +28,8 @@ from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.common.values import null_last, shown
-from services.gateway.queries.breakdown import split_params
+from services.common.values import NO_VALUE, null_last, shown
+from services.gateway.queries.breakdown import MAX_VALUES
 from services.gateway.queries.periods import Period, next_period, periods_between, previous_period
 
 LIFECYCLE_SQL = text(
@@ -57,31 +59,64 @@ ORDER BY ps.period
 )
 
 
-# Per value and period of the range: the persons who carried it, by status, and those who carried
-# it in the period before and were not active in this one (dormant). Activity is read from the
-# key's own rows: every active event has one per tracked key (its value, or the null group's),
-# so a person-period with a row is an active one, and one read of person_day_values (ordered by
-# person for the window) gives both; with person_days read beside it, 1M events took 0.43 s
-# instead of 0.37 s (docs/performance.md, "Reads at the issues' scale"). Of a person-period with
-# nothing before it in the range, the `persons` table says whether it is the first. The values
-# listed: the 50 with the most persons counted (dormant ones too) summed over the range's
-# periods, then the null group (:none).
+# Under the (project, key) pair's lock, tried (migration 0028): the cached periods that a change
+# committed since their snapshot touches go, with every committed change. True when this read
+# holds the lock to its commit, and may store what it computes.
+PRUNE_SQL = text("SELECT lifecycle_values_prune(:project, :key)")
+
+# The range's cached periods that no change their snapshot does not see touches: a change of a
+# day in the period or the one before it (migration 0028).
+CACHED_SQL = text(
+    """
+SELECT c.period, c.vals, c.n_new, c.n_returning, c.n_resurrecting, c.n_dormant
+FROM lifecycle_value_cache c
+WHERE c.project_id = :project AND c.key = :key AND c.kind = :period
+  AND c.period = ANY(CAST(:starts AS date[]))
+  AND NOT EXISTS (
+      SELECT 1 FROM lifecycle_value_changes g
+      WHERE g.project_id = c.project_id AND g.key = c.key
+        AND g.day >= CAST(c.period - CAST('1 ' || :period AS interval) AS date)
+        AND g.day < CAST(c.period + CAST('1 ' || :period AS interval) AS date)
+        AND NOT pg_visible_in_snapshot(g.xid, c.snapshot)
+  )
+"""
+)
+
+# Per wanted period (:periods) and value: the persons who carried it, by status, and those who
+# carried it in the period before and were not active in this one (dormant). Activity is read
+# from the key's own rows: every active event has one per tracked key (its value, or the null
+# group's), so a person-period with a row is an active one, and one read of person_day_values
+# (ordered by person for the window) gives both; with person_days read beside it, 1M events took
+# 0.43 s instead of 0.37 s (docs/performance.md, "Reads at the issues' scale"). Only the wanted
+# periods and those before them are read: a person's status in a period needs nothing else. Of a
+# person-period with nothing before it in those, the `persons` table says whether it is the
+# first. One row per wanted period, its values sorted, all of them (the read picks the top ones
+# over the whole range); with :store, the same rows go to the cache with the statement's own
+# snapshot, so they claim to see exactly the changes they were computed from.
 LIFECYCLE_BY_VALUE_SQL = text(
     """
-WITH carried AS (  -- per person and period: the values they carried (the period before too)
+WITH wanted AS (SELECT DISTINCT unnest(CAST(:periods AS date[])) AS period),
+context AS (  -- the wanted periods and those before them
+    SELECT period FROM wanted
+    UNION
+    SELECT CAST(period - CAST('1 ' || :period AS interval) AS date) FROM wanted
+),
+carried AS (  -- per person and period: the values they carried
     SELECT person_id, date_trunc(:period, day::timestamp)::date AS period,
            array_agg(DISTINCT value) AS vals
     FROM person_day_values
     WHERE project_id = :project AND key = :key AND day >= :lo AND day < :hi
+      AND date_trunc(:period, day::timestamp)::date IN (SELECT period FROM context)
     GROUP BY 1, 2
 ),
 seq AS (  -- with the person's active periods before and after it
     SELECT person_id, period, vals,
-           lag(period) OVER w AS before, lead(period) OVER w AS after
+           lag(period) OVER w AS before, lead(period) OVER w AS after,
+           CAST(period + CAST('1 ' || :period AS interval) AS date) AS next
     FROM carried
     WINDOW w AS (PARTITION BY person_id ORDER BY period)
 ),
-firsts AS (  -- the persons whose first active day is in the range's periods
+firsts AS (  -- the persons whose first active day is in the wanted periods' span
     SELECT person_id, date_trunc(:period, first_day::timestamp)::date AS period FROM persons
     WHERE project_id = :project AND first_day >= :first AND first_day < :hi
 ),
@@ -92,30 +127,54 @@ statuses AS (
                 WHEN f.period = s.period THEN 'new'
                 ELSE 'resurrecting' END AS status
     FROM seq s LEFT JOIN firsts f ON f.person_id = s.person_id AND s.before IS NULL
-    WHERE s.period >= :first
+    WHERE s.period IN (SELECT period FROM wanted)
 ),
 gone AS (  -- dormant in the period after: not active in it
-    SELECT vals, (period + CAST('1 ' || :period AS interval))::date AS period FROM seq
-    WHERE period < :last
-      AND (after IS NULL OR after <> (period + CAST('1 ' || :period AS interval))::date)
+    SELECT vals, next AS period FROM seq
+    WHERE next IN (SELECT period FROM wanted) AND (after IS NULL OR after <> next)
 ),
 counted AS (
     SELECT value, period, count(*) FILTER (WHERE status = 'new') AS n_new,
            count(*) FILTER (WHERE status = 'returning') AS n_returning,
-           count(*) FILTER (WHERE status = 'resurrecting') AS n_resurrecting, 0 AS n_dormant,
-           count(*) AS persons
+           count(*) FILTER (WHERE status = 'resurrecting') AS n_resurrecting, 0 AS n_dormant
     FROM statuses, unnest(vals) AS value GROUP BY 1, 2
     UNION ALL
-    SELECT value, period, 0, 0, 0, count(*), count(*) FROM gone, unnest(vals) AS value GROUP BY 1, 2
+    SELECT value, period, 0, 0, 0, count(*) FROM gone, unnest(vals) AS value GROUP BY 1, 2
 ),
-top AS (
-    (SELECT value FROM counted WHERE value <> :none GROUP BY value
-     ORDER BY sum(persons) DESC, value COLLATE "C" LIMIT :limit)
-    UNION ALL
-    SELECT DISTINCT value FROM counted WHERE value = :none
+per_value AS (
+    SELECT period, value, CAST(sum(n_new) AS bigint) AS n_new,
+           CAST(sum(n_returning) AS bigint) AS n_returning,
+           CAST(sum(n_resurrecting) AS bigint) AS n_resurrecting,
+           CAST(sum(n_dormant) AS bigint) AS n_dormant
+    FROM counted GROUP BY 1, 2
+),
+per_period AS (
+    SELECT w.period,
+           coalesce(array_agg(v.value ORDER BY v.value) FILTER (WHERE v.value IS NOT NULL),
+                    '{}') AS vals,
+           coalesce(array_agg(v.n_new ORDER BY v.value) FILTER (WHERE v.value IS NOT NULL),
+                    '{}') AS n_new,
+           coalesce(array_agg(v.n_returning ORDER BY v.value) FILTER (WHERE v.value IS NOT NULL),
+                    '{}') AS n_returning,
+           coalesce(array_agg(v.n_resurrecting ORDER BY v.value)
+                        FILTER (WHERE v.value IS NOT NULL), '{}') AS n_resurrecting,
+           coalesce(array_agg(v.n_dormant ORDER BY v.value) FILTER (WHERE v.value IS NOT NULL),
+                    '{}') AS n_dormant
+    FROM wanted w LEFT JOIN per_value v ON v.period = w.period
+    GROUP BY w.period
+),
+stored AS (
+    INSERT INTO lifecycle_value_cache AS c (project_id, key, kind, period, snapshot, vals, n_new,
+                                            n_returning, n_resurrecting, n_dormant)
+    SELECT :project, :key, :period, period, pg_current_snapshot(), vals, n_new, n_returning,
+           n_resurrecting, n_dormant
+    FROM per_period WHERE :store
+    ON CONFLICT (project_id, key, kind, period) DO UPDATE
+    SET snapshot = excluded.snapshot, vals = excluded.vals, n_new = excluded.n_new,
+        n_returning = excluded.n_returning, n_resurrecting = excluded.n_resurrecting,
+        n_dormant = excluded.n_dormant
 )
-SELECT value, period, n_new, n_returning, n_resurrecting, n_dormant FROM counted
-WHERE value IN (SELECT value FROM top)
+SELECT period, vals, n_new, n_returning, n_resurrecting, n_dormant FROM per_period
 """
 )
 
@@ -175,21 +234,39 @@ class LifecycleValueRow(BaseModel):
 async def read_lifecycle_breakdown(
     conn: AsyncConnection, project_id: int, key: str, start: date, stop: date, period: Period
 ) -> list[LifecycleSeries]:
+    """The split of the periods overlapping [start, stop]: the cached ones still current, the
+    others computed (and stored, when this read holds the pair's lock; then committed). The
+    values listed: the MAX_VALUES with the most persons counted (dormant ones too) summed over
+    the periods, then the null group."""
     starts = periods_between(start, stop, period)
-    params = {
-        **split_params(project_id, key),
-        "period": period,
-        "lo": previous_period(starts[0], period),
-        "first": starts[0],
-        "last": starts[-1],
-        "hi": next_period(starts[-1], period),
-    }
+    pair = {"project": project_id, "key": key, "period": period}
+    storing = bool(await conn.scalar(PRUNE_SQL, {"project": project_id, "key": key}))
+    rows = list(await conn.execute(CACHED_SQL, {**pair, "starts": starts}))
+    stale = sorted(set(starts) - {r.period for r in rows})
+    if stale:
+        rows += await conn.execute(
+            LIFECYCLE_BY_VALUE_SQL,
+            {
+                **pair,
+                "periods": stale,
+                "lo": previous_period(stale[0], period),
+                "first": stale[0],
+                "hi": next_period(stale[-1], period),
+                "store": storing,
+            },
+        )
+    if storing:
+        await conn.commit()
     # value -> period -> [new, returning, resurrecting, dormant]
     counts: dict[str, dict[date, list[int]]] = {}
-    for r in await conn.execute(LIFECYCLE_BY_VALUE_SQL, params):
-        row = counts.setdefault(r.value, {s: [0, 0, 0, 0] for s in starts})[r.period]
-        for i, n in enumerate((r.n_new, r.n_returning, r.n_resurrecting, -r.n_dormant)):
-            row[i] += n
+    for r in rows:
+        for i, value in enumerate(r.vals):
+            counts.setdefault(value, {s: [0, 0, 0, 0] for s in starts})[r.period] = [
+                r.n_new[i],
+                r.n_returning[i],
+                r.n_resurrecting[i],
+                -r.n_dormant[i],
+            ]
     return [
         LifecycleSeries(
             value=shown(value),
@@ -198,5 +275,16 @@ async def read_lifecycle_breakdown(
                 for s, (n, ret, res, d) in counts[value].items()
             ],
         )
-        for value in null_last(sorted(counts))
+        for value in null_last(sorted(_listed(counts)))
     ]
+
+
+def _listed(counts: dict[str, dict[date, list[int]]]) -> list[str]:
+    """The MAX_VALUES values with the most persons counted, largest first and ties in byte
+    order (as every split's SQL orders them: COLLATE "C"), then the null group if there."""
+
+    def persons(value: str) -> int:
+        return sum(n + ret + res - d for n, ret, res, d in counts[value].values())
+
+    ranked = sorted((v for v in counts if v != NO_VALUE), key=lambda v: (-persons(v), v.encode()))
+    return ranked[:MAX_VALUES] + ([NO_VALUE] if NO_VALUE in counts else [])
