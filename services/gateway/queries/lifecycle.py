@@ -82,31 +82,32 @@ WHERE c.project_id = :project AND c.key = :key AND c.kind = :period
 """
 )
 
-# Per wanted period (:periods) and value: the persons who carried it, by status, and those who
-# carried it in the period before and were not active in this one (dormant). Activity is read
-# from the key's own rows: every active event has one per tracked key (its value, or the null
-# group's), so a person-period with a row is an active one, and one read of person_day_values
-# (ordered by person for the window) gives both; with person_days read beside it, 1M events took
-# 0.43 s instead of 0.37 s (docs/performance.md, "Reads at the issues' scale"). Only the wanted
-# periods and those before them are read: a person's status in a period needs nothing else. Of a
-# person-period with nothing before it in those, the `persons` table says whether it is the
-# first. One row per wanted period, its values sorted, all of them (the read picks the top ones
-# over the whole range); with :store, the same rows go to the cache with the statement's own
-# snapshot, so they claim to see exactly the changes they were computed from.
+# Per period from :first to :last and value: the persons who carried it, by status, and those
+# who carried it in the period before and were not active in this one (dormant). Activity is
+# read from the key's own rows: every active event has one per tracked key (its value, or the
+# null group's), so a person-period with a row is an active one, and one read of
+# person_day_values (ordered by person for the window) gives both; with person_days read beside
+# it, 1M events took 0.43 s instead of 0.37 s (docs/performance.md, "Reads at the issues'
+# scale"). The rows are read a value at a time (the values the days have in
+# `activity_value_daily`, the image of person_day_values), as ranges of the primary key: one
+# day's rows among a month's, in 3 ms instead of a 12 ms scan. Only those periods and the one
+# before them are read: a person's status needs nothing else. Of a person-period with nothing
+# before it in those, the `persons` table says whether it is the first. One row per period, its
+# values sorted, all of them (the read picks the top ones over its whole range); with :store,
+# the same rows go to the cache with the statement's own snapshot, so they claim to see exactly
+# the changes they were computed from.
 LIFECYCLE_BY_VALUE_SQL = text(
     """
-WITH wanted AS (SELECT DISTINCT unnest(CAST(:periods AS date[])) AS period),
-context AS (  -- the wanted periods and those before them
-    SELECT period FROM wanted
-    UNION
-    SELECT CAST(period - CAST('1 ' || :period AS interval) AS date) FROM wanted
+WITH seen AS (  -- the values with rows on those days, each read below as a range of the primary key
+    SELECT DISTINCT value FROM activity_value_daily
+    WHERE project_id = :project AND key = :key AND day >= :lo AND day < :hi
 ),
 carried AS (  -- per person and period: the values they carried
-    SELECT person_id, date_trunc(:period, day::timestamp)::date AS period,
-           array_agg(DISTINCT value) AS vals
-    FROM person_day_values
-    WHERE project_id = :project AND key = :key AND day >= :lo AND day < :hi
-      AND date_trunc(:period, day::timestamp)::date IN (SELECT period FROM context)
+    SELECT v.person_id, date_trunc(:period, v.day::timestamp)::date AS period,
+           array_agg(DISTINCT v.value) AS vals
+    FROM seen JOIN person_day_values v
+      ON v.project_id = :project AND v.key = :key AND v.value = seen.value
+     AND v.day >= :lo AND v.day < :hi
     GROUP BY 1, 2
 ),
 seq AS (  -- with the person's active periods before and after it
@@ -116,7 +117,7 @@ seq AS (  -- with the person's active periods before and after it
     FROM carried
     WINDOW w AS (PARTITION BY person_id ORDER BY period)
 ),
-firsts AS (  -- the persons whose first active day is in the wanted periods' span
+firsts AS (  -- the persons whose first active day is in the periods
     SELECT person_id, date_trunc(:period, first_day::timestamp)::date AS period FROM persons
     WHERE project_id = :project AND first_day >= :first AND first_day < :hi
 ),
@@ -127,11 +128,11 @@ statuses AS (
                 WHEN f.period = s.period THEN 'new'
                 ELSE 'resurrecting' END AS status
     FROM seq s LEFT JOIN firsts f ON f.person_id = s.person_id AND s.before IS NULL
-    WHERE s.period IN (SELECT period FROM wanted)
+    WHERE s.period >= :first
 ),
 gone AS (  -- dormant in the period after: not active in it
     SELECT vals, next AS period FROM seq
-    WHERE next IN (SELECT period FROM wanted) AND (after IS NULL OR after <> next)
+    WHERE period < :last AND (after IS NULL OR after <> next)
 ),
 counted AS (
     SELECT value, period, count(*) FILTER (WHERE status = 'new') AS n_new,
@@ -148,6 +149,10 @@ per_value AS (
            CAST(sum(n_dormant) AS bigint) AS n_dormant
     FROM counted GROUP BY 1, 2
 ),
+periods AS (
+    SELECT CAST(generate_series(CAST(:first AS timestamp), CAST(:last AS timestamp),
+                                CAST('1 ' || :period AS interval)) AS date) AS period
+),
 per_period AS (
     SELECT w.period,
            coalesce(array_agg(v.value ORDER BY v.value) FILTER (WHERE v.value IS NOT NULL),
@@ -160,7 +165,7 @@ per_period AS (
                         FILTER (WHERE v.value IS NOT NULL), '{}') AS n_resurrecting,
            coalesce(array_agg(v.n_dormant ORDER BY v.value) FILTER (WHERE v.value IS NOT NULL),
                     '{}') AS n_dormant
-    FROM wanted w LEFT JOIN per_value v ON v.period = w.period
+    FROM periods w LEFT JOIN per_value v ON v.period = w.period
     GROUP BY w.period
 ),
 stored AS (
@@ -243,15 +248,15 @@ async def read_lifecycle_breakdown(
     storing = bool(await conn.scalar(PRUNE_SQL, {"project": project_id, "key": key}))
     rows = list(await conn.execute(CACHED_SQL, {**pair, "starts": starts}))
     stale = sorted(set(starts) - {r.period for r in rows})
-    if stale:
+    for first, last in _runs(stale, period):
         rows += await conn.execute(
             LIFECYCLE_BY_VALUE_SQL,
             {
                 **pair,
-                "periods": stale,
-                "lo": previous_period(stale[0], period),
-                "first": stale[0],
-                "hi": next_period(stale[-1], period),
+                "lo": previous_period(first, period),
+                "first": first,
+                "last": last,
+                "hi": next_period(last, period),
                 "store": storing,
             },
         )
@@ -277,6 +282,17 @@ async def read_lifecycle_breakdown(
         )
         for value in null_last(sorted(_listed(counts)))
     ]
+
+
+def _runs(starts: list[date], period: Period) -> list[tuple[date, date]]:
+    """The sorted period starts as runs of consecutive periods: (first, last) of each."""
+    runs: list[tuple[date, date]] = []
+    for start in starts:
+        if runs and next_period(runs[-1][1], period) == start:
+            runs[-1] = (runs[-1][0], start)
+        else:
+            runs.append((start, start))
+    return runs
 
 
 def _listed(counts: dict[str, dict[date, list[int]]]) -> list[str]:

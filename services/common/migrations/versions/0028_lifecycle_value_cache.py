@@ -2,8 +2,9 @@
 since: `/v1/lifecycle?breakdown=` recomputes only the periods whose inputs changed after it last
 read them (services/gateway/queries/lifecycle.py), instead of windowing every person-period of
 its range on every read (at 1M events, a month by day: gateway p95 396 ms against DuckDB's
-46 ms over the raw events). A rollup kept by triggers (docs/performance.md, "A lifecycle rollup")
-read in 6 ms but cost the event load 12-35%; this costs the load one small insert per statement.
+46 ms over the raw events). A rollup kept by triggers read in 6 ms but cost the event load
+12-35% (docs/performance.md, "Reads at the issues' scale"); this costs the load one small insert
+per statement.
 
 `lifecycle_value_cache` holds, per (project, key, kind, period), the counts per value as the
 gateway computed them and the snapshot (`pg_snapshot`) it computed them in.
