@@ -63,6 +63,7 @@ ORDER BY ps.period
 # committed since their snapshot touches go, with every committed change. True when this read
 # holds the lock to its commit, and may store what it computes.
 PRUNE_SQL = text("SELECT lifecycle_values_prune(:project, :key)")
+ASYNC_COMMIT = text("SET LOCAL synchronous_commit = off")
 
 # The range's cached periods that no change their snapshot does not see touches: a change of a
 # day in the period or the one before it (migration 0028).
@@ -261,6 +262,9 @@ async def read_lifecycle_breakdown(
             },
         )
     if storing:
+        # Lost in a crash, the stored periods and the pruned changes go together: the next
+        # read computes those periods again. No need to wait for the disk.
+        await conn.execute(ASYNC_COMMIT)
         await conn.commit()
     # value -> period -> [new, returning, resurrecting, dormant]
     counts: dict[str, dict[date, list[int]]] = {}
