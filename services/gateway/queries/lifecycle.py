@@ -17,7 +17,7 @@ person_day_values, whose cost grows with the persons of the periods read (0.35-0
 at 1M events), so a read stores each period it computed (`lifecycle_value_cache`, migration
 0028) and the next one computes only the periods something changed since: a change of a day in
 the period or the one before, or a first day moved from it (`lifecycle_value_changes`). Under
-live traffic that is today's period and tomorrow's; a late event or a merge adds its own days'.
+live traffic that is the current period; a late event or a merge adds the periods of its days.
 """
 
 from __future__ import annotations
