@@ -48,17 +48,17 @@ depends_on = None
 M0022 = released("0022_breakdown_key_drops.py")
 M0025 = released("0025_stickiness_value_periods.py")
 
-CHANGED_DAYS = """
+# The days of `rows` (the transition table), noted for this transaction.
+NOTE = """
+        INSERT INTO lifecycle_value_changes (project_id, key, day, xid)
+        SELECT DISTINCT project_id, key, day, pg_current_xact_id() FROM {rows}
+        ON CONFLICT DO NOTHING;"""
+
+CHANGED_DAYS = f"""
 CREATE FUNCTION lifecycle_values_changed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP = 'INSERT' THEN
-        INSERT INTO lifecycle_value_changes (project_id, key, day, xid)
-        SELECT DISTINCT project_id, key, day, pg_current_xact_id() FROM new_values
-        ON CONFLICT DO NOTHING;
-    ELSE
-        INSERT INTO lifecycle_value_changes (project_id, key, day, xid)
-        SELECT DISTINCT project_id, key, day, pg_current_xact_id() FROM old_values
-        ON CONFLICT DO NOTHING;
+    IF TG_OP = 'INSERT' THEN{NOTE.format(rows="new_values")}
+    ELSE{NOTE.format(rows="old_values")}
     END IF;
     RETURN NULL;
 END
