@@ -5,9 +5,10 @@ numbers for the events applied so far, whatever arrived between two reads.
 The scenarios are the changes that reach a cached period from outside it: a late event in the
 period before (returning instead of resurrecting), a first day moved earlier by a late event or
 a merge (no longer new), a value moved by a merge. The property applies generated histories in
-any order and reads every kind after every batch. Then the lock: a read that cannot take it
-computes what is stale and stores nothing, and the prunes (the gateway's and the metrics
-service's) delete the cached periods a change touches, and the changes, and nothing else.
+any order and reads every kind after every batch; a stress check reads beside concurrent
+batches. Then the lock: a read that cannot take it computes what is stale and stores nothing,
+and the prunes (the gateway's and the metrics service's) delete the cached periods a change
+touches, and the changes, and nothing else.
 """
 
 from __future__ import annotations
