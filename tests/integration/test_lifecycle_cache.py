@@ -120,7 +120,7 @@ async def test_a_merge_moves_first_days_and_values_into_cached_periods(db: Db) -
     await _apply(db, project_id, events)
     await assert_reads_the_oracles(db, project_id, events)
 
-    # anon-1 becomes user-1: day 8 resurrecting, not new; user-1 no longer dormant on day 2 only
+    # anon-1 becomes user-1: on day 8 the person is resurrecting (active on day 1), not new
     merge = [link("anon-1", "user-1", 9)]
     await _apply(db, project_id, merge)
     await assert_reads_the_oracles(db, project_id, events + merge)
