@@ -10,13 +10,9 @@ a read holds is skipped, and that read prunes it).
 
 from __future__ import annotations
 
-import asyncio
-
 import asyncpg
 
-from services.common.logging import get_logger
-
-log = get_logger(__name__)
+from services.metrics.walk import pending_forever
 
 PRUNE_EVERY_SECONDS = 60.0
 
@@ -35,9 +31,6 @@ async def prune_once(pool: asyncpg.Pool) -> int:
 
 
 async def prune_forever(pool: asyncpg.Pool, every: float = PRUNE_EVERY_SECONDS) -> None:
-    while True:
-        try:
-            await prune_once(pool)
-        except (OSError, asyncpg.PostgresError) as exc:
-            log.warning("lifecycle_changes_prune_failed", error=str(exc))
-        await asyncio.sleep(every)
+    """A background task of the metrics service, logged as `lifecycle_changes_prune_ran`
+    (`chunks`: the pairs pruned)."""
+    await pending_forever("lifecycle_changes_prune", lambda: prune_once(pool), every)
