@@ -18,7 +18,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 
 from services.common.db import database_unavailable
-from services.common.kafka import durable_producer
+from services.common.kafka import durable_producer, pace_metadata_retries
 from services.common.logging import get_logger
 from services.common.settings import MetricsSettings
 from services.metrics import metric_defs as m
@@ -84,6 +84,7 @@ class Runner:
             # broker 10 times a second instead of twice.
             fetch_max_wait_ms=100,
         )
+        pace_metadata_retries(self._consumer._client)
         self._producer = durable_producer(settings)
         self._dead_letters = DeadLetterPublisher(self._producer, settings.dlq_topic)
         self._lock = asyncio.Lock()
