@@ -21,7 +21,7 @@ from services.ingest.dispatch import IngestRoutes
 from services.ingest.observe import ObserveRequests
 from services.ingest.publisher import Publisher
 from services.ingest.quota import Quota
-from services.ingest.routes import posthog, segment
+from services.ingest.routes import posthog, posthog_config, segment
 from services.ingest.state import IngestState
 
 log = get_logger(__name__)
@@ -70,12 +70,13 @@ def create_app(settings: IngestSettings) -> FastAPI:
 
     app = IngestApp(title="Pulse ingest", lifespan=lifespan)
     install_error_handlers(app)
+    app.include_router(posthog_config.router)
 
     # Browser SDKs post from any origin, without credentials (SPEC §3).
     app.add_middleware(
         CORSMiddleware,
         allow_origins=["*"],
-        allow_methods=["POST", "OPTIONS"],
+        allow_methods=["GET", "POST", "OPTIONS"],
         allow_headers=["*"],
         allow_credentials=False,
         max_age=86400,

@@ -1,15 +1,23 @@
 """Request bodies: read with a byte cap while streaming, gunzip with the *decompressed* size capped.
 
 A 1 MB gzip that would expand to 1 GB is refused after `limit` bytes of output, in bounded memory.
-Strings holding NUL (`\\u0000`) get U+FFFD instead, as PostHog does: PostgreSQL text and jsonb
-cannot store NUL, and one such event must not wedge the consumer downstream.
+A body that starts with gzip's magic bytes is inflated, whatever its headers say: posthog-js
+sends its gzip bodies as `text/plain` with neither a Content-Encoding header nor, since its
+requests dropped it, a `compression` parameter, and PostHog's capture looks at the bytes too.
+No JSON text starts with them. Strings holding NUL (`\\u0000`) get U+FFFD instead, as PostHog
+does: PostgreSQL text and jsonb cannot store NUL, and one such event must not wedge the consumer
+downstream.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import zlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qs
 
 import orjson
 from fastapi import Request
@@ -17,6 +25,8 @@ from fastapi import Request
 from services.common.http import ApiError
 
 ACCEPTED_TYPES = ("application/json", "text/plain", "")
+FORM_TYPE = "application/x-www-form-urlencoded"
+GZIP_MAGIC = b"\x1f\x8b"
 
 
 def _too_large(limit: int) -> ApiError:
@@ -33,44 +43,22 @@ async def read_json_body(request: Request, limit: int) -> Any:
     return (await read_body(request, limit)).data
 
 
-async def read_body(request: Request, limit: int, gzip: bool = False) -> Body:
-    """Parse the JSON body; `gzip=True` when the route knows it is compressed without a header."""
+async def read_body(request: Request, limit: int, gzip: bool = False, form: bool = False) -> Body:
+    """Parse the JSON body; `gzip=True` when the route knows it is compressed without a header.
+
+    `form=True` (PostHog's routes) also takes a form-encoded body whose `data` field holds the
+    JSON, as is or in base64: what posthog-js sends with `compression=base64`, as its beacons on
+    page unload do."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type not in ACCEPTED_TYPES:
+    as_form = form and content_type == FORM_TYPE
+    if content_type not in ACCEPTED_TYPES and not as_form:
         raise ApiError(415, "unsupported_media_type", "send application/json (or text/plain JSON)")
     encoding = request.headers.get("content-encoding", "identity").strip().lower() or "identity"
     if encoding not in ("identity", "gzip"):
         raise ApiError(415, "unsupported_encoding", "Content-Encoding must be gzip or absent")
-    if gzip:
-        encoding = "gzip"
-
-    inflater = zlib.decompressobj(wbits=31) if encoding == "gzip" else None
-    chunks: list[bytes] = []
-    size = 0
-    try:
-        async for chunk in request.stream():
-            if inflater is not None:
-                # max_length bounds each step's output; the rest stays in unconsumed_tail.
-                data = inflater.decompress(chunk, limit + 1 - size)
-                while True:
-                    chunks.append(data)
-                    size += len(data)
-                    if size > limit:
-                        raise _too_large(limit)
-                    if not inflater.unconsumed_tail:
-                        break
-                    data = inflater.decompress(inflater.unconsumed_tail, limit + 1 - size)
-            else:
-                chunks.append(chunk)
-                size += len(chunk)
-                if size > limit:
-                    raise _too_large(limit)
-        if inflater is not None and not inflater.eof:
-            raise ApiError(400, "invalid_gzip", "gzip body is truncated")
-    except zlib.error as exc:
-        raise ApiError(400, "invalid_gzip", "Content-Encoding is gzip but the body is not") from exc
-
-    raw = b"".join(chunks)
+    raw = await _read(request.stream(), limit, gzip or encoding == "gzip")
+    if as_form:
+        raw = _form_data(raw)
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -81,7 +69,74 @@ async def read_body(request: Request, limit: int, gzip: bool = False) -> Body:
             data = _without_nul(data)
         except RecursionError as exc:
             raise ApiError(400, "invalid_json", "body is nested too deeply") from exc
-    return Body(data, size)
+    return Body(data, len(raw))
+
+
+async def _read(stream: AsyncIterator[bytes], limit: int, gzip: bool) -> bytes:
+    """The body's bytes, inflated when `gzip` or when they start with gzip's magic bytes."""
+    head = b""
+    async for chunk in stream:  # enough of the body to see whether it starts as gzip does
+        head += chunk
+        if len(head) >= len(GZIP_MAGIC):
+            break
+    inflater = zlib.decompressobj(wbits=31) if gzip or head.startswith(GZIP_MAGIC) else None
+    chunks: list[bytes] = []
+    size = 0
+
+    def take(chunk: bytes) -> None:
+        nonlocal size
+        if inflater is None:
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(limit)
+            return
+        # max_length bounds each step's output; the rest stays in unconsumed_tail.
+        data = inflater.decompress(chunk, limit + 1 - size)
+        while True:
+            chunks.append(data)
+            size += len(data)
+            if size > limit:
+                raise _too_large(limit)
+            if not inflater.unconsumed_tail:
+                break
+            data = inflater.decompress(inflater.unconsumed_tail, limit + 1 - size)
+
+    try:
+        take(head)
+        async for chunk in stream:
+            take(chunk)
+        if inflater is not None and not inflater.eof:
+            raise ApiError(400, "invalid_gzip", "gzip body is truncated")
+    except zlib.error as exc:
+        raise ApiError(400, "invalid_gzip", "the body is not valid gzip") from exc
+    return b"".join(chunks)
+
+
+def _form_data(raw: bytes) -> bytes:
+    """The JSON in a form body's `data` field: as is, or in base64 (standard or URL-safe)."""
+    try:
+        fields = parse_qs(raw.decode(), strict_parsing=True, max_num_fields=100)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ApiError(400, "invalid_form", "the body is not a valid form") from exc
+    compression = fields.get("compression", [""])[0].lower()
+    if compression not in ("", "base64"):
+        raise ApiError(
+            415, "unsupported_encoding", f"form field compression={compression} is not supported"
+        )
+    if len(fields.get("data", [])) != 1:
+        raise ApiError(400, "invalid_form", "a form body needs one `data` field")
+    data = fields["data"][0].strip()
+    if data[:1] in ("{", "["):
+        return data.encode()
+    # A `+` sent unescaped arrives as a space; padding may be missing.
+    text = data.replace(" ", "+").replace("-", "+").replace("_", "/").rstrip("=")
+    try:
+        return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ApiError(
+            400, "invalid_form", "the form's `data` is neither JSON nor base64 JSON"
+        ) from exc
 
 
 def _without_nul(value: Any) -> Any:

@@ -25,8 +25,10 @@ class IngestState:
     quota: Quota
     draining: bool = field(default=False)
 
-    async def read_body(self, request: Request, limit: int, gzip: bool = False) -> Body:
-        return await read_body(request, limit, gzip)
+    async def read_body(
+        self, request: Request, limit: int, gzip: bool = False, form: bool = False
+    ) -> Body:
+        return await read_body(request, limit, gzip, form)
 
     def admit(self, project_id: int, events: int) -> None:
         """429 + Retry-After when the project is over its events/s quota; nothing is written."""

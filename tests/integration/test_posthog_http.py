@@ -56,6 +56,21 @@ def test_every_path_and_body_shape_is_accepted(pipeline: Pipeline) -> None:
             gzip.compress(orjson.dumps([_event(properties={"token": key})])),
             {"Content-Type": "text/plain"},
         ),
+        # posthog-js now: the same body with no parameter, known by its first bytes.
+        (
+            "/e/?ver=1.449.2&_=1764339000000",
+            gzip.compress(orjson.dumps([_event(properties={"token": key})])),
+            {"Content-Type": "text/plain"},
+        ),
+        # posthog-js's beacons on page unload: base64 JSON in a form's `data`.
+        (
+            "/e/?compression=base64",
+            b"data="
+            + base64.b64encode(orjson.dumps([_event(properties={"token": key})])).replace(
+                b"+", b"%2B"
+            ),
+            {"Content-Type": "application/x-www-form-urlencoded"},
+        ),
         # Basic and Bearer work here too.
         (
             "/batch/",
@@ -74,7 +89,7 @@ def test_every_path_and_body_shape_is_accepted(pipeline: Pipeline) -> None:
     big = [_event(properties={"pad": "x" * 20_000}) for _ in range(50)]
     response = httpx.post(f"{url}/batch/", json={"api_key": key, "batch": big})
     assert response.status_code == 200, response.text
-    sent = len(PATHS) + 1 + 2 + 1 + 1 + 1 + 1 + 1 + 1 + len(big)
+    sent = len(PATHS) + 1 + 2 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + 1 + len(big)
     status = pipeline.wait_processed(project["read_key"], sent)
     assert (status["events_processed"], status["rejected"]) == (sent, 0)
 
@@ -167,3 +182,41 @@ def test_refusals_carry_detail_for_the_posthog_client(pipeline: Pipeline) -> Non
     ]
     assert any(r["message_id"] == "u" * 101 for r in rejected)
     assert pipeline.read("/v1/status", other["read_key"])["events_processed"] == 0
+
+
+def test_posthog_js_finds_its_config_and_no_feature_flags(pipeline: Pipeline) -> None:
+    """posthog-js's remote config (JSON and script) and flags requests get answers that say the
+    project has no flags, recordings, surveys or heatmaps, and that gzip is welcome."""
+    url = pipeline.ingest.url
+    origin = {"Origin": "https://app.example"}
+    config = httpx.get(f"{url}/array/phc_Some-token_1/config", headers=origin)
+    assert config.status_code == 200
+    assert config.headers["access-control-allow-origin"] == "*"
+    assert config.json() == {
+        "token": "phc_Some-token_1",
+        "supportedCompression": ["gzip", "gzip-js"],
+        "hasFeatureFlags": False,
+        "sessionRecording": False,
+        "heatmaps": False,
+        "surveys": False,
+        "siteApps": [],
+    }
+    script = httpx.get(f"{url}/array/phc_Some-token_1/config.js")
+    assert script.status_code == 200
+    assert script.headers["content-type"].startswith("application/javascript")
+    assert orjson.dumps(config.json()).decode() in script.text
+    assert 'c["phc_Some-token_1"]=' in script.text
+    # A token that is no key is not echoed back.
+    for path in ("/array/x%22%3Balert(1)/config.js", "/array/x%22%3Balert(1)/config"):
+        assert httpx.get(f"{url}{path}").status_code == 404
+
+    no_flags = {
+        "flags": {},
+        "featureFlags": {},
+        "featureFlagPayloads": {},
+        "errorsWhileComputingFlags": False,
+    }
+    body = gzip.compress(b'{"token": "phc_x", "distinct_id": "p"}')
+    for path in ("/flags/?v=2", "/flags?v=2", "/decide/?v=4", "/decide"):
+        response = httpx.post(f"{url}{path}", content=body, headers={"Content-Type": "text/plain"})
+        assert (response.status_code, response.json()) == (200, no_flags), path

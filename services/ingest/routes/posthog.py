@@ -4,9 +4,10 @@ trailing slash.
 Bodies: `{"batch": [...], "api_key", "sent_at"}`, a bare array of events, or one event. The key
 is `api_key` (or `token`, or Segment's `writeKey`) in the body, Basic or Bearer; when the
 request names none, the events' own `api_key` / `properties.token` (posthog-js) must all agree.
-`?compression=gzip-js` (or `gzip`) means a gzip body without a Content-Encoding header. Up to
-5 MB per request. Errors carry `detail` beside `code`/`message`: the PostHog client shows
-`detail`.
+`?compression=gzip-js` (or `gzip`) means a gzip body without a Content-Encoding header, and so
+do a body's first bytes (posthog-js sends no parameter). A form-encoded body's `data` field holds
+the JSON, as is or in base64 (posthog-js's `compression=base64`). Up to 5 MB per request. Errors
+carry `detail` beside `code`/`message`: the PostHog client shows `detail`.
 """
 
 from __future__ import annotations
@@ -38,8 +39,12 @@ def _error(exc: ApiError) -> Response:
 
 
 def _gzip_requested(request: Request) -> bool:
+    """What `?compression=` says: gzip, or a body that is JSON (`base64` goes with a form body
+    whose `data` is base64, body.py). posthog-js no longer sends `gzip-js` with its gzip bodies:
+    read_body knows them by their first bytes. `lz64` (posthog-js before 2023, when the server
+    offered it; this one offers gzip, posthog_config.py) is refused."""
     compression = request.query_params.get("compression", "").lower()
-    if compression in ("", "none"):
+    if compression in ("", "none", "base64"):
         return False
     if compression in ("gzip", "gzip-js"):
         return True
@@ -76,7 +81,7 @@ def _event_keys(events: list[Any]) -> list[Any]:
 async def capture(request: Request) -> None:
     state: IngestState = request.app.state.pulse
     read = await state.read_body(
-        request, state.settings.max_posthog_batch_bytes, gzip=_gzip_requested(request)
+        request, state.settings.max_posthog_batch_bytes, gzip=_gzip_requested(request), form=True
     )
     events, sent_at = _events(read.data)
     project = await resolve_project(
