@@ -7,6 +7,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+SDKS := tests/browser_sdks
 PYTEST_ARGS ?=
 
 .PHONY: run test lint bench bench-deps demo install system-deps test-deps clean
@@ -35,7 +36,7 @@ system-deps:
 
 # The dashboard's browser test drives Debian's chromium (never a browser downloaded by Playwright);
 # the deploy test checks the alert rules with promtool (Debian's prometheus package).
-test-deps:
+test-deps: $(SDKS)/node_modules/.installed
 	@missing=""; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium fonts-liberation"; \
 	command -v promtool >/dev/null || missing="$$missing prometheus"; \
@@ -45,6 +46,17 @@ test-deps:
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 		else echo "error: install Debian's$$missing (apt-get install$$missing)"; exit 1; fi; \
 	fi
+
+# The browser SDK test loads posthog-js and Segment's analytics-next into chromium, the versions
+# the lockfile pins, from npm (Node.js from Debian where it is missing; no install scripts run).
+$(SDKS)/node_modules/.installed: $(SDKS)/package.json $(SDKS)/package-lock.json
+	@command -v npm >/dev/null || { \
+		if [ "$$(id -u)" = 0 ]; then \
+			echo "Installing Debian's nodejs npm ..."; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null; \
+		else echo "error: install Node.js and npm (Debian: apt-get install nodejs npm)"; exit 1; fi; }
+	npm ci --prefix $(SDKS) --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $@
 
 run: install
 	$(BIN)/python -m deploy.local.run

@@ -14,43 +14,22 @@ import math
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
-import pytest
-from playwright.async_api import Browser, Page, Route, async_playwright
+from playwright.async_api import Browser, Page, Route
 
 from deploy.demo import DemoConfig, Generator, send_all
 from tests.support.services import ARTIFACTS, Pipeline
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 LATER_FEATURES = {
     "retention": "/v1/retention",
     "funnels": "/v1/funnels",
     "sessions": "/v1/sessions",
     "live": "/v1/live",
 }
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        yield browser
-        await browser.close()
 
 
 async def points(page: Page, panel: str) -> list[dict[str, str]]:
