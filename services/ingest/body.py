@@ -47,8 +47,8 @@ async def read_body(request: Request, limit: int, gzip: bool = False, form: bool
     """Parse the JSON body; `gzip=True` when the route knows it is compressed without a header.
 
     `form=True` (PostHog's routes) also takes a form-encoded body whose `data` field holds the
-    JSON, as is or in base64: what posthog-js sends with `compression=base64`, as its beacons on
-    page unload do."""
+    JSON, as is or in base64: what posthog-js sends with `compression=base64`, when its host
+    offers no gzip or its gzip fails."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     as_form = form and content_type == FORM_TYPE
     if content_type not in ACCEPTED_TYPES and not as_form:
