@@ -52,7 +52,15 @@ def test_gzip_and_text_plain_bodies(pipeline: Pipeline) -> None:
         headers={"Content-Type": "text/plain"},
     )
     assert beacon.status_code == 200, beacon.text
-    assert pipeline.wait_processed(project["read_key"], 3)["events_processed"] == 3
+    # Segment's mobile SDKs: a batch to /v1/b, gzip as text/plain, the writeKey in the body.
+    batch = {"batch": [_track(), _track()], "sentAt": "2026-11-28T10:00:00Z"}
+    mobile = httpx.post(
+        f"{pipeline.ingest.url}/v1/b",
+        content=gzip.compress(orjson.dumps({**batch, "writeKey": project["write_key"]})),
+        headers={"Content-Type": "text/plain", "Content-Encoding": "gzip"},
+    )
+    assert (mobile.status_code, mobile.json()) == (200, {"success": True}), mobile.text
+    assert pipeline.wait_processed(project["read_key"], 5)["events_processed"] == 5
 
 
 def test_unknown_or_disagreeing_keys_are_401_and_write_nothing(pipeline: Pipeline) -> None:

@@ -91,5 +91,8 @@ def _single(kind: str) -> Route:
 ROUTES: dict[str, Route] = {
     "/v1/batch": Route(batch),
     "/v1/import": Route(batch),
+    # Segment's mobile SDKs (analytics-swift, analytics-kotlin, React Native) upload batches to
+    # `{apiHost}/b`: gzip as text/plain, the writeKey in the body.
+    "/v1/b": Route(batch),
     **{f"/v1/{path}": _single(kind) for path, kind in SINGLE_ROUTES.items()},
 }
