@@ -1,15 +1,18 @@
 """The official browser SDKs, unmodified, in a real browser against the real ingest.
 
-posthog-js and Segment's analytics-next come from npm as `tests/browser_sdks/package-lock.json`
-pins them (`make test-deps`) and run in Debian's headless Chromium. A page served from 127.0.0.1
-loads both, pointed at the ingest the way an app points them, and sends what apps send: a page
-view, tracks with a `plan`, an identify that turns the anonymous browser into a user with a plan,
-more tracks, and (posthog-js) an event by beacon.
+posthog-js, Segment's analytics-next and RudderStack's JavaScript SDK come from npm as
+`tests/browser_sdks/package-lock.json` pins them (`make test-deps`) and run in Debian's headless
+Chromium. A page served from 127.0.0.1 loads all three, pointed at the ingest the way an app
+points them, and sends through each what apps send: a page view, a track with a `plan`, an
+identify that turns the anonymous browser into a user with a plan, another track, and
+(posthog-js) an event by beacon.
 
 Every request the browser makes to the ingest is recorded. Each must be answered 200 (posthog-js's
 remote config and feature flags requests too) and the browser must log no error. Then every
 event those requests carried is counted once; each SDK's browser and user are one person; the
 tracks are there by name; and the `plan` split has each SDK's user under the plan of each event.
+Segment's and RudderStack's SDKs take their settings inline (`cdnSettings`, `getSourceConfig`),
+as an app pointed at Pulse configures them; posthog-js asks the ingest for its config.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from tests.support.services import Pipeline
 SDKS = Path(__file__).resolve().parents[1] / "browser_sdks" / "node_modules"
 POSTHOG_JS = SDKS / "posthog-js" / "dist" / "array.full.js"
 ANALYTICS_NEXT = SDKS / "@segment" / "analytics-next" / "dist" / "umd"
+RUDDERSTACK = SDKS / "@rudderstack" / "analytics-js" / "dist" / "npm" / "modern" / "bundled"
 
 # The tracks the page sends: by which SDK, and the plan each carries.
 TRACKS = {
@@ -43,6 +47,8 @@ TRACKS = {
     "Left": ("posthog-js", "vip"),  # the same, by beacon
     "Viewed": ("analytics-next", "free"),  # anonymous, with a plan property
     "Bought": ("analytics-next", "vip"),  # after identify set plan=vip
+    "Browsed": ("rudderstack", "free"),  # anonymous, with a plan property
+    "Ordered": ("rudderstack", "vip"),  # after identify set plan=vip
 }
 
 
@@ -53,6 +59,7 @@ def page(ingest: str, key: str) -> str:
 <script>{KEEP_BEACONS}</script>
 <script src="/posthog.js"></script>
 <script src="/ajs/index.js"></script>
+<script src="/rudderstack.js"></script>
 <script>
 window.sent = false;
 posthog.init({orjson.dumps(key).decode()}, {{
@@ -83,6 +90,18 @@ AnalyticsNext.AnalyticsBrowser.load({{
   await analytics.track('Bought');
   window.sent = true;
 }});
+const rudder = new rudderanalytics.RudderAnalytics();
+rudder.load({orjson.dumps(key).decode()}, {orjson.dumps(ingest).decode()}, {{
+  getSourceConfig: () => ({{source: {{
+    id: 'pulse', name: 'Pulse', workspaceId: 'pulse', enabled: true, destinations: [],
+    writeKey: {orjson.dumps(key).decode()},
+    config: {{statsCollection: {{errorReports: {{enabled: false}}, metrics: {{enabled: false}}}}}},
+  }}}}),
+}});
+rudder.page();
+rudder.track('Browsed', {{plan: 'free'}});
+rudder.identify('rudder-user', {{plan: 'vip'}});
+rudder.track('Ordered');
 </script></body></html>"""
 
 
@@ -98,6 +117,10 @@ def site(pipeline: Pipeline) -> Iterator[tuple[str, dict[str, str]]]:
             path = urlsplit(self.path).path
             if path == "/":
                 self._send(html, "text/html")
+            elif path == "/rudderstack.js":
+                self._send(
+                    (RUDDERSTACK / "umd" / "index.js").read_bytes(), "application/javascript"
+                )
             elif path == "/posthog.js":
                 self._send(POSTHOG_JS.read_bytes(), "application/javascript")
             elif path.startswith("/ajs/") and (file := ANALYTICS_NEXT / path[5:]).is_file():
@@ -148,7 +171,7 @@ BEACON_BODIES = """Promise.all(window.beacons.map(async b => {
 }))"""
 
 
-async def test_posthog_js_and_analytics_next_are_counted_exactly(
+async def test_the_browser_sdks_are_counted_exactly(
     pipeline: Pipeline, browser: Browser, site: tuple[str, dict[str, str]]
 ) -> None:
     url, project = site
@@ -192,7 +215,7 @@ async def test_posthog_js_and_analytics_next_are_counted_exactly(
         (r.url, a.status if a else None) for r, a in zip(to_ingest, answers, strict=False)
     ]
     paths = {urlsplit(r.url).path for r in to_ingest}
-    assert {"/e/", "/v1/t", "/v1/i", "/v1/p"} <= paths  # both SDKs' capture routes
+    assert {"/e/", "/v1/t", "/v1/i", "/v1/p", "/v1/track", "/v1/identify", "/v1/page"} <= paths
     assert any(p.startswith("/array/") for p in paths)  # posthog-js's remote config
     assert problems == []
 
@@ -211,7 +234,7 @@ async def test_posthog_js_and_analytics_next_are_counted_exactly(
     split = await asyncio.to_thread(
         pipeline.read, "/v1/activity", project["read_key"], breakdown="plan", **span
     )
-    assert split["days"][0]["dau"] == 2
+    assert split["days"][0]["dau"] == len({sdk for sdk, _ in TRACKS.values()})
     by_plan = {b["value"]: b["days"][0]["dau"] for b in split["breakdown"]}
     for plan in ("free", "vip"):
         assert by_plan[plan] == len({sdk for sdk, p in TRACKS.values() if p == plan}), by_plan
