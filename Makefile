@@ -7,7 +7,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
-SDKS := tests/browser_sdks
+SDKS := tests/js_sdks
 PYTEST_ARGS ?=
 
 .PHONY: run test lint bench bench-deps demo install system-deps test-deps clean
@@ -47,8 +47,9 @@ test-deps: $(SDKS)/node_modules/.installed
 		else echo "error: install Debian's$$missing (apt-get install$$missing)"; exit 1; fi; \
 	fi
 
-# The browser SDK test loads posthog-js and Segment's analytics-next into chromium, the versions
-# the lockfile pins, from npm (Node.js from Debian where it is missing; no install scripts run).
+# The JavaScript SDKs the tests run (posthog-js, analytics-next and RudderStack's in chromium;
+# posthog-node, analytics-node and RudderStack's Node SDK by node), the versions the lockfile
+# pins, from npm (Node.js from Debian where it is missing; no install scripts run).
 $(SDKS)/node_modules/.installed: $(SDKS)/package.json $(SDKS)/package-lock.json
 	@command -v npm >/dev/null || { \
 		if [ "$$(id -u)" = 0 ]; then \

@@ -46,18 +46,22 @@ async def read_json_body(request: Request, limit: int) -> Any:
 async def read_body(request: Request, limit: int, gzip: bool = False, form: bool = False) -> Body:
     """Parse the JSON body; `gzip=True` when the route knows it is compressed without a header.
 
-    `form=True` (PostHog's routes) also takes a form-encoded body whose `data` field holds the
-    JSON, as is or in base64: what posthog-js sends with `compression=base64`, when its host
-    offers no gzip or its gzip fails."""
+    A body typed as a form that holds JSON is JSON: RudderStack's Node SDK sends its gzipped
+    JSON as `application/x-www-form-urlencoded` (axios's default type for a buffer), and
+    RudderStack's server takes it. A real form is refused, except where `form=True` (PostHog's
+    routes): there its `data` field holds the JSON, as is or in base64, which is what posthog-js
+    sends with `compression=base64`, when its host offers no gzip or its gzip fails."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    as_form = form and content_type == FORM_TYPE
-    if content_type not in ACCEPTED_TYPES and not as_form:
+    typed_form = content_type == FORM_TYPE
+    if content_type not in ACCEPTED_TYPES and not typed_form:
         raise ApiError(415, "unsupported_media_type", "send application/json (or text/plain JSON)")
     encoding = request.headers.get("content-encoding", "identity").strip().lower() or "identity"
     if encoding not in ("identity", "gzip"):
         raise ApiError(415, "unsupported_encoding", "Content-Encoding must be gzip or absent")
     raw = await _read(request.stream(), limit, gzip or encoding == "gzip")
-    if as_form:
+    if typed_form and raw.lstrip()[:1] not in (b"{", b"["):
+        if not form:
+            raise ApiError(415, "unsupported_media_type", "a form body; send JSON as the body")
         raw = _form_data(raw)
     try:
         data = orjson.loads(raw)

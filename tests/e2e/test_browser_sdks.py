@@ -1,7 +1,7 @@
 """The official browser SDKs, unmodified, in a real browser against the real ingest.
 
 posthog-js, Segment's analytics-next and RudderStack's JavaScript SDK come from npm as
-`tests/browser_sdks/package-lock.json` pins them (`make test-deps`) and run in Debian's headless
+`tests/js_sdks/package-lock.json` pins them (`make test-deps`) and run in Debian's headless
 Chromium. A page served from 127.0.0.1 loads all three, pointed at the ingest the way an app
 points them, and sends through each what apps send: a page view, a track with a `plan`, an
 identify that turns the anonymous browser into a user with a plan, another track, and
@@ -35,7 +35,7 @@ from playwright.async_api import Browser, Request
 
 from tests.support.services import Pipeline
 
-SDKS = Path(__file__).resolve().parents[1] / "browser_sdks" / "node_modules"
+SDKS = Path(__file__).resolve().parents[1] / "js_sdks" / "node_modules"
 POSTHOG_JS = SDKS / "posthog-js" / "dist" / "array.full.js"
 ANALYTICS_NEXT = SDKS / "@segment" / "analytics-next" / "dist" / "umd"
 RUDDERSTACK = SDKS / "@rudderstack" / "analytics-js" / "dist" / "npm" / "modern" / "bundled"

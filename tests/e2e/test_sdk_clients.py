@@ -1,4 +1,5 @@
-"""The official Segment, RudderStack and PostHog Python clients, unmodified, against Pulse.
+"""The official Segment, RudderStack and PostHog clients for Python and Node, unmodified, against
+Pulse (the Node ones from npm, `tests/js_sdks`, run by `tests/js_sdks/send.mjs`).
 
 Each client sends a few thousand events through a proxy that drops every 5th acknowledgement
 after the ingest stored the batch, so the client really retries batches that were already
@@ -8,10 +9,13 @@ acknowledged. Every messageId must be in the topic, and the pipeline must count 
 
 from __future__ import annotations
 
+import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import orjson
 import pytest
 from posthog import Posthog
 from rudderstack.analytics import Client as RudderClient
@@ -21,6 +25,7 @@ from tests.support.lost_acks import LostAcks
 from tests.support.services import Pipeline
 from tests.support.topics import read_topic
 
+SEND_MJS = Path(__file__).resolve().parents[1] / "js_sdks" / "send.mjs"
 EVENTS = 2_000
 PEOPLE = 150
 START = datetime(2026, 10, 10, 1, tzinfo=UTC)
@@ -104,6 +109,20 @@ def _posthog(write_key: str, url: str, plan: list[tuple[str, str, datetime]]) ->
     assert errors == []
 
 
+def _node(sdk: str) -> Callable[..., None]:
+    def send(write_key: str, url: str, plan: list[tuple[str, str, datetime]]) -> None:
+        events = [(message_id, person, at.isoformat()) for message_id, person, at in plan]
+        done = subprocess.run(
+            ["node", str(SEND_MJS), sdk, url, write_key],
+            input=orjson.dumps(events),
+            capture_output=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr.decode()
+
+    return send
+
+
 @pytest.mark.parametrize(
     ("client", "path", "encoding", "send"),
     [
@@ -111,8 +130,20 @@ def _posthog(write_key: str, url: str, plan: list[tuple[str, str, datetime]]) ->
         ("segment-gzip", "/v1/batch", "gzip", _segment(gzip=True)),
         ("rudderstack", "/v1/batch", "gzip", _rudder),
         ("posthog", "/batch/", "identity", _posthog),
+        ("posthog-node", "/batch/", "gzip", _node("posthog-node")),
+        ("segment-node", "/v1/batch", "identity", _node("segment-node")),
+        # Its gzipped JSON comes typed as a form (axios's default type for a buffer).
+        ("rudderstack-node", "/v1/batch", "gzip", _node("rudderstack-node")),
     ],
-    ids=["segment", "segment-gzip", "rudderstack", "posthog"],
+    ids=[
+        "segment",
+        "segment-gzip",
+        "rudderstack",
+        "posthog",
+        "posthog-node",
+        "segment-node",
+        "rudderstack-node",
+    ],
 )
 def test_official_client_events_arrive_exactly_once(
     pipeline: Pipeline, client: str, path: str, encoding: str, send: Callable[..., None]

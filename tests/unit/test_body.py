@@ -128,6 +128,15 @@ async def test_a_form_body_carries_its_json_in_data(data: str) -> None:
     assert read.size == len(EVENTS)
 
 
+@pytest.mark.parametrize("form", [False, True])
+async def test_json_typed_as_a_form_is_json(form: bool) -> None:
+    # RudderStack's Node SDK: gzipped JSON as application/x-www-form-urlencoded (axios's default).
+    headers = {**FORM, "content-encoding": "gzip"}
+    body = gzip.compress(b' {"batch": [{"type": "track"}]}')
+    read = await read_body(_request(body, headers), 1000, form=form)
+    assert read.data == {"batch": [{"type": "track"}]}
+
+
 async def test_a_base64_plus_sent_unescaped_still_decodes() -> None:
     encoded = base64.b64encode(b'{"a": ">>>"}').decode()
     assert "+" in encoded
