@@ -89,9 +89,10 @@ def test_refused_requests_get_their_status_and_write_nothing(pipeline: Pipeline)
             415,
             "unsupported_media_type",
         ),
+        # A real form; JSON typed as a form is taken (RudderStack's Node SDK sends that, body.py).
         (
             "/v1/batch",
-            valid,
+            b"data=" + valid,
             {**auth, "Content-Type": "application/x-www-form-urlencoded"},
             415,
             "unsupported_media_type",
