@@ -135,6 +135,9 @@ Pulse is running (ready in {time.monotonic() - started:.1f}s). Ctrl-C stops ever
 
   curl -H "Authorization: Bearer {project["read_key"]}" \\
        "{urls["gateway"]}/v1/activity?from=$(date -u +%F)&to=$(date -u +%F)"
+
+  A web page sends with posthog-js (the README shows Segment's and RudderStack's):
+  posthog.init("{project["write_key"]}", {{ api_host: "{urls["ingest"]}" }})
 """,
         flush=True,
     )
