@@ -70,6 +70,12 @@ class IngestSettings(CommonSettings):
     quota_burst_events: float = Field(
         20_000, ge=0, description="events a write key may send at once above the steady rate"
     )
+    # Parsed, a body takes about ten times its bytes (services/ingest/body_budget.py).
+    max_body_bytes_in_flight: int = Field(
+        64 * 1024 * 1024,
+        ge=1,
+        description="request body bytes (inflated) the process holds at once; past it, 503",
+    )
 
 
 class MetricsSettings(CommonSettings):

@@ -17,6 +17,7 @@ from services.common.logging import get_logger
 from services.common.projects import ProjectDirectory
 from services.common.serve import waiting_drain
 from services.common.settings import IngestSettings
+from services.ingest.body_budget import BodyBudget
 from services.ingest.dispatch import IngestRoutes
 from services.ingest.observe import ObserveRequests
 from services.ingest.publisher import Publisher
@@ -34,10 +35,10 @@ class IngestApp(FastAPI):
     handler, everything else (health, metrics, CORS preflight, 404s) to FastAPI as usual.
     """
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, body_budget: BodyBudget, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         routes = {**segment.ROUTES, **posthog.ROUTES}
-        self._front = ObserveRequests(IngestRoutes(super().__call__, routes))
+        self._front = ObserveRequests(IngestRoutes(super().__call__, routes, body_budget))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope["app"] = self
@@ -45,6 +46,8 @@ class IngestApp(FastAPI):
 
 
 def create_app(settings: IngestSettings) -> FastAPI:
+    body_budget = BodyBudget(settings.max_body_bytes_in_flight)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings)
@@ -57,6 +60,7 @@ def create_app(settings: IngestSettings) -> FastAPI:
             projects=ProjectDirectory(engine, settings.project_cache_seconds),
             publisher=publisher,
             quota=Quota(settings.quota_events_per_second, settings.quota_burst_events),
+            body_budget=body_budget,
         )
         log.info("ingest_started", port=settings.port)
         try:
@@ -68,7 +72,7 @@ def create_app(settings: IngestSettings) -> FastAPI:
             await engine.dispose()
             log.info("ingest_stopped")
 
-    app = IngestApp(title="Pulse ingest", lifespan=lifespan)
+    app = IngestApp(body_budget, title="Pulse ingest", lifespan=lifespan)
     install_error_handlers(app)
     app.include_router(posthog_config.router)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
@@ -23,6 +23,7 @@ import orjson
 from fastapi import Request
 
 from services.common.http import ApiError
+from services.ingest.body_budget import BodyBudget
 
 ACCEPTED_TYPES = ("application/json", "text/plain", "")
 FORM_TYPE = "application/x-www-form-urlencoded"
@@ -43,8 +44,15 @@ async def read_json_body(request: Request, limit: int) -> Any:
     return (await read_body(request, limit)).data
 
 
-async def read_body(request: Request, limit: int, gzip: bool = False, form: bool = False) -> Body:
+async def read_body(
+    request: Request,
+    limit: int,
+    gzip: bool = False,
+    form: bool = False,
+    budget: BodyBudget | None = None,
+) -> Body:
     """Parse the JSON body; `gzip=True` when the route knows it is compressed without a header.
+    The bytes read (inflated) are charged to `budget` as they come, for the request's scope.
 
     A body typed as a form that holds JSON is JSON: RudderStack's Node SDK sends its gzipped
     JSON as `application/x-www-form-urlencoded` (axios's default type for a buffer), and
@@ -58,7 +66,8 @@ async def read_body(request: Request, limit: int, gzip: bool = False, form: bool
     encoding = request.headers.get("content-encoding", "identity").strip().lower() or "identity"
     if encoding not in ("identity", "gzip"):
         raise ApiError(415, "unsupported_encoding", "Content-Encoding must be gzip or absent")
-    raw = await _read(request.stream(), limit, gzip or encoding == "gzip")
+    charge = (lambda size: budget.take(request.scope, size)) if budget else _free
+    raw = await _read(request.stream(), limit, gzip or encoding == "gzip", charge)
     if typed_form and raw.lstrip()[:1] not in (b"{", b"["):
         if not form:
             raise ApiError(415, "unsupported_media_type", "a form body; send JSON as the body")
@@ -76,8 +85,15 @@ async def read_body(request: Request, limit: int, gzip: bool = False, form: bool
     return Body(data, len(raw))
 
 
-async def _read(stream: AsyncIterator[bytes], limit: int, gzip: bool) -> bytes:
-    """The body's bytes, inflated when `gzip` or when they start with gzip's magic bytes."""
+def _free(size: int) -> None:
+    return None
+
+
+async def _read(
+    stream: AsyncIterator[bytes], limit: int, gzip: bool, charge: Callable[[int], None]
+) -> bytes:
+    """The body's bytes, inflated when `gzip` or when they start with gzip's magic bytes, each
+    chunk charged before it is kept."""
     head = b""
     async for chunk in stream:  # enough of the body to see whether it starts as gzip does
         head += chunk
@@ -90,6 +106,7 @@ async def _read(stream: AsyncIterator[bytes], limit: int, gzip: bool) -> bytes:
     def take(chunk: bytes) -> None:
         nonlocal size
         if inflater is None:
+            charge(len(chunk))
             chunks.append(chunk)
             size += len(chunk)
             if size > limit:
@@ -98,6 +115,7 @@ async def _read(stream: AsyncIterator[bytes], limit: int, gzip: bool) -> bytes:
         # max_length bounds each step's output; the rest stays in unconsumed_tail.
         data = inflater.decompress(chunk, limit + 1 - size)
         while True:
+            charge(len(data))
             chunks.append(data)
             size += len(data)
             if size > limit:

@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.common.http import ApiError, error_response
 from services.common.logging import get_logger
+from services.ingest.body_budget import BodyBudget
 
 log = get_logger(__name__)
 
@@ -53,9 +54,10 @@ class Route:
 class IngestRoutes:
     """ASGI middleware: POSTs to a known path go to their handler, the rest to `app`."""
 
-    def __init__(self, app: ASGIApp, routes: dict[str, Route]) -> None:
+    def __init__(self, app: ASGIApp, routes: dict[str, Route], body_budget: BodyBudget) -> None:
         self.app = app
         self.routes = routes
+        self.body_budget = body_budget
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         route = self.routes.get(scope["path"]) if scope["type"] == "http" else None
@@ -74,6 +76,9 @@ class IngestRoutes:
             response = route.render_error(
                 ApiError(500, "internal_error", "unexpected error; it has been logged")
             )
+        finally:
+            # The body and what was parsed from it are no longer needed (body_budget.py).
+            self.body_budget.release(scope)
         # Browser SDKs post from any origin, without credentials (SPEC §3).
         cors = "origin" in request.headers
         if response is not None:

@@ -23,3 +23,7 @@ QUOTA_EXCEEDED = Counter(
     "Requests answered 429 because their write key exceeded the events/s quota",
     ["project"],
 )
+OVERLOADED = Counter(
+    "pulse_ingest_overloaded_total",
+    "Requests answered 503 because the bodies in flight reached PULSE_MAX_BODY_BYTES_IN_FLIGHT",
+)

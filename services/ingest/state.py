@@ -12,6 +12,7 @@ from services.common.projects import ProjectDirectory
 from services.common.settings import IngestSettings
 from services.ingest import metric_defs as m
 from services.ingest.body import Body, read_body
+from services.ingest.body_budget import BodyBudget
 from services.ingest.publisher import Publisher
 from services.ingest.quota import Quota
 
@@ -23,12 +24,13 @@ class IngestState:
     projects: ProjectDirectory
     publisher: Publisher
     quota: Quota
+    body_budget: BodyBudget
     draining: bool = field(default=False)
 
     async def read_body(
         self, request: Request, limit: int, gzip: bool = False, form: bool = False
     ) -> Body:
-        return await read_body(request, limit, gzip, form)
+        return await read_body(request, limit, gzip, form, self.body_budget)
 
     def admit(self, project_id: int, events: int) -> None:
         """429 + Retry-After when the project is over its events/s quota; nothing is written."""

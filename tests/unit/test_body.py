@@ -5,49 +5,28 @@ from __future__ import annotations
 
 import base64
 import gzip
-from collections.abc import Awaitable, Callable
-from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from starlette.requests import Request
 
 from services.common.http import ApiError
 from services.ingest.body import read_body, read_json_body
-
-
-def _request(body: bytes, headers: dict[str, str], chunk: int = 65536) -> Request:
-    chunks = [body[i : i + chunk] for i in range(0, len(body), chunk)] or [b""]
-    messages: list[dict[str, Any]] = [
-        {"type": "http.request", "body": c, "more_body": i < len(chunks) - 1}
-        for i, c in enumerate(chunks)
-    ]
-
-    async def receive() -> dict[str, Any]:
-        return messages.pop(0)
-
-    scope = {
-        "type": "http",
-        "method": "POST",
-        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
-    }
-    receiver: Callable[[], Awaitable[dict[str, Any]]] = receive
-    return Request(scope, receiver)
+from tests.support.asgi_request import asgi_request
 
 
 async def test_plain_and_text_plain_json() -> None:
     assert await read_json_body(
-        _request(b'{"a":1}', {"content-type": "application/json"}), 100
+        asgi_request(b'{"a":1}', {"content-type": "application/json"}), 100
     ) == {"a": 1}
     assert await read_json_body(
-        _request(b"[1]", {"content-type": "text/plain;charset=UTF-8"}), 100
+        asgi_request(b"[1]", {"content-type": "text/plain;charset=UTF-8"}), 100
     ) == [1]
 
 
 async def test_gzip_is_inflated() -> None:
     body = gzip.compress(b'{"batch": []}')
     got = await read_json_body(
-        _request(body, {"content-type": "application/json", "content-encoding": "gzip"}), 100
+        asgi_request(body, {"content-type": "application/json", "content-encoding": "gzip"}), 100
     )
     assert got == {"batch": []}
 
@@ -58,7 +37,7 @@ async def test_gzip_bomb_is_refused_after_the_limit() -> None:
     assert len(bomb) < 100 * 1024
     with pytest.raises(ApiError) as caught:
         await read_json_body(
-            _request(bomb, {"content-type": "application/json", "content-encoding": "gzip"}),
+            asgi_request(bomb, {"content-type": "application/json", "content-encoding": "gzip"}),
             1024 * 1024,
         )
     assert caught.value.status == 413
@@ -89,7 +68,7 @@ async def test_bad_bodies_get_a_clear_error(
     body: bytes, headers: dict[str, str], status: int, code: str
 ) -> None:
     with pytest.raises(ApiError) as caught:
-        await read_json_body(_request(body, headers), 1000)
+        await read_json_body(asgi_request(body, headers), 1000)
     assert (caught.value.status, caught.value.code) == (status, code)
 
 
@@ -97,14 +76,14 @@ async def test_bad_bodies_get_a_clear_error(
 async def test_gzip_is_known_by_its_first_bytes_without_a_header(chunk: int) -> None:
     # posthog-js: gzip as text/plain, no Content-Encoding, no `compression` parameter.
     body = gzip.compress(b'[{"event": "x"}]')
-    read = await read_body(_request(body, {"content-type": "text/plain"}, chunk), 100)
+    read = await read_body(asgi_request(body, {"content-type": "text/plain"}, chunk), 100)
     assert (read.data, read.size) == ([{"event": "x"}], 16)
 
 
 async def test_a_sniffed_gzip_bomb_is_refused_after_the_limit_too() -> None:
     bomb = gzip.compress(b"0" * (8 * 1024 * 1024))
     with pytest.raises(ApiError) as caught:
-        await read_json_body(_request(bomb, {"content-type": "text/plain"}), 1024 * 1024)
+        await read_json_body(asgi_request(bomb, {"content-type": "text/plain"}), 1024 * 1024)
     assert caught.value.status == 413
 
 
@@ -123,7 +102,7 @@ EVENTS = b'[{"event":"$pageleave","properties":{"token":"k","emoji":"\xe2\x9c\x9
 )
 async def test_a_form_body_carries_its_json_in_data(data: str) -> None:
     body = urlencode({"data": data, "ver": "1.449.2"}).encode()
-    read = await read_body(_request(body, FORM), 1000, form=True)
+    read = await read_body(asgi_request(body, FORM), 1000, form=True)
     assert read.data == [{"event": "$pageleave", "properties": {"token": "k", "emoji": "✓"}}]
     assert read.size == len(EVENTS)
 
@@ -133,7 +112,7 @@ async def test_json_typed_as_a_form_is_json(form: bool) -> None:
     # RudderStack's Node SDK: gzipped JSON as application/x-www-form-urlencoded (axios's default).
     headers = {**FORM, "content-encoding": "gzip"}
     body = gzip.compress(b' {"batch": [{"type": "track"}]}')
-    read = await read_body(_request(body, headers), 1000, form=form)
+    read = await read_body(asgi_request(body, headers), 1000, form=form)
     assert read.data == {"batch": [{"type": "track"}]}
 
 
@@ -141,7 +120,7 @@ async def test_a_base64_plus_sent_unescaped_still_decodes() -> None:
     encoded = base64.b64encode(b'{"a": ">>>"}').decode()
     assert "+" in encoded
     body = b"data=" + encoded.encode()  # a client that did not escape it: `+` reads as a space
-    assert (await read_body(_request(body, FORM), 1000, form=True)).data == {"a": ">>>"}
+    assert (await read_body(asgi_request(body, FORM), 1000, form=True)).data == {"a": ">>>"}
 
 
 @pytest.mark.parametrize(
@@ -161,5 +140,5 @@ async def test_bad_form_bodies_get_a_clear_error(
     body: bytes, form: bool, status: int, code: str
 ) -> None:
     with pytest.raises(ApiError) as caught:
-        await read_body(_request(body, FORM), 1000, form=form)
+        await read_body(asgi_request(body, FORM), 1000, form=form)
     assert (caught.value.status, caught.value.code) == (status, code)
