@@ -2,10 +2,10 @@
 
 Each request's body limit bounds one request (body.py), not how many arrive together: 20
 concurrent 5 MB PostHog batches took the process from 84 MB to 1.06 GB resident (a `/tmp`
-script, 2026-11-28), about ten times their bytes once parsed, and the next hundred would have
-been more than a container has. So every request charges the bytes it reads, inflated, as it
-reads them, and gives them back when it has been answered. A request that would take the
-process past `PULSE_MAX_BODY_BYTES_IN_FLIGHT` while other requests hold bytes is answered 503 +
+script, 2026-11-28), about ten times their bytes once parsed: at that rate a hundred would take
+about 5 GB. So every request charges the bytes it reads, inflated, as it reads them, and gives
+them back when it has been answered. A request that would take the process past
+`PULSE_MAX_BODY_BYTES_IN_FLIGHT` while other requests hold bytes is answered 503 +
 `Retry-After`, with nothing stored, as when Kafka is slow: the SDKs send it again. A request
 alone is always let through, so a budget below the largest body still admits it.
 """
