@@ -42,7 +42,9 @@ class BodyBudget:
             )
         self.held += size
         scope[HELD] = mine + size
+        m.BODY_BYTES_IN_FLIGHT.set(self.held)
 
     def release(self, scope: MutableMapping[str, Any]) -> None:
         """Give back what the request of `scope` held: it has been answered."""
         self.held -= scope.pop(HELD, 0)
+        m.BODY_BYTES_IN_FLIGHT.set(self.held)

@@ -23,6 +23,10 @@ QUOTA_EXCEEDED = Counter(
     "Requests answered 429 because their write key exceeded the events/s quota",
     ["project"],
 )
+BODY_BYTES_IN_FLIGHT = Gauge(
+    "pulse_ingest_body_bytes_in_flight",
+    "Request body bytes (after gunzip) held by the requests being handled",
+)
 OVERLOADED = Counter(
     "pulse_ingest_overloaded_total",
     "Requests answered 503 because the bodies in flight reached PULSE_MAX_BODY_BYTES_IN_FLIGHT",
