@@ -42,6 +42,14 @@ class ServiceProcess:
         """Where the process writes (appended to across starts and test runs)."""
         return ARTIFACTS / f"{self.env.get('PULSE_EVENTS_TOPIC', 'events')}-{self.name}.log"
 
+    def peak_rss_kb(self) -> int:
+        """The most memory the running process has held (its VmHWM), in KB."""
+        assert self.proc is not None
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+        raise AssertionError("no VmHWM")
+
     def log_since(self, offset: int) -> bytes:
         """What the process wrote to its log after byte `offset` (a `log.stat().st_size`)."""
         with self.log.open("rb") as log:
