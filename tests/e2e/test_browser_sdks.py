@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import gzip
 import threading
 import time
 from collections.abc import Iterator
@@ -27,12 +26,13 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 import orjson
 import pytest
 from playwright.async_api import Browser, Request
 
+from tests.support.sent_events import events_of
 from tests.support.services import Pipeline
 
 SDKS = Path(__file__).resolve().parents[1] / "js_sdks" / "node_modules"
@@ -145,18 +145,6 @@ def site(pipeline: Pipeline) -> Iterator[tuple[str, dict[str, str]]]:
     server.shutdown()
     server.server_close()
     thread.join()
-
-
-def events_of(body: bytes) -> list[dict[str, Any]]:
-    """The events a capture request's body carried, decoded as the ingest decodes them."""
-    if body.startswith(b"\x1f\x8b"):
-        body = gzip.decompress(body)
-    elif body.startswith(b"data="):
-        body = base64.b64decode(parse_qs(body.decode())["data"][0])
-    data = orjson.loads(body)
-    if isinstance(data, dict):
-        data = data.get("batch", [data])
-    return list(data)
 
 
 # Playwright shows no body of a beacon: the page keeps what it hands navigator.sendBeacon.

@@ -8,7 +8,6 @@ the pipeline must count each of those events once and report the rest as duplica
 
 from __future__ import annotations
 
-import gzip
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,15 +15,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
-import orjson
+
+from tests.support.sent_events import message_ids
 
 FORWARDED_HEADERS = ("content-type", "content-encoding", "authorization", "user-agent")
-
-
-def message_ids(body: bytes, encoding: str | None) -> list[str]:
-    data: Any = orjson.loads(gzip.decompress(body) if encoding == "gzip" else body)
-    events = data if isinstance(data, list) else data.get("batch", [data])
-    return [str(e.get("messageId") or e.get("uuid")) for e in events]
 
 
 class LostAcks:
@@ -54,7 +48,7 @@ class LostAcks:
                     proxy.paths.add(self.path)
                     lose = response.status_code == 200 and proxy.requests % proxy.every == 0
                     if lose:
-                        ids = message_ids(body, headers.get("content-encoding"))
+                        ids = message_ids(body)
                         proxy.lost.append(ids)
                 if lose:
                     self.close_connection = True
